@@ -1,0 +1,223 @@
+"""Node configuration: `config.toml`, then `STOMPIM_<SECTION>_<KEY>` environment overrides.
+
+Every section is a frozen dataclass so a typo in a key is a start-up error, not a
+silently ignored setting. The shipped `config.toml` documents each key; the
+defaults here are the same values, so a missing file still yields a working
+embedded node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    ws_port: int = 8081
+    ws_path: str = "/ws"
+    tcp_port: int = 61613
+    production: bool = False
+    node_id: str = ""
+
+
+@dataclass(frozen=True)
+class StompConfig:
+    server_name: str = "stompim/0.1"
+    max_frame_size: int = 1024 * 1024
+    max_headers: int = 64
+    max_header_length: int = 8192
+    max_subscriptions: int = 256
+    max_pending_bytes: int = 4 * 1024 * 1024
+    max_connections_per_user: int = 16
+    heartbeat_send_ms: int = 10000
+    heartbeat_receive_ms: int = 10000
+    heartbeat_grace_ms: int = 30000
+    connect_timeout_ms: int = 10000
+    allow_anonymous: bool = False
+    open_generic_destinations: bool = True
+    max_queue_depth: int = 10000
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///./stompim.db"
+    pool_min: int = 1
+    pool_max: int = 10
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""
+    channel_prefix: str = "stompim"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret: str = EXAMPLE_JWT_SECRET
+    token_ttl_seconds: int = 7 * 24 * 3600
+    bcrypt_rounds: int = 10
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 900
+    internal_secret: str = ""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://localhost:5173")
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    sender: str = "log"
+    code_ttl_seconds: int = 300
+    max_per_phone_per_hour: int = 5
+    max_per_ip_per_hour: int = 20
+    require_for_register: bool = False
+
+
+@dataclass(frozen=True)
+class ImConfig:
+    allow_stranger_chat: bool = False
+    max_group_size: int = 500
+    invitation_ttl_days: int = 7
+    recall_window_seconds: int = 120
+    max_message_length: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    stomp: StompConfig = field(default_factory=StompConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    im: ImConfig = field(default_factory=ImConfig)
+
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some keys changed: `cfg.replace(server={"tcp_port": 0})`."""
+        changed = {
+            name: _build_section(type(getattr(self, name)), values, name, base=getattr(self, name))
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+    def validate(self) -> None:
+        """Refuse settings that would be unsafe, so a node never starts half-configured."""
+        if self.server.production and self.auth.jwt_secret == EXAMPLE_JWT_SECRET:
+            raise ConfigError(
+                "auth.jwt_secret is the shipped example secret; set STOMPIM_AUTH_JWT_SECRET "
+                "before running with server.production = true"
+            )
+        if len(self.auth.jwt_secret) < 32:
+            raise ConfigError("auth.jwt_secret must be at least 32 characters")
+
+
+_SECTION_CLASSES: dict[str, type] = {
+    "server": ServerConfig,
+    "stomp": StompConfig,
+    "database": DatabaseConfig,
+    "redis": RedisConfig,
+    "auth": AuthConfig,
+    "http": HttpConfig,
+    "sms": SmsConfig,
+    "im": ImConfig,
+}
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Convert a TOML or environment value to the type of the field's default."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) for v in value)
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build_section(cls: type, values: Mapping[str, Any], name: str, base: Any = None) -> Any:
+    base = base if base is not None else cls()
+    known = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {name}.{key}")
+        kwargs[key] = _coerce(value, getattr(base, key), f"{name}.{key}")
+    return dataclasses.replace(base, **kwargs)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`STOMPIM_DATABASE_URL=...` -> {"database": {"url": ...}}."""
+    out: dict[str, dict[str, str]] = {}
+    for var, value in environ.items():
+        if not var.startswith("STOMPIM_"):
+            continue
+        rest = var[len("STOMPIM_"):].lower()
+        for section in _SECTION_CLASSES:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1:]
+                if key in {f.name for f in fields(_SECTION_CLASSES[section])}:
+                    out.setdefault(section, {})[key] = value
+                break
+    return out
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read `path` (default: ./config.toml when it exists), then apply the environment."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is None:
+        path = environ.get("STOMPIM_CONFIG") or ("config.toml" if Path("config.toml").exists() else None)
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for section, values in _env_overrides(environ).items():
+        data.setdefault(section, {}).update(values)
+    sections = {}
+    for name, values in data.items():
+        if name not in _SECTION_CLASSES:
+            raise ConfigError(f"unknown section [{name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _build_section(_SECTION_CLASSES[name], values, name)
+    config = Config(**sections)
+    config.validate()
+    return config

@@ -1,0 +1,1 @@
+"""The IM domain: accounts, friends, groups, chat, notifications. Transport-free."""

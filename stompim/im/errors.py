@@ -1,0 +1,67 @@
+"""Business errors of the IM domain, each with the REST error code and HTTP status.
+
+    ImError                 a request the domain refuses (REST: 4xx Result; STOMP chat:
+     |                      a MESSAGE on /user/queue/errors, connection kept)
+     +-- NotFound, Forbidden, Conflict, ... are plain instances, not subclasses:
+         the code carries the meaning, the status only picks the HTTP line.
+
+Codes follow DESIGN.md: 1xxx accounts, 2xxx friends, 3xxx messages, 4xxx groups,
+5xxx notifications, 9xxx generic request errors.
+"""
+
+from __future__ import annotations
+
+
+class ImError(Exception):
+    """A refusal with a stable `code`, a readable `message` and an HTTP `status`."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"ImError({self.code}, {self.message!r}, {self.status})"
+
+
+# accounts
+USERNAME_EXISTS = 1001
+BAD_CREDENTIALS = 1002
+TOKEN_INVALID = 1003
+USER_NOT_FOUND = 1004
+PHONE_EXISTS = 1005
+SMS_CODE_INVALID = 1006
+WEAK_PASSWORD = 1007
+ACCOUNT_DISABLED = 1008
+# friends
+ALREADY_FRIENDS = 2001
+REQUEST_PENDING = 2002
+NOT_FRIENDS = 2003
+CANNOT_ADD_SELF = 2004
+BLOCKED = 2005
+REQUEST_NOT_FOUND = 2006
+# messages
+SEND_FAILED = 3001
+MESSAGE_NOT_FOUND = 3002
+MESSAGE_TOO_LONG = 3003
+RECALL_WINDOW_PASSED = 3004
+CONVERSATION_NOT_FOUND = 3005
+# groups
+GROUP_NOT_FOUND = 4001
+NOT_GROUP_MEMBER = 4002
+GROUP_PERMISSION_DENIED = 4003
+GROUP_FULL = 4004
+GROUP_MUTED = 4005
+INVITATION_NOT_FOUND = 4006
+OWNER_MUST_TRANSFER = 4007
+# notifications
+NOTIFICATION_NOT_FOUND = 5001
+# generic
+BAD_REQUEST = 9001
+UNAUTHORIZED = 9002
+FORBIDDEN = 9003
+NOT_FOUND = 9004
+TOO_MANY_REQUESTS = 9005
+PAYLOAD_TOO_LARGE = 9006
+INTERNAL_ERROR = 9999
