@@ -1,0 +1,1 @@
+stompim/store/sql/mysql.sql

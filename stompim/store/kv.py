@@ -1,0 +1,199 @@
+"""Key-value store and pub/sub: Redis when `redis.url` is set, in-process otherwise.
+
+Used for token revocation, SMS codes, rate limits, presence and the cluster bridge. Both
+implementations behave the same from the outside (tests/store/test_kv.py runs every case
+on both):
+
+* values are `str`; pub/sub payloads are `bytes`;
+* every key and channel is prefixed with `prefix + ":"` (nothing when prefix is "");
+* `ttl` arguments are seconds as float (> 0), kept at millisecond precision;
+* `set(..., ttl=None)` removes an earlier expiry, as Redis SET does;
+* `incr(..., ttl=...)` sets the expiry only when the call created the key (fixed-window
+  rate limiting: later increments keep the window's end);
+* `subscribe()` returns once the subscription is active: a message published after it
+  returns is delivered. Callbacks run one at a time, in publish order, on the event loop
+  (coroutine functions are awaited), so a slow callback delays the next message; a
+  callback that raises is logged and the stream goes on;
+* `close()` ends every subscription and releases every connection.
+
+Call order: `kv = await open_kv(url, prefix=...)`, use, `await kv.close()` once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any, Callable, Protocol, runtime_checkable
+
+
+class KvTypeError(TypeError):
+    """A string operation on a hash key or the other way round (Redis: WRONGTYPE)."""
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """One callback on one channel; `close()` stops deliveries to it (idempotent)."""
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeyValue(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(
+        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> bool: ...
+
+    async def delete(self, *keys: str) -> int: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int: ...
+
+    async def expire(self, key: str, ttl: float) -> None: ...
+
+    async def ttl(self, key: str) -> float | None: ...
+
+    async def hset(self, key: str, field: str, value: str) -> None: ...
+
+    async def hget(self, key: str, field: str) -> str | None: ...
+
+    async def hdel(self, key: str, *fields: str) -> int: ...
+
+    async def hgetall(self, key: str) -> dict[str, str]: ...
+
+    async def publish(self, channel: str, data: bytes) -> None: ...
+
+    async def subscribe(self, channel: str, callback: Callable[[bytes], Any]) -> Subscription: ...
+
+    async def close(self) -> None: ...
+
+
+def ttl_ms(ttl: float) -> int:
+    """Seconds -> whole milliseconds (at least 1); a ttl <= 0 is a caller error."""
+    if ttl <= 0:
+        raise ValueError(f"ttl must be positive, got {ttl!r}")
+    return max(1, round(ttl * 1000))
+
+
+async def open_kv(url: str, *, prefix: str = "stompim") -> KeyValue:
+    """"redis://host:6379/0" -> RedisKeyValue; "" -> MemoryKeyValue (single node only)."""
+    if not url:
+        from stompim.store.kv_memory import MemoryKeyValue
+
+        return MemoryKeyValue(prefix=prefix)
+    from stompim.store.kv_redis import RedisKeyValue
+
+    return await RedisKeyValue.open(url, prefix=prefix)
+
+
+# ---------------------------------------------------------------------------------------
+# Subscription bookkeeping shared by both implementations.
+# ---------------------------------------------------------------------------------------
+
+_log = logging.getLogger("stompim.store.kv")
+
+
+class _Closer(Protocol):
+    async def _unsubscribe(self, sub: ChannelSubscription) -> None: ...
+
+
+class ChannelSubscription:
+    """A registered callback; deliveries stop as soon as `close()` is called."""
+
+    def __init__(self, owner: _Closer, channel: str, callback: Callable[[bytes], Any]) -> None:
+        self.owner = owner
+        self.channel = channel
+        self.callback = callback
+        self.active = True
+
+    async def close(self) -> None:
+        if self.active:
+            self.active = False
+            await self.owner._unsubscribe(self)
+
+
+class SubscriberRegistry:
+    """Channel (full, prefixed name) -> subscriptions, in subscription order."""
+
+    def __init__(self) -> None:
+        self._by_channel: dict[str, list[ChannelSubscription]] = {}
+
+    def add(self, sub: ChannelSubscription) -> bool:
+        """Register; True when it is the channel's first subscriber."""
+        subs = self._by_channel.setdefault(sub.channel, [])
+        subs.append(sub)
+        return len(subs) == 1
+
+    def remove(self, sub: ChannelSubscription) -> bool:
+        """Unregister; True when the channel has no subscriber left."""
+        subs = self._by_channel.get(sub.channel)
+        if not subs or sub not in subs:
+            return False
+        subs.remove(sub)
+        if not subs:
+            del self._by_channel[sub.channel]
+            return True
+        return False
+
+    def snapshot(self, channel: str) -> tuple[ChannelSubscription, ...]:
+        return tuple(self._by_channel.get(channel, ()))
+
+    def channels(self) -> list[str]:
+        return list(self._by_channel)
+
+    def clear(self) -> list[ChannelSubscription]:
+        subs = [s for lst in self._by_channel.values() for s in lst]
+        self._by_channel.clear()
+        for s in subs:
+            s.active = False
+        return subs
+
+
+class Dispatcher:
+    """Runs callbacks in one background task, in arrival order.
+
+    Deliveries go through a queue (not inline in the reader) so that a callback may itself
+    call `subscribe()` or `close()` without waiting on the task that reads the confirmations.
+    Call order: `post()` any number of times, then `await stop()` once.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[tuple[ChannelSubscription, ...], bytes]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def post(self, subs: tuple[ChannelSubscription, ...], data: bytes) -> None:
+        if not subs:
+            return
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(self._queue), name="stompim-kv-dispatch"
+            )
+        self._queue.put_nowait((subs, data))
+
+    async def _run(self, queue: asyncio.Queue[tuple[tuple[ChannelSubscription, ...], bytes]]) -> None:
+        while True:
+            subs, data = await queue.get()
+            for sub in subs:
+                if not sub.active:
+                    continue
+                try:
+                    result = sub.callback(data)
+                    if inspect.isawaitable(result):
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    _log.exception("kv subscriber callback failed on channel %s", sub.channel)
+
+    async def stop(self) -> None:
+        task, self._task, self._queue = self._task, None, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

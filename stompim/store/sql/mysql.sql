@@ -1,0 +1,215 @@
+-- stompim schema, MySQL 8 / MariaDB 10.5+ dialect. This file is canonical; the repository
+-- root `schema.sql` is a symlink to it, and `sqlite.sql` beside it must define the same
+-- tables, columns and unique keys (tests/store/test_schema.py checks this on live databases).
+--
+-- Rules for everyone adding tables (stompim.store.migrate applies the file statement by
+-- statement, on every start, so every statement must be idempotent):
+--   * `CREATE TABLE IF NOT EXISTS`; indexes inline as KEY / UNIQUE KEY (MySQL 8 has no
+--     `CREATE INDEX IF NOT EXISTS`); name unique keys uk_<table>_<cols>, others idx_<table>_<cols>.
+--   * end every statement with `;` at the end of a line; comments are whole lines of `--`.
+--   * table options exactly: ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+--     (binary collation: comparisons and uniqueness are case- and emoji-exact, as in SQLite;
+--     the *_ci collations treat 'Alice' = 'alice' and every emoji as equal).
+--   * timestamps BIGINT epoch milliseconds; booleans TINYINT 0/1; ids BIGINT AUTO_INCREMENT.
+
+-- ======================================================================================
+-- core: schema version
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INT     NOT NULL,
+    applied_at  BIGINT  NOT NULL,
+    PRIMARY KEY (version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- accounts: users
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS users (
+    id             BIGINT        NOT NULL AUTO_INCREMENT,
+    username       VARCHAR(32)   NOT NULL,
+    password_hash  VARCHAR(100)  NOT NULL,
+    nickname       VARCHAR(64)   NOT NULL,
+    avatar         VARCHAR(512)  NOT NULL DEFAULT '',
+    phone          VARCHAR(20)   NULL DEFAULT NULL,
+    signature      VARCHAR(255)  NOT NULL DEFAULT '',
+    gender         TINYINT       NOT NULL DEFAULT 0,
+    email          VARCHAR(128)  NOT NULL DEFAULT '',
+    region         VARCHAR(64)   NOT NULL DEFAULT '',
+    status         TINYINT       NOT NULL DEFAULT 1,
+    created_at     BIGINT        NOT NULL,
+    updated_at     BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY uk_users_username (username),
+    UNIQUE KEY uk_users_phone (phone)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- friends: (friends helper adds friend requests, friendships, blacklist here)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS friend_request (
+    id            BIGINT        NOT NULL AUTO_INCREMENT,
+    from_user_id  BIGINT        NOT NULL,
+    to_user_id    BIGINT        NOT NULL,
+    message       VARCHAR(255)  NOT NULL DEFAULT '',
+    status        TINYINT       NOT NULL DEFAULT 0,
+    pending_pair  VARCHAR(48)   NULL DEFAULT NULL,
+    created_at    BIGINT        NOT NULL,
+    updated_at    BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY uk_friend_request_pending_pair (pending_pair),
+    KEY idx_friend_request_to (to_user_id, id),
+    KEY idx_friend_request_from (from_user_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- one row per direction; status 1 active, 0 deleted (restored by a new accepted request)
+CREATE TABLE IF NOT EXISTS friend (
+    user_id     BIGINT       NOT NULL,
+    friend_id   BIGINT       NOT NULL,
+    remark      VARCHAR(64)  NOT NULL DEFAULT '',
+    muted       TINYINT      NOT NULL DEFAULT 0,
+    status      TINYINT      NOT NULL DEFAULT 1,
+    created_at  BIGINT       NOT NULL,
+    updated_at  BIGINT       NOT NULL,
+    PRIMARY KEY (user_id, friend_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS friend_block (
+    user_id     BIGINT  NOT NULL,
+    blocked_id  BIGINT  NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- friends a user pulls into every group they create with useWhitelist
+CREATE TABLE IF NOT EXISTS friend_whitelist (
+    user_id     BIGINT  NOT NULL,
+    member_id   BIGINT  NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    PRIMARY KEY (user_id, member_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- groups: (groups helper adds groups, members, invitations, whitelist here)
+-- ======================================================================================
+-- `chat_group`, not `groups` (reserved in MySQL 8); status 1 active, 0 dissolved
+CREATE TABLE IF NOT EXISTS chat_group (
+    id                   BIGINT         NOT NULL AUTO_INCREMENT,
+    name                 VARCHAR(64)    NOT NULL,
+    avatar               VARCHAR(512)   NOT NULL DEFAULT '',
+    announcement         VARCHAR(1024)  NOT NULL DEFAULT '',
+    owner_id             BIGINT         NOT NULL,
+    member_count         INT            NOT NULL DEFAULT 0,
+    max_members          INT            NOT NULL,
+    all_muted            TINYINT        NOT NULL DEFAULT 0,
+    allow_member_invite  TINYINT        NOT NULL DEFAULT 0,
+    status               TINYINT        NOT NULL DEFAULT 1,
+    created_at           BIGINT         NOT NULL,
+    updated_at           BIGINT         NOT NULL,
+    PRIMARY KEY (id),
+    KEY idx_chat_group_owner (owner_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- role 0 member, 1 admin, 2 owner; status 1 active, 0 left/kicked/dissolved
+CREATE TABLE IF NOT EXISTS group_member (
+    group_id    BIGINT       NOT NULL,
+    user_id     BIGINT       NOT NULL,
+    role        TINYINT      NOT NULL DEFAULT 0,
+    nickname    VARCHAR(64)  NOT NULL DEFAULT '',
+    muted       TINYINT      NOT NULL DEFAULT 0,
+    status      TINYINT      NOT NULL DEFAULT 1,
+    joined_at   BIGINT       NOT NULL,
+    updated_at  BIGINT       NOT NULL,
+    PRIMARY KEY (group_id, user_id),
+    KEY idx_group_member_user (user_id, status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- status 0 pending, 1 accepted, 2 rejected/cancelled
+CREATE TABLE IF NOT EXISTS group_invitation (
+    id          BIGINT   NOT NULL AUTO_INCREMENT,
+    group_id    BIGINT   NOT NULL,
+    inviter_id  BIGINT   NOT NULL,
+    invitee_id  BIGINT   NOT NULL,
+    status      TINYINT  NOT NULL DEFAULT 0,
+    expires_at  BIGINT   NOT NULL,
+    created_at  BIGINT   NOT NULL,
+    updated_at  BIGINT   NOT NULL,
+    PRIMARY KEY (id),
+    KEY idx_group_invitation_invitee (invitee_id, status),
+    KEY idx_group_invitation_group (group_id, invitee_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- notifications: (notifications helper adds its tables here)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS notification (
+    id          BIGINT        NOT NULL AUTO_INCREMENT,
+    user_id     BIGINT        NOT NULL,
+    type        VARCHAR(40)   NOT NULL,
+    message     VARCHAR(512)  NOT NULL DEFAULT '',
+    extra       TEXT          NOT NULL,
+    is_read     TINYINT       NOT NULL DEFAULT 0,
+    created_at  BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    KEY idx_notification_user (user_id, id),
+    KEY idx_notification_user_read (user_id, is_read)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- chat: (chat helper adds conversations, members/read cursors, messages here)
+-- ======================================================================================
+
+-- A conversation is a user pair (pair_key 'p:<low>:<high>') or a group ('g:<groupId>').
+-- last_seq is advanced in the same transaction as the message insert.
+CREATE TABLE IF NOT EXISTS chat_conversation (
+    id          BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    -- 1 private, 2 group
+    chat_type   TINYINT      NOT NULL,
+    -- private: lower user id
+    user_a      BIGINT       NULL,
+    -- private: higher user id
+    user_b      BIGINT       NULL,
+    group_id    BIGINT       NULL,
+    pair_key    VARCHAR(64)  NOT NULL,
+    last_seq    BIGINT       NOT NULL DEFAULT 0,
+    created_at  BIGINT       NOT NULL,
+    updated_at  BIGINT       NOT NULL,
+    UNIQUE KEY uk_chat_conversation_pair (pair_key),
+    KEY idx_chat_conversation_a (user_a, updated_at),
+    KEY idx_chat_conversation_b (user_b, updated_at),
+    KEY idx_chat_conversation_group (group_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- One member's position in one conversation; unread = last_seq - read_seq.
+-- Group rows are created lazily; joined_at is the group join time read_seq was based on.
+CREATE TABLE IF NOT EXISTS chat_cursor (
+    conversation_id BIGINT  NOT NULL,
+    user_id         BIGINT  NOT NULL,
+    read_seq        BIGINT  NOT NULL DEFAULT 0,
+    -- hidden while last_seq <= hidden_seq
+    hidden_seq      BIGINT  NOT NULL DEFAULT 0,
+    -- per-member do-not-disturb
+    muted           TINYINT NOT NULL DEFAULT 0,
+    joined_at       BIGINT  NOT NULL DEFAULT 0,
+    updated_at      BIGINT  NOT NULL,
+    PRIMARY KEY (conversation_id, user_id),
+    KEY idx_chat_cursor_user (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+CREATE TABLE IF NOT EXISTS chat_message (
+    id              BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    conversation_id BIGINT       NOT NULL,
+    seq             BIGINT       NOT NULL,
+    sender_id       BIGINT       NOT NULL,
+    -- 1 private, 2 group
+    chat_type       TINYINT      NOT NULL,
+    -- receiving user or group
+    target_id       BIGINT       NOT NULL,
+    -- text, image, file, audio, video, custom
+    msg_type        VARCHAR(16)  NOT NULL,
+    content         MEDIUMTEXT   NOT NULL,
+    -- JSON object (media metadata)
+    extra           TEXT         NULL,
+    client_msg_id   VARCHAR(64)  NULL,
+    -- 0 normal, 1 recalled
+    status          TINYINT      NOT NULL DEFAULT 0,
+    created_at      BIGINT       NOT NULL,
+    recalled_at     BIGINT       NULL,
+    UNIQUE KEY uk_chat_message_seq (conversation_id, seq),
+    UNIQUE KEY uk_chat_message_client (sender_id, client_msg_id),
+    KEY idx_chat_message_created (conversation_id, created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
