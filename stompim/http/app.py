@@ -1,0 +1,30 @@
+"""The aiohttp application factory: `create_http_app(services)`.
+
+Call order (app.py of the package): build the store and the services, then
+`create_http_app(services)`, then run it with an AppRunner. The factory installs
+the middlewares (CORS, errors -> Result, auth), the body limit
+(`http.max_body_bytes` -> 413/9006) and every module in `routes.ROUTE_MODULES`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from stompim.http.api import API, ApiRegistry
+from stompim.http.keys import SERVICES
+from stompim.http.middlewares import auth_middleware, cors_middleware, error_middleware
+from stompim.http.routes import ROUTE_MODULES
+from stompim.im.services import ImServices
+
+
+def create_http_app(services: ImServices) -> web.Application:
+    config = services.config
+    app = web.Application(
+        client_max_size=config.http.max_body_bytes,
+        middlewares=[cors_middleware(config.http.cors_origins), error_middleware, auth_middleware],
+    )
+    app[SERVICES] = services
+    app[API] = ApiRegistry()
+    for register in ROUTE_MODULES:
+        register(app)
+    return app

@@ -1,0 +1,284 @@
+"""Accounts: registration, login/logout, profiles, passwords, SMS codes, presence.
+
+`AccountService` is the one place the account rules live; the REST routes and
+the STOMP CONNECT handler both call it. Collaborators, each in its own module:
+
+    userfields   field validation (username, phone, avatar URL, ...)
+    passwords    password policy + bcrypt in a worker thread
+    tokens       HS256 JWTs + the KV registry of live token ids
+    ratelimit    fixed-window counters in KV (failed logins, SMS requests)
+    sms          6-digit codes + the pluggable SmsSender
+    presence     online flags from KV keys presence:<uid>
+
+Login never reveals whether an account exists: unknown account and wrong
+password give the same ImError(1002) after the same bcrypt work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stompim.im import passwords, userfields
+from stompim.im.errors import (
+    ACCOUNT_DISABLED,
+    BAD_CREDENTIALS,
+    BAD_REQUEST,
+    SMS_CODE_INVALID,
+    USER_NOT_FOUND,
+    ImError,
+)
+from stompim.im.presence import Presence
+from stompim.im.ratelimit import FixedWindowLimiter, too_many
+from stompim.im.sms import SmsCodes, SmsSender, sender_from_config
+from stompim.im.tokens import TokenClaims, TokenService, invalid, looks_like_jwt
+from stompim.store.users import UserRecord, UserRepository
+
+if TYPE_CHECKING:
+    from stompim.config import Config
+    from stompim.im.publisher import Publisher
+    from stompim.store import Database, KeyValue
+
+log = logging.getLogger("stompim.accounts")
+
+ACTIVE = 1
+MAX_ONLINE_QUERY = 200
+SEARCH_LIMIT = 20
+_WRONG = "wrong account or password"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires_at: int  # epoch milliseconds
+    user: UserRecord
+
+
+class AccountService:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        kv: KeyValue,
+        publisher: Publisher,
+        *,
+        sms_sender: SmsSender | None = None,
+    ) -> None:
+        self.config = config
+        self.users = UserRepository(db)
+        self.kv = kv
+        self.publisher = publisher
+        auth = config.auth
+        self.tokens = TokenService(kv, auth.jwt_secret, auth.token_ttl_seconds)
+        self.sms = SmsCodes(kv, sms_sender or sender_from_config(config.sms.sender), config.sms)
+        self.presence = Presence(kv)
+        window = auth.login_failure_window_seconds
+        self._fail_account = FixedWindowLimiter(
+            kv, "login-account", auth.login_max_failures, window
+        )
+        self._fail_ip = FixedWindowLimiter(kv, "login-ip", auth.login_max_failures * 4, window)
+
+    # ---------------------------------------------------------------- register / login
+
+    async def register(
+        self,
+        *,
+        username: Any,
+        password: Any,
+        nickname: Any = None,
+        phone: Any = None,
+        sms_code: Any = None,
+    ) -> UserRecord:
+        """Create an active account. Duplicate username -> 1001/409, phone -> 1005/409."""
+        username = userfields.check_username(username)
+        passwords.check_policy(password)
+        nickname = username if nickname is None else userfields.check_nickname(nickname)
+        if phone is not None:
+            phone = userfields.check_phone(phone)
+            if sms_code is not None or self.config.sms.require_for_register:
+                if sms_code is None:
+                    raise ImError(SMS_CODE_INVALID, "smsCode is required with phone")
+                if not await self.sms.verify(phone, userfields.check_sms_code(sms_code)):
+                    raise ImError(SMS_CODE_INVALID, "wrong or expired SMS code")
+        elif sms_code is not None:
+            raise ImError(BAD_REQUEST, "smsCode: given without phone")
+        hashed = await passwords.hash_password(password, self.config.auth.bcrypt_rounds)
+        return await self.users.create(
+            username=username, password_hash=hashed, nickname=nickname, phone=phone
+        )
+
+    async def login(
+        self,
+        *,
+        password: Any,
+        username: Any = None,
+        phone: Any = None,
+        ip: str | None = None,
+    ) -> LoginResult:
+        """Check credentials and issue a token. A username made of digits (usernames
+        start with a letter) is looked up as a phone number."""
+        user = await self.check_credentials(
+            username=username, phone=phone, password=password, ip=ip
+        )
+        issued = await self.tokens.issue(user.id, user.username)
+        return LoginResult(issued.token, issued.expires_at_ms, user)
+
+    async def check_credentials(
+        self, *, password: Any, username: Any = None, phone: Any = None, ip: str | None = None
+    ) -> UserRecord:
+        """Password check with the failed-login limits (per account, per IP x4)."""
+        ident = username if username not in (None, "") else phone
+        if not isinstance(ident, str) or not ident:
+            raise ImError(BAD_REQUEST, "username or phone is required")
+        if not isinstance(password, str) or not password:
+            raise ImError(BAD_REQUEST, "password is required")
+        if len(ident) > 64 or len(password) > 256:
+            raise ImError(BAD_CREDENTIALS, _WRONG)
+        if ip and await self._fail_ip.is_blocked(ip):
+            raise too_many("too many failed logins from this address, try again later")
+        by_phone = username in (None, "") or not ident[0].isalpha()
+        user = await (self.users.by_phone(ident) if by_phone else self.users.by_username(ident))
+        account_key = f"u{user.id}" if user else f"n:{ident.lower()}"
+        if await self._fail_account.is_blocked(account_key):
+            raise too_many("too many failed logins for this account, try again later")
+        ok = await passwords.verify_password(
+            password, user.password_hash if user else None, self.config.auth.bcrypt_rounds
+        )
+        if not ok or user is None:
+            await self._fail_account.hit(account_key)
+            if ip:
+                await self._fail_ip.hit(ip)
+            raise ImError(BAD_CREDENTIALS, _WRONG)
+        if user.status != ACTIVE:
+            raise ImError(ACCOUNT_DISABLED, "account disabled", 403)
+        await self._fail_account.reset(account_key)
+        return user
+
+    async def logout(self, claims: TokenClaims) -> None:
+        """Revoke this token and close the STOMP sessions opened with it."""
+        if claims.jti:
+            await self.tokens.revoke(claims.user_id, claims.jti)
+            await self._close_sessions(claims.user_id, "token revoked", claims.jti)
+
+    # ---------------------------------------------------------------- authentication
+
+    async def authenticate_token(self, token: str) -> TokenClaims:
+        """Valid, unexpired, unrevoked HS256 token -> claims; else ImError(1003, 401)."""
+        return await self.tokens.validate(token)
+
+    async def authenticate_stomp(
+        self,
+        headers: Mapping[str, str],
+        handshake_token: str | None = None,
+        *,
+        ip: str | None = None,
+    ) -> TokenClaims:
+        """Credentials of a STOMP CONNECT, first present wins:
+        `Authorization: Bearer <jwt>`, `token`, a `passcode` that is a JWT,
+        `login` + `passcode` (password; counts toward login limits), then the
+        token given on the WebSocket handshake. None of them -> 1003/401."""
+        auth = headers.get("Authorization") or headers.get("authorization")
+        if auth:
+            scheme, _, value = auth.strip().partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise invalid("Authorization must be 'Bearer <token>'")
+            return await self.authenticate_token(value.strip())
+        if headers.get("token"):
+            return await self.authenticate_token(headers["token"])
+        passcode = headers.get("passcode")
+        if passcode and looks_like_jwt(passcode):
+            return await self.authenticate_token(passcode)
+        login = headers.get("login")
+        if login and passcode:
+            try:
+                user = await self.check_credentials(username=login, password=passcode, ip=ip)
+            except ImError as exc:
+                if exc.code == BAD_CREDENTIALS:
+                    raise ImError(BAD_CREDENTIALS, _WRONG, 401) from None
+                raise
+            return TokenClaims(user.id, user.username, "", 0)
+        if handshake_token:
+            return await self.authenticate_token(handshake_token)
+        raise invalid("authentication required")
+
+    # ---------------------------------------------------------------- profiles
+
+    async def get_user(self, user_id: int) -> UserRecord:
+        """An active user; missing or disabled -> 1004/404."""
+        user = await self.users.get(user_id)
+        if user is None or user.status != ACTIVE:
+            raise ImError(USER_NOT_FOUND, "user not found", 404)
+        return user
+
+    async def update_profile(self, user_id: int, changes: Mapping[str, Any]) -> UserRecord:
+        """Change the caller's own profile. `id`/`username` may be echoed back
+        unchanged (front ends send the whole object) but never changed."""
+        user = await self.get_user(user_id)
+        changes = dict(changes)
+        for echoed, current in (("id", user.id), ("username", user.username)):
+            if echoed in changes:
+                if changes[echoed] != current:
+                    raise ImError(BAD_REQUEST, f"{echoed}: cannot be changed here")
+                del changes[echoed]
+        checked = userfields.check_profile_changes(changes)
+        if not checked:
+            return user
+        return await self.users.update_profile(user_id, checked)
+
+    async def search(self, keyword: Any) -> list[UserRecord]:
+        """Active users whose username or phone equals `keyword` exactly."""
+        if not isinstance(keyword, str):
+            raise ImError(BAD_REQUEST, "keyword: must be a string")
+        if not keyword or len(keyword) > 64:
+            return []
+        return await self.users.search(keyword, SEARCH_LIMIT)
+
+    async def change_password(
+        self, claims: TokenClaims, old_password: Any, new_password: Any
+    ) -> None:
+        """Old password must match (1002); afterwards every other token of the user
+        is revoked and its sessions closed; the caller's token stays valid."""
+        if not isinstance(old_password, str) or not old_password:
+            raise ImError(BAD_REQUEST, "oldPassword is required")
+        passwords.check_policy(new_password, "newPassword")
+        user = await self.get_user(claims.user_id)
+        account_key = f"u{user.id}"
+        if await self._fail_account.is_blocked(account_key):
+            raise too_many("too many failed password checks, try again later")
+        rounds = self.config.auth.bcrypt_rounds
+        if not await passwords.verify_password(old_password, user.password_hash, rounds):
+            await self._fail_account.hit(account_key)
+            raise ImError(BAD_CREDENTIALS, "wrong password")
+        await self.users.set_password(user.id, await passwords.hash_password(new_password, rounds))
+        for jti in await self.tokens.revoke_others(user.id, claims.jti):
+            await self._close_sessions(user.id, "password changed", jti)
+
+    async def disable_user(self, user_id: int) -> None:
+        """Disable an account: it disappears from lookups and every token dies."""
+        await self.users.set_status(user_id, 0)
+        await self.tokens.revoke_all(user_id)
+        await self._close_sessions(user_id, "account disabled", None)
+
+    # ---------------------------------------------------------------- SMS, presence
+
+    async def send_sms_code(self, phone: Any, ip: str | None) -> int:
+        """Send a code to `phone`; returns its lifetime in seconds. 429 when over limits."""
+        return await self.sms.request(userfields.check_phone(phone), ip)
+
+    async def online_status(self, ids: Iterable[int]) -> dict[int, bool]:
+        ids = list(ids)
+        if len(ids) > MAX_ONLINE_QUERY:
+            raise ImError(BAD_REQUEST, f"ids: at most {MAX_ONLINE_QUERY} per request")
+        return await self.presence.is_online(ids)
+
+    # ---------------------------------------------------------------- internals
+
+    async def _close_sessions(self, user_id: int, reason: str, jti: str | None) -> None:
+        # The revocation is already stored; a publisher failure must not undo the
+        # REST answer (sessions are re-checked against the registry anyway).
+        try:
+            await self.publisher.close_user_sessions(user_id, reason, token_id=jti)
+        except Exception:
+            log.exception("closing sessions of user %s failed", user_id)

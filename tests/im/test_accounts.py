@@ -1,0 +1,314 @@
+"""AccountService without HTTP: STOMP authentication, tokens, SMS codes, passwords,
+rate limits, presence, disabling — on both databases and both key-value stores."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+
+from stompim.config import Config
+from stompim.im import passwords
+from stompim.im.accounts import AccountService
+from stompim.im.errors import ImError
+from stompim.im.presence import presence_key
+from stompim.im.sms import MemorySmsSender
+from stompim.im.tokens import TokenService, looks_like_jwt
+from stompim.store import Database, KeyValue
+
+SECRET = "test-secret-for-stompim-account-tests-012345"
+PW = "passw0rd-ok"
+
+
+@dataclass
+class Recorder:
+    closed: list[tuple[int, str, str | None]] = field(default_factory=list)
+
+    async def publish(
+        self, destination: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        return None
+
+    async def close_user_sessions(
+        self, user_id: int, reason: str, token_id: str | None = None
+    ) -> None:
+        self.closed.append((user_id, reason, token_id))
+
+    async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
+        return None
+
+
+def config(**sections: Mapping[str, Any]) -> Config:
+    base: dict[str, dict[str, Any]] = {
+        "auth": {"bcrypt_rounds": 4, "jwt_secret": SECRET, "login_max_failures": 3}
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return Config().replace(**base)
+
+
+@pytest.fixture
+def sms() -> MemorySmsSender:
+    return MemorySmsSender()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def accounts(
+    db: Database, kv: KeyValue, sms: MemorySmsSender, recorder: Recorder
+) -> AccountService:
+    return AccountService(config(), db, kv, recorder, sms_sender=sms)
+
+
+async def _error(coro: Any) -> ImError:
+    with pytest.raises(ImError) as info:
+        await coro
+    return info.value
+
+
+# -- STOMP CONNECT credentials -----------------------------------------------------
+
+
+async def test_stomp_accepts_every_credential_form(accounts: AccountService) -> None:
+    user = await accounts.register(username="alice", password=PW)
+    token = (await accounts.login(username="alice", password=PW)).token
+    for headers, handshake in (
+        ({"Authorization": f"Bearer {token}"}, None),
+        ({"authorization": f"bearer {token}"}, None),
+        ({"token": token}, None),
+        ({"passcode": token}, None),
+        ({"login": "anything", "passcode": token}, None),
+        ({}, token),
+    ):
+        claims = await accounts.authenticate_stomp(headers, handshake)
+        assert (claims.user_id, claims.username) == (user.id, "alice")
+        assert claims.jti
+    by_password = await accounts.authenticate_stomp({"login": "alice", "passcode": PW}, None)
+    assert (by_password.user_id, by_password.jti) == (user.id, "")
+
+
+async def test_stomp_refusals(accounts: AccountService) -> None:
+    await accounts.register(username="bob", password=PW)
+    token = (await accounts.login(username="bob", password=PW)).token
+    assert (await _error(accounts.authenticate_stomp({}, None))).code == 1003
+    # The first credential present decides: a bad Authorization does not fall through.
+    bad = await _error(
+        accounts.authenticate_stomp({"Authorization": "Bearer junk", "token": token}, None)
+    )
+    assert (bad.code, bad.status) == (1003, 401)
+    basic = await _error(accounts.authenticate_stomp({"Authorization": "Basic Ym9iOng="}, token))
+    assert basic.code == 1003
+    wrong = await _error(
+        accounts.authenticate_stomp({"login": "bob", "passcode": "nope-1234"}, None)
+    )
+    assert (wrong.code, wrong.status) == (1002, 401)
+    unknown = await _error(
+        accounts.authenticate_stomp({"login": "nobody", "passcode": "x1234567"}, None)
+    )
+    assert (unknown.code, unknown.message) == (wrong.code, wrong.message)
+    await accounts.logout(await accounts.authenticate_token(token))
+    assert (await _error(accounts.authenticate_stomp({}, token))).code == 1003
+    assert (await _error(accounts.authenticate_stomp({"passcode": token}, None))).code == 1003
+
+
+async def test_stomp_password_logins_count_toward_limits(accounts: AccountService) -> None:
+    await accounts.register(username="carol", password=PW)
+    for _ in range(3):
+        err = await _error(
+            accounts.authenticate_stomp({"login": "carol", "passcode": "bad-pass1"}, None)
+        )
+        assert err.code == 1002
+    limited = await _error(accounts.authenticate_stomp({"login": "carol", "passcode": PW}, None))
+    assert (limited.code, limited.status) == (9005, 429)
+
+
+# -- tokens ------------------------------------------------------------------------
+
+
+async def test_token_expiry_uses_exp(kv: KeyValue) -> None:
+    now = [time.time()]
+    tokens = TokenService(kv, SECRET, 60, clock=lambda: now[0])
+    issued = await tokens.issue(7, "dave")
+    assert (await tokens.validate(issued.token)).user_id == 7
+    assert issued.expires_at_ms == issued.claims.exp * 1000
+    expired = TokenService(kv, SECRET, 60, clock=lambda: now[0] - 3600)
+    old = await expired.issue(7, "dave")
+    err = await _error(tokens.validate(old.token))
+    assert (err.code, err.status) == (1003, 401)
+
+
+async def test_token_refuses_other_algorithms_and_secrets(kv: KeyValue) -> None:
+    tokens = TokenService(kv, SECRET, 60)
+    issued = await tokens.issue(8, "erin")
+    payload = jwt.decode(issued.token, SECRET, algorithms=["HS256"])
+    unsigned = jwt.encode(payload, None, algorithm="none")
+    assert (await _error(tokens.validate(unsigned))).code == 1003
+    hs384 = jwt.encode(payload, SECRET + "-padding-to-be-long-enough-for-hs384", algorithm="HS384")
+    assert (await _error(tokens.validate(hs384))).code == 1003
+    other = jwt.encode(payload, "x" * 40, algorithm="HS256")
+    assert (await _error(tokens.validate(other))).code == 1003
+    assert looks_like_jwt(issued.token) and not looks_like_jwt("plain-password1")
+    assert not looks_like_jwt("a.b.c")
+
+
+async def test_revocation_and_registry_pruning(kv: KeyValue) -> None:
+    now = [time.time()]
+    tokens = TokenService(kv, SECRET, 60, clock=lambda: now[0])
+    first = await tokens.issue(9, "frank")
+    second = await tokens.issue(9, "frank")
+    assert await tokens.revoke_others(9, second.claims.jti) == [first.claims.jti]
+    assert (await _error(tokens.validate(first.token))).code == 1003
+    assert (await tokens.validate(second.token)).jti == second.claims.jti
+    now[0] += 120  # second has expired; the next issue prunes it from the registry
+    third = await tokens.issue(9, "frank")
+    assert set(await kv.hgetall("tokens:9")) == {third.claims.jti}
+
+
+# -- registration, SMS -------------------------------------------------------------
+
+
+async def test_register_requires_sms_when_configured(
+    db: Database, kv: KeyValue, sms: MemorySmsSender
+) -> None:
+    accounts = AccountService(
+        config(sms={"require_for_register": True}), db, kv, Recorder(), sms_sender=sms
+    )
+    err = await _error(accounts.register(username="grace", password=PW, phone="13800000010"))
+    assert err.code == 1006
+    await accounts.send_sms_code("13800000010", "127.0.0.1")
+    user = await accounts.register(
+        username="grace", password=PW, phone="13800000010", sms_code=sms.sent["13800000010"]
+    )
+    assert user.phone == "13800000010"
+    # Without a phone no code is needed; a code without a phone is a request error.
+    assert (await accounts.register(username="grace2", password=PW)).phone is None
+    assert (
+        await _error(accounts.register(username="g3", password=PW, sms_code="123456"))
+    ).code == 9001
+
+
+async def test_phone_without_code_accepted_when_not_required(accounts: AccountService) -> None:
+    user = await accounts.register(username="heidi", password=PW, phone="+4915100000000")
+    assert user.phone == "+4915100000000"
+
+
+async def test_sms_code_wrong_guesses_destroy_it(
+    accounts: AccountService, sms: MemorySmsSender
+) -> None:
+    await accounts.send_sms_code("13800000011", None)
+    code = sms.sent["13800000011"]
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        assert not await accounts.sms.verify("13800000011", wrong)
+    assert not await accounts.sms.verify("13800000011", code)  # gone after 5 wrong guesses
+
+
+async def test_sms_code_single_use_under_concurrency(
+    accounts: AccountService, sms: MemorySmsSender
+) -> None:
+    await accounts.send_sms_code("13800000012", None)
+    code = sms.sent["13800000012"]
+    results = await asyncio.gather(*(accounts.sms.verify("13800000012", code) for _ in range(5)))
+    assert results.count(True) == 1
+
+
+async def test_concurrent_registration_of_one_name(accounts: AccountService) -> None:
+    outcomes = await asyncio.gather(
+        *(accounts.register(username="ivan", password=PW) for _ in range(4)), return_exceptions=True
+    )
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 1
+    assert all(o.code == 1001 for o in outcomes if isinstance(o, ImError))
+
+
+# -- passwords ---------------------------------------------------------------------
+
+
+async def test_password_hashing_is_off_loop_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    real = asyncio.to_thread
+
+    async def recording(func, *args):  # type: ignore[no-untyped-def]
+        calls.append(func)
+        return await real(func, *args)
+
+    monkeypatch.setattr(passwords.asyncio, "to_thread", recording)
+    hashed = await passwords.hash_password("abc12345", 4)
+    assert await passwords.verify_password("abc12345", hashed, 4)
+    assert not await passwords.verify_password("abc12346", hashed, 4)
+    assert not await passwords.verify_password("abc12345", None, 4)
+    assert not await passwords.verify_password("é" * 40 + "1", hashed, 4)  # > 72 bytes
+    assert not await passwords.verify_password("abc12345", "not-a-bcrypt-hash", 4)
+    assert len(calls) == 6
+
+
+def test_password_policy() -> None:
+    for ok in ("abcdefg1", "Пароль123", "a1" + "x" * 62):
+        assert passwords.check_policy(ok) == ok
+    for bad in ("abc1", "abcdefgh", "12345678", "a1" + "x" * 63, "é" * 40 + "1", 12345678):
+        with pytest.raises(ImError) as info:
+            passwords.check_policy(bad)
+        assert info.value.code == 1007
+
+
+# -- profile, disabling, presence, logout ------------------------------------------
+
+
+async def test_disable_user_kills_tokens_and_sessions(
+    accounts: AccountService, recorder: Recorder
+) -> None:
+    user = await accounts.register(username="judy", password=PW)
+    token = (await accounts.login(username="judy", password=PW)).token
+    await accounts.disable_user(user.id)
+    assert (await _error(accounts.authenticate_token(token))).code == 1003
+    assert (user.id, "account disabled", None) in recorder.closed
+    assert (await _error(accounts.get_user(user.id))).code == 1004
+    assert await accounts.search("judy") == []
+
+
+async def test_logout_closes_sessions_of_that_token(
+    accounts: AccountService, recorder: Recorder
+) -> None:
+    user = await accounts.register(username="kate", password=PW)
+    claims = await accounts.authenticate_token(
+        (await accounts.login(username="kate", password=PW)).token
+    )
+    await accounts.logout(claims)
+    assert recorder.closed == [(user.id, "token revoked", claims.jti)]
+
+
+async def test_logout_survives_a_failing_publisher(db: Database, kv: KeyValue, caplog) -> None:
+    class Broken(Recorder):
+        async def close_user_sessions(
+            self, user_id: int, reason: str, token_id: str | None = None
+        ) -> None:
+            raise ConnectionError("broker down")
+
+    accounts = AccountService(config(), db, kv, Broken())
+    await accounts.register(username="leo", password=PW)
+    token = (await accounts.login(username="leo", password=PW)).token
+    with caplog.at_level("ERROR", logger="stompim.accounts"):
+        await accounts.logout(await accounts.authenticate_token(token))
+    assert (await _error(accounts.authenticate_token(token))).code == 1003
+    assert any("broker down" in (r.exc_text or "") for r in caplog.records)
+
+
+async def test_presence_reads_kv_keys(accounts: AccountService, kv: KeyValue) -> None:
+    await kv.set(presence_key(41), "node-a", ttl=30)
+    assert await accounts.online_status([41, 42, 41]) == {41: True, 42: False}
+    assert (await _error(accounts.online_status(range(1, 300)))).code == 9001
+
+
+async def test_update_profile_unknown_field_and_noop(accounts: AccountService) -> None:
+    user = await accounts.register(username="mike", password=PW)
+    assert (await _error(accounts.update_profile(user.id, {"passwordHash": "x"}))).code == 9001
+    assert (await accounts.update_profile(user.id, {})).nickname == "mike"
+    assert (await _error(accounts.update_profile(10**12, {"nickname": "x"}))).code == 1004
