@@ -1,0 +1,341 @@
+"""Groups: lifecycle, members and roles. Invitations live in im/invitations.py.
+
+Every permission question goes through stompim.im.roles.check (one table); this
+module only finds the actor's role and the target's role.
+
+Call order of a changing operation: validate input -> load group (4001) -> actor
+role -> roles.check -> transaction (group row locked, so member_count and roles
+cannot race) -> after commit: live authorization (Publisher.end_subscriptions for
+users who lost the group) and notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stompim.im.clock import Clock, now_ms
+from stompim.im.errors import (
+    BAD_REQUEST,
+    GROUP_FULL,
+    GROUP_NOT_FOUND,
+    GROUP_PERMISSION_DENIED,
+    NOT_GROUP_MEMBER,
+    ImError,
+)
+from stompim.im.friends import user_summary
+from stompim.im.invitations import InvitationService
+from stompim.im.notifications import NotificationService, NotificationType
+from stompim.im.publisher import Publisher
+from stompim.im.roles import Action, Role, check, kick_action
+from stompim.store.database import Database
+from stompim.store.friends import FriendRepository
+from stompim.store.groups import GroupRecord, GroupRepository, MemberRecord
+from stompim.store.users import UserRepository
+
+__all__ = ["GroupRecord", "GroupService", "MemberRecord", "group_topic"]
+
+log = logging.getLogger("stompim.im.groups")
+
+MAX_NAME = 64
+MAX_AVATAR = 512
+MAX_ANNOUNCEMENT = 1024
+MAX_GROUP_NICKNAME = 64
+
+
+def group_topic(group_id: int) -> str:
+    return f"/topic/chat/{group_id}"
+
+
+def role_of(member: MemberRecord | None) -> Role:
+    return Role.OUTSIDER if member is None else Role(member.role)
+
+
+def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ImError(BAD_REQUEST, f"{field}: must be a string")
+    value = value.strip() if required else value
+    if required and not value:
+        raise ImError(BAD_REQUEST, f"{field}: must not be empty")
+    if len(value) > limit:
+        raise ImError(BAD_REQUEST, f"{field}: at most {limit} characters")
+    return value
+
+
+class GroupService:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        notifications: NotificationService,
+        *,
+        max_group_size: int = 500,
+        invitation_ttl_days: int = 7,
+        users: UserRepository | None = None,
+        clock: Clock = now_ms,
+    ) -> None:
+        self.db = db
+        self.repo = GroupRepository(db)
+        self.publisher = publisher
+        self.notifications = notifications
+        self.max_group_size = max_group_size
+        self.users = users or UserRepository(db)
+        self.friends = FriendRepository(db)
+        self.clock = clock
+        self.invitations = InvitationService(self, ttl_days=invitation_ttl_days)
+
+    # -- contract used by chat ----------------------------------------------------------
+
+    async def get(self, group_id: int) -> GroupRecord | None:
+        group = await self.repo.get_group(group_id)
+        return group if group is not None and group.status == 1 else None
+
+    async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
+        return await self.repo.member(group_id, user_id)
+
+    async def require_group(self, group_id: int) -> GroupRecord:
+        group = await self.get(group_id)
+        if group is None:
+            raise ImError(GROUP_NOT_FOUND, "group not found", 404)
+        return group
+
+    async def require_member(self, group_id: int, user_id: int) -> MemberRecord:
+        await self.require_group(group_id)
+        member = await self.repo.member(group_id, user_id)
+        if member is None:
+            raise ImError(NOT_GROUP_MEMBER, "not a member of the group", 403)
+        return member
+
+    async def member_ids(self, group_id: int) -> list[int]:
+        return await self.repo.member_ids(group_id)
+
+    async def groups_of(self, user_id: int) -> list[int]:
+        return [m.group_id for m in await self.repo.memberships_of(user_id)]
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    async def _authorize(
+        self, actor_id: int, group_id: int, action: Action
+    ) -> tuple[GroupRecord, MemberRecord | None]:
+        group = await self.require_group(group_id)
+        actor = await self.repo.member(group_id, actor_id)
+        check(action, role_of(actor), allow_member_invite=group.allow_member_invite)
+        return group, actor
+
+    async def _locked_active(self, tx: Any, group_id: int) -> GroupRecord:
+        group = await self.repo.lock_group(tx, group_id)
+        if group is None or group.status != 1:
+            raise ImError(GROUP_NOT_FOUND, "group not found", 404)
+        return group
+
+    async def join(self, tx: Any, group_id: int, user_id: int) -> bool:
+        """Add `user_id` inside the caller's transaction, refusing past the size limit.
+
+        Locks the group row first; returns False when already a member.
+        """
+        group = await self._locked_active(tx, group_id)
+        if await self.repo.member(group_id, user_id, tx) is not None:
+            return False
+        if group.member_count >= group.max_members:
+            raise ImError(GROUP_FULL, "group is full", 409)
+        now = self.clock()
+        await self.repo.add_member(tx, group_id, user_id, int(Role.MEMBER), now)
+        await self.repo.add_to_count(tx, group_id, 1, now)
+        return True
+
+    async def _display_name(self, user_id: int) -> str:
+        user = await self.users.get(user_id)
+        return (user.nickname or user.username) if user else str(user_id)
+
+    async def _lose_group(self, user_ids: Iterable[int], group_id: int, reason: str) -> None:
+        for uid in user_ids:
+            try:
+                await self.publisher.end_subscriptions(uid, group_topic(group_id), reason)
+            except Exception:
+                # The change is committed; the chat handler re-checks membership on
+                # every SEND and SUBSCRIBE, so a failed push only delays the cut-off.
+                log.exception("end_subscriptions(%s, group %s) failed", uid, group_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def create(
+        self, owner_id: int, *, name: str, avatar: str = "", announcement: str = "",
+        member_ids: Iterable[int] = (), use_whitelist: bool = False,
+    ) -> dict[str, Any]:
+        """Create a group owned by `owner_id`.
+
+        Friends among `member_ids`, and with `use_whitelist` the owner's whitelisted
+        friends, join at once; everyone else in `member_ids` gets an invitation.
+        Returns the group JSON plus `memberIds` (joined) and `invitedUserIds`.
+        """
+        name = _text(name, "name", MAX_NAME, required=True)
+        avatar = _text(avatar, "avatar", MAX_AVATAR)
+        announcement = _text(announcement, "announcement", MAX_ANNOUNCEMENT)
+        requested = sorted(set(member_ids) - {owner_id})
+        direct = await self.friends.active_friend_ids(owner_id, requested)
+        if use_whitelist:
+            listed = [uid for uid, _ in await self.friends.whitelist(owner_id)]
+            direct |= await self.friends.active_friend_ids(owner_id, listed)
+        direct.discard(owner_id)
+        to_invite = [uid for uid in requested if uid not in direct]
+        if 1 + len(direct) > self.max_group_size:
+            raise ImError(GROUP_FULL, "group is full", 409)
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            gid = await self.repo.insert_group(
+                tx, name=name, avatar=avatar, announcement=announcement, owner_id=owner_id,
+                member_count=1 + len(direct), max_members=self.max_group_size, now=now,
+            )
+            await self.repo.add_member(tx, gid, owner_id, int(Role.OWNER), now)
+            for uid in sorted(direct):
+                await self.repo.add_member(tx, gid, uid, int(Role.MEMBER), now)
+        invited = await self.invitations.invite(owner_id, gid, to_invite) if to_invite else []
+        group = await self.require_group(gid)
+        return group.to_json() | {
+            "memberIds": [owner_id, *sorted(direct)],
+            "invitedUserIds": [inv["inviteeId"] for inv in invited],
+        }
+
+    async def dissolve(self, actor_id: int, group_id: int) -> None:
+        group, _ = await self._authorize(actor_id, group_id, Action.DISSOLVE)
+        async with self.db.transaction() as tx:
+            await self._locked_active(tx, group_id)
+            members = await self.repo.member_ids(group_id, tx)
+            await self.repo.dissolve(tx, group_id, self.clock())
+        await self._lose_group(members, group_id, "group dissolved")
+        others = [uid for uid in members if uid != actor_id]
+        await self.notifications.notify_many(
+            others, NotificationType.GROUP_DISSOLVED,
+            f"group {group.name} was dissolved", {"groupId": group_id, "groupName": group.name},
+        )
+
+    async def update(self, actor_id: int, group_id: int, changes: Mapping[str, Any]) -> GroupRecord:
+        """`changes` keys (camelCase as in REST): name, avatar, announcement, allMuted,
+        allowMemberInvite; unknown keys are ignored."""
+        await self._authorize(actor_id, group_id, Action.UPDATE)
+        cols: dict[str, Any] = {}
+        if "name" in changes:
+            cols["name"] = _text(changes["name"], "name", MAX_NAME, required=True)
+        if "avatar" in changes:
+            cols["avatar"] = _text(changes["avatar"], "avatar", MAX_AVATAR)
+        if "announcement" in changes:
+            cols["announcement"] = _text(changes["announcement"], "announcement", MAX_ANNOUNCEMENT)
+        for key, col in (("allMuted", "all_muted"), ("allowMemberInvite", "allow_member_invite")):
+            if key in changes:
+                if not isinstance(changes[key], bool):
+                    raise ImError(BAD_REQUEST, f"{key}: must be a boolean")
+                cols[col] = 1 if changes[key] else 0
+        await self.repo.update_group(group_id, cols, self.clock())
+        return await self.require_group(group_id)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    async def info(self, actor_id: int, group_id: int) -> dict[str, Any]:
+        group, actor = await self._authorize(actor_id, group_id, Action.VIEW)
+        assert actor is not None
+        return group.to_json() | {"myRole": actor.role, "myNickname": actor.nickname}
+
+    async def my_groups(self, user_id: int) -> list[dict[str, Any]]:
+        memberships = await self.repo.memberships_of(user_id)
+        groups = await self.repo.get_groups([m.group_id for m in memberships])
+        out = []
+        for m in memberships:
+            g = groups.get(m.group_id)
+            if g is not None and g.status == 1:
+                out.append(g.to_json() | {"myRole": m.role, "myNickname": m.nickname})
+        return out
+
+    async def members(self, actor_id: int, group_id: int) -> list[dict[str, Any]]:
+        await self._authorize(actor_id, group_id, Action.VIEW)
+        members = await self.repo.members(group_id)
+        users = await self.users.get_many(m.user_id for m in members)
+        return [
+            {
+                "userId": m.user_id,
+                "role": m.role,
+                "groupNickname": m.nickname,
+                "muted": m.muted,
+                "joinedAt": m.joined_at,
+                **{k: v for k, v in user_summary(users.get(m.user_id), m.user_id).items()
+                   if k != "id"},
+            }
+            for m in members
+        ]
+
+    # -- membership changes --------------------------------------------------------------------
+
+    async def quit(self, user_id: int, group_id: int) -> None:
+        """Leave; the owner is refused (4007) until ownership is transferred."""
+        await self._authorize(user_id, group_id, Action.QUIT)
+        async with self.db.transaction() as tx:
+            await self._locked_active(tx, group_id)
+            if await self.repo.remove_member(tx, group_id, user_id, self.clock()):
+                await self.repo.add_to_count(tx, group_id, -1, self.clock())
+        await self._lose_group([user_id], group_id, "left the group")
+
+    async def kick(self, actor_id: int, group_id: int, target_id: int) -> None:
+        group = await self.require_group(group_id)
+        actor = await self.repo.member(group_id, actor_id)
+        target = await self.repo.member(group_id, target_id)
+        if target is None:  # refuse by the actor's own rights first, then "no such member"
+            check(Action.KICK_MEMBER, role_of(actor))
+            raise ImError(NOT_GROUP_MEMBER, "that user is not a member of the group", 404)
+        # Kicking oneself falls under KICK_<own role>, which the table never allows.
+        check(kick_action(role_of(target)), role_of(actor))
+        async with self.db.transaction() as tx:
+            await self._locked_active(tx, group_id)
+            if await self.repo.remove_member(tx, group_id, target_id, self.clock()):
+                await self.repo.add_to_count(tx, group_id, -1, self.clock())
+        await self._lose_group([target_id], group_id, "removed from the group")
+        await self.notifications.notify(
+            target_id, NotificationType.GROUP_KICKED,
+            f"you were removed from group {group.name}",
+            {"groupId": group_id, "groupName": group.name, "operatorId": actor_id},
+        )
+
+    async def set_admin(self, actor_id: int, group_id: int, target_id: int, admin: bool) -> None:
+        group, _ = await self._authorize(actor_id, group_id, Action.SET_ADMIN)
+        new_role = Role.ADMIN if admin else Role.MEMBER
+        async with self.db.transaction() as tx:
+            await self._locked_active(tx, group_id)
+            target = await self.repo.member(group_id, target_id, tx)
+            if target is None:
+                raise ImError(NOT_GROUP_MEMBER, "that user is not a member of the group", 404)
+            if target.role == Role.OWNER:
+                raise ImError(GROUP_PERMISSION_DENIED, "the owner's role cannot change", 403)
+            changed = target.role != new_role
+            if changed:
+                await self.repo.set_role(tx, group_id, target_id, int(new_role), self.clock())
+        if changed:
+            await self.notifications.notify(
+                target_id, NotificationType.GROUP_ROLE_CHANGED,
+                f"you are {'now an admin' if admin else 'no longer an admin'} of {group.name}",
+                {"groupId": group_id, "groupName": group.name, "role": int(new_role)},
+            )
+
+    async def transfer(self, actor_id: int, group_id: int, target_id: int) -> None:
+        """Hand ownership to a member; the old owner becomes a plain member."""
+        group, _ = await self._authorize(actor_id, group_id, Action.TRANSFER)
+        if target_id == actor_id:
+            raise ImError(BAD_REQUEST, "userId: already the owner")
+        async with self.db.transaction() as tx:
+            locked = await self._locked_active(tx, group_id)
+            if locked.owner_id != actor_id:
+                raise ImError(GROUP_PERMISSION_DENIED, "not allowed to transfer", 403)
+            if await self.repo.member(group_id, target_id, tx) is None:
+                raise ImError(NOT_GROUP_MEMBER, "that user is not a member of the group", 404)
+            now = self.clock()
+            await self.repo.set_role(tx, group_id, target_id, int(Role.OWNER), now)
+            await self.repo.set_role(tx, group_id, actor_id, int(Role.MEMBER), now)
+            await self.repo.set_owner(tx, group_id, target_id, now)
+        await self.notifications.notify(
+            target_id, NotificationType.GROUP_OWNER_TRANSFERRED,
+            f"you are now the owner of {group.name}",
+            {"groupId": group_id, "groupName": group.name, "previousOwnerId": actor_id},
+        )
+
+    async def set_nickname(self, user_id: int, group_id: int, nickname: str) -> None:
+        nickname = _text(nickname, "nickname", MAX_GROUP_NICKNAME)
+        await self._authorize(user_id, group_id, Action.SET_NICKNAME)
+        await self.repo.set_nickname(group_id, user_id, nickname, self.clock())

@@ -1,0 +1,99 @@
+"""The notification center: store an event for a user, then push it to every session.
+
+Call order inside other services: finish (commit) the domain change first, then
+`notify()` — a notification never announces something that was rolled back. The
+row is written before the push, so a user offline at that moment finds it on the
+next `GET /api/notification` page; an online user gets it at once on
+`/queue/notification/<userId>` (every open session, cluster-wide, through the
+Publisher).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from stompim.im.clock import Clock, now_ms
+from stompim.im.errors import BAD_REQUEST, ImError
+from stompim.im.publisher import Publisher
+from stompim.store.database import Database
+from stompim.store.notifications import NotificationRecord, NotificationRepository
+
+MAX_PAGE_SIZE = 100
+log = logging.getLogger("stompim.im.notifications")
+
+
+class NotificationType(enum.StrEnum):
+    """The `type` field of a notification, as the front end switches on it."""
+
+    FRIEND_REQUEST = "FRIEND_REQUEST"
+    FRIEND_ACCEPTED = "FRIEND_ACCEPTED"
+    FRIEND_REJECTED = "FRIEND_REJECTED"
+    GROUP_INVITATION = "GROUP_INVITATION"
+    INVITATION_ACCEPTED = "INVITATION_ACCEPTED"
+    INVITATION_REJECTED = "INVITATION_REJECTED"
+    GROUP_KICKED = "GROUP_KICKED"
+    GROUP_ROLE_CHANGED = "GROUP_ROLE_CHANGED"
+    GROUP_DISSOLVED = "GROUP_DISSOLVED"
+    GROUP_OWNER_TRANSFERRED = "GROUP_OWNER_TRANSFERRED"
+
+
+def notification_destination(user_id: int) -> str:
+    return f"/queue/notification/{user_id}"
+
+
+class NotificationService:
+    def __init__(self, db: Database, publisher: Publisher, *, clock: Clock = now_ms) -> None:
+        self.repo = NotificationRepository(db)
+        self.publisher = publisher
+        self.clock = clock
+
+    async def notify(
+        self, user_id: int, type: str, message: str, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Store a notification for `user_id`, push it, and return its JSON shape."""
+        record = await self.repo.add(user_id, str(type), message, dict(extra or {}), self.clock())
+        body = record.to_json()
+        try:
+            await self.publisher.publish(
+                notification_destination(user_id),
+                orjson.dumps(body),
+                {"content-type": "application/json"},
+            )
+        except Exception:
+            # Stored already: the user finds it on the next page load. A broken push
+            # must not turn a committed friend/group change into an error reply.
+            log.exception("push of notification %s to user %s failed", record.id, user_id)
+        return body
+
+    async def notify_many(
+        self, user_ids: Iterable[int], type: str, message: str, extra: dict[str, Any] | None = None
+    ) -> None:
+        for uid in user_ids:
+            await self.notify(uid, type, message, extra)
+
+    async def page(self, user_id: int, page: int = 1, size: int = 20) -> dict[str, Any]:
+        """Newest first; `page` counts from 1, `size` at most MAX_PAGE_SIZE."""
+        if page < 1:
+            raise ImError(BAD_REQUEST, "page: must be >= 1")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ImError(BAD_REQUEST, f"size: must be between 1 and {MAX_PAGE_SIZE}")
+        records = await self.repo.page(user_id, (page - 1) * size, size)
+        total = await self.repo.count(user_id)
+        return {"list": [r.to_json() for r in records], "total": total, "page": page, "size": size}
+
+    async def list_records(self, user_id: int, limit: int = 100) -> list[NotificationRecord]:
+        return await self.repo.page(user_id, 0, limit)
+
+    async def unread_count(self, user_id: int) -> int:
+        return await self.repo.count(user_id, unread_only=True)
+
+    async def mark_read(self, user_id: int, ids: Iterable[int]) -> int:
+        return await self.repo.mark_read(user_id, ids)
+
+    async def mark_all_read(self, user_id: int) -> int:
+        return await self.repo.mark_all_read(user_id)
