@@ -1,0 +1,191 @@
+"""Chat message values: what a client may send, what is stored, what is published.
+
+A client's SEND (STOMP) arrives as a JSON body; `parse_draft` turns it into a
+validated `MessageDraft` (or raises ImError 9001 / 3003). The store hands back
+`MessageRecord`s; `message_json` is the one JSON shape every consumer sees
+(STOMP MESSAGE bodies, replay, history, the conversation list's lastMessage).
+Recalled messages never show their content, whoever asks.
+
+Call order inside a send: parse_draft -> ChatService checks rights -> the
+repository stores -> message_json for the receipt-side publish.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stompim.im.errors import BAD_REQUEST, MESSAGE_TOO_LONG, ImError
+
+
+class ChatType(enum.IntEnum):
+    """Stored as TINYINT in conversations and messages; the JSON uses the name."""
+
+    PRIVATE = 1  # a pair of users
+    GROUP = 2  # a group's one conversation
+
+    @property
+    def label(self) -> str:
+        return "private" if self is ChatType.PRIVATE else "group"
+
+
+class MessageStatus(enum.IntEnum):
+    NORMAL = 0
+    RECALLED = 1  # content cleared in the store; shown as recalled everywhere
+
+
+MESSAGE_TYPES = frozenset({"text", "image", "file", "audio", "video", "custom"})
+# Keys a media message may carry in `extra`, with the JSON types each accepts.
+_EXTRA_FIELDS: dict[str, tuple[type, ...]] = {
+    "url": (str,),
+    "name": (str,),
+    "size": (int,),
+    "width": (int, float),
+    "height": (int, float),
+    "duration": (int, float),
+    "mime": (str,),
+    "thumbnail": (str,),
+}
+MAX_EXTRA_BYTES = 4096
+MAX_CLIENT_MSG_ID = 64
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A validated message, before it has an id or a seq."""
+
+    type: str
+    content: str
+    extra: dict[str, Any] | None
+    client_msg_id: str | None
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    seq: int
+    sender_id: int
+    chat_type: ChatType
+    target_id: int  # the receiving user (private) or the group
+    type: str
+    content: str
+    extra: dict[str, Any] | None
+    client_msg_id: str | None
+    status: MessageStatus
+    created_at: int  # epoch ms
+
+    @property
+    def recalled(self) -> bool:
+        return self.status is MessageStatus.RECALLED
+
+
+def message_json(msg: MessageRecord) -> dict[str, Any]:
+    """The camelCase JSON of a message; a recalled one has empty content and no extra."""
+    out: dict[str, Any] = {
+        "id": msg.id,
+        "seq": msg.seq,
+        "conversationId": msg.conversation_id,
+        "chatType": msg.chat_type.label,
+        "fromUserId": msg.sender_id,
+    }
+    if msg.chat_type is ChatType.PRIVATE:
+        out["toUserId"] = msg.target_id
+    else:
+        out["groupId"] = msg.target_id
+    recalled = msg.recalled
+    out.update(
+        type=msg.type,
+        content="" if recalled else msg.content,
+        extra=None if recalled else msg.extra,
+        clientMsgId=msg.client_msg_id,
+        createdAt=msg.created_at,
+        status=int(msg.status),
+    )
+    return out
+
+
+def message_bytes(msg: MessageRecord) -> bytes:
+    return orjson.dumps(message_json(msg))
+
+
+def _bad(message: str) -> ImError:
+    return ImError(BAD_REQUEST, message, 400)
+
+
+def _check_extra(msg_type: str, extra: Any) -> dict[str, Any] | None:
+    if extra is None:
+        return None
+    if not isinstance(extra, dict):
+        raise _bad("extra must be a JSON object")
+    if msg_type != "custom":
+        for key, value in extra.items():
+            allowed = _EXTRA_FIELDS.get(key)
+            if allowed is None:
+                raise _bad(f"extra.{key} is not a known media field")
+            # bool is an int subclass in Python but not a number in JSON terms
+            if isinstance(value, bool) or not isinstance(value, allowed):
+                raise _bad(f"extra.{key} has the wrong type")
+            if key == "size" and value < 0:
+                raise _bad("extra.size must not be negative")
+    if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
+        raise _bad(f"extra is larger than {MAX_EXTRA_BYTES} bytes")
+    return extra
+
+
+def parse_draft(
+    data: Mapping[str, Any], *, max_length: int, client_msg_id_header: str | None = None
+) -> MessageDraft:
+    """Validate a client's message JSON (the target fields are read by the caller).
+
+    `type` defaults to text; text needs non-empty `content`; media types need
+    `content` or `extra.url`. The `x-client-msg-id` header wins over the body's
+    `clientMsgId` when both are present.
+    """
+    msg_type = data.get("type", "text")
+    if not isinstance(msg_type, str) or msg_type.lower() not in MESSAGE_TYPES:
+        raise _bad(f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}")
+    msg_type = msg_type.lower()
+    content = data.get("content", "")
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise _bad("content must be a string")
+    if len(content) > max_length:
+        raise ImError(MESSAGE_TOO_LONG, f"message longer than {max_length} characters", 400)
+    extra = _check_extra(msg_type, data.get("extra"))
+    if msg_type == "text" and not content.strip():
+        raise _bad("a text message needs content")
+    if msg_type in ("image", "file", "audio", "video") and not content and not (
+        extra and extra.get("url")
+    ):
+        raise _bad(f"a {msg_type} message needs content or extra.url")
+    if msg_type == "custom" and not content and not extra:
+        raise _bad("a custom message needs content or extra")
+    cid = client_msg_id_header if client_msg_id_header else data.get("clientMsgId")
+    if cid is not None:
+        if isinstance(cid, int) and not isinstance(cid, bool):
+            cid = str(cid)
+        if not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_MSG_ID:
+            raise _bad(f"clientMsgId must be a string of 1..{MAX_CLIENT_MSG_ID} characters")
+    return MessageDraft(type=msg_type, content=content, extra=extra, client_msg_id=cid or None)
+
+
+def target_from(data: Mapping[str, Any], *names: str) -> int:
+    """The first of `names` present in `data`, as a positive int (ImError 9001 otherwise)."""
+    for name in names:
+        value = data.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            target = int(value)
+        except (TypeError, ValueError):
+            raise _bad(f"{name} must be an integer") from None
+        if isinstance(value, bool) or target <= 0:
+            raise _bad(f"{name} must be a positive integer")
+        return target
+    raise _bad(f"the message must name its target ({' or '.join(names)})")
