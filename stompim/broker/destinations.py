@@ -1,0 +1,167 @@
+"""Destination rules: what a name means, who may subscribe or send to it.
+
+Kinds (DESIGN.md "Destinations"):
+
+* ``/queue/chat/<uid>``, ``/queue/notification/<uid>``, ``/queue/errors/<uid>``:
+  per-user destinations.  Only user <uid> may SUBSCRIBE; they fan out like a topic
+  over all that user's sessions (every device gets every message).  Nobody may
+  SEND to notification or errors queues (server only).
+* ``/user/queue/<x>`` (Spring user destination) resolves to ``/queue/<x>/<uid>``
+  for the session's own user.
+* other ``/topic/**``: generic pub/sub; other ``/queue/**``: generic queue (one
+  consumer per message).  Both refused when `open_generic_destinations` is off.
+* anything a registered `DestinationHandler` handles (``/topic/chat/*``,
+  ``/app/chat/*``...) goes through that handler; it is checked first.
+* any other prefix: refused ("unknown destination").
+
+Call order: the session calls `for_subscribe` / `for_send` with the raw header;
+the returned `Route` names the resolved destination, its delivery kind and the
+handler (if any).  A refusal raises `DestinationRefused` (ERROR + close).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from .auth import Principal
+
+__all__ = [
+    "DestinationHandler",
+    "DestinationRefused",
+    "DestinationRules",
+    "Kind",
+    "Route",
+    "USER_PREFIX",
+    "errors_destination",
+]
+
+USER_PREFIX = "/user/queue/"
+PER_USER_QUEUES = frozenset({"chat", "notification", "errors"})
+SERVER_ONLY_QUEUES = frozenset({"notification", "errors"})
+
+
+class DestinationHandler(Protocol):
+    """A plug-in owning some destinations (the IM chat layer).
+
+    The broker calls `handles` to route, `authorize_subscribe` before registering a
+    SUBSCRIBE, `replay` for a SUBSCRIBE carrying ``x-since-seq``, and `on_send` for
+    a SEND; on_send persists and publishes through the broker's publisher itself
+    and returns extra RECEIPT headers.  It raises ImError for a business refusal.
+    """
+
+    def handles(self, destination: str) -> bool: ...
+
+    async def authorize_subscribe(self, principal: Principal, destination: str) -> None: ...
+
+    async def replay(
+        self, principal: Principal, destination: str, since_seq: int
+    ) -> list[tuple[dict[str, str], bytes]]: ...
+
+    async def on_send(
+        self, principal: Principal, destination: str, headers: Mapping[str, str], body: bytes
+    ) -> Mapping[str, str]: ...
+
+
+class DestinationRefused(Exception):
+    """The destination does not exist or this principal may not use it this way."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Kind(enum.Enum):
+    TOPIC = "topic"
+    """Every subscriber gets every message."""
+    QUEUE = "queue"
+    """Held until consumed; one consumer per message, round robin, acks honoured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    destination: str
+    kind: Kind
+    handler: DestinationHandler | None = None
+
+
+def errors_destination(user_id: int) -> str:
+    """Where business refusals for `user_id` go (``/user/queue/errors`` resolved)."""
+    return f"/queue/errors/{user_id}"
+
+
+def _per_user(destination: str) -> tuple[str, str] | None:
+    """(queue name, user id text) for ``/queue/<name>/<uid>`` per-user names."""
+    if not destination.startswith("/queue/"):
+        return None
+    parts = destination[7:].split("/")
+    if len(parts) == 2 and parts[0] in PER_USER_QUEUES and parts[1]:
+        return parts[0], parts[1]
+    return None
+
+
+class DestinationRules:
+    """Stateless apart from the handler list and the generic-destinations switch."""
+
+    def __init__(self, open_generic: bool) -> None:
+        self.open_generic = open_generic
+        self.handlers: list[DestinationHandler] = []
+
+    def add_handler(self, handler: DestinationHandler) -> None:
+        self.handlers.append(handler)
+
+    def _handler(self, destination: str) -> DestinationHandler | None:
+        for handler in self.handlers:
+            if handler.handles(destination):
+                return handler
+        return None
+
+    def kind_of(self, destination: str) -> Kind:
+        """Delivery kind for a server-side publish."""
+        if destination.startswith("/queue/") and _per_user(destination) is None:
+            if self._handler(destination) is None:
+                return Kind.QUEUE
+        return Kind.TOPIC
+
+    def for_subscribe(self, destination: str, principal: Principal) -> Route:
+        if destination.startswith(USER_PREFIX):
+            name = destination[len(USER_PREFIX):]
+            if not name or "/" in name:
+                raise DestinationRefused(f"unknown destination {destination}")
+            destination = f"/queue/{name}/{principal.user_id}"
+        per_user = _per_user(destination)
+        if per_user is not None:
+            if per_user[1] != str(principal.user_id):
+                raise DestinationRefused(f"forbidden: {destination} belongs to another user")
+            return Route(destination, Kind.TOPIC, self._handler(destination))
+        handler = self._handler(destination)
+        if handler is not None:
+            return Route(destination, Kind.TOPIC, handler)
+        return self._generic(destination)
+
+    def for_send(self, destination: str, principal: Principal) -> Route:
+        per_user = _per_user(destination)
+        if per_user is not None:
+            if per_user[0] in SERVER_ONLY_QUEUES:
+                raise DestinationRefused(f"forbidden: nobody may SEND to {destination}")
+            handler = self._handler(destination)
+            if handler is None and not self.open_generic:
+                raise DestinationRefused(f"forbidden: {destination}")
+            return Route(destination, Kind.TOPIC, handler)
+        handler = self._handler(destination)
+        if handler is not None:
+            return Route(destination, Kind.TOPIC, handler)
+        return self._generic(destination)
+
+    def _generic(self, destination: str) -> Route:
+        if destination.startswith("/topic/") and len(destination) > 7:
+            kind = Kind.TOPIC
+        elif destination.startswith("/queue/") and len(destination) > 7:
+            kind = Kind.QUEUE
+        else:
+            raise DestinationRefused(f"unknown destination {destination}")
+        if not self.open_generic:
+            raise DestinationRefused(f"forbidden: generic destination {destination} is closed")
+        return Route(destination, kind)

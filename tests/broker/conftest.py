@@ -1,0 +1,83 @@
+"""Fixtures: a Broker on 127.0.0.1 (TCP and WebSocket, port 0) and client openers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from stompim.broker import Broker, StaticAuthenticator
+from stompim.config import Config
+
+from .stompclient import StompClient, TcpClient, WsClient
+
+USERS = {"alice": (1, "pa"), "bob": (2, "pb"), "carol": (3, "pc")}
+
+
+class Harness:
+    """A running broker plus the clients opened through it (closed at teardown)."""
+
+    def __init__(self, broker: Broker, tcp_port: int, ws_port: int) -> None:
+        self.broker = broker
+        self.tcp_port = tcp_port
+        self.ws_port = ws_port
+        self.clients: list[StompClient] = []
+
+    async def open(self, transport: str = "tcp", **kwargs: Any) -> StompClient:
+        if transport == "tcp":
+            client: StompClient = await TcpClient.open(self.tcp_port, **kwargs)
+        else:
+            client = await WsClient.open(self.ws_port, **kwargs)
+        self.clients.append(client)
+        return client
+
+    async def connected(self, transport: str = "tcp", login: str = "alice",
+                        passcode: str | None = None, **kwargs: Any) -> StompClient:
+        client = await self.open(transport)
+        reply = await client.connect(login, passcode or USERS[login][1], **kwargs)
+        assert reply.command.value == "CONNECTED", reply
+        return client
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll `condition` (bounded) for state that settles after a socket event."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+BrokerFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_broker() -> AsyncIterator[BrokerFactory]:
+    made: list[Harness] = []
+
+    async def factory(**stomp: Any) -> Harness:
+        settings = {"heartbeat_send_ms": 0, "heartbeat_receive_ms": 0}
+        settings.update(stomp)
+        config = Config().replace(stomp=settings).stomp
+        broker = Broker(config, StaticAuthenticator(USERS), node_id="t")
+        tcp_port = await broker.start_tcp("127.0.0.1", 0)
+        ws_port = await broker.start_websocket("127.0.0.1", 0, "/ws")
+        harness = Harness(broker, tcp_port, ws_port)
+        made.append(harness)
+        return harness
+
+    yield factory
+    for harness in made:
+        for client in harness.clients:
+            await client.close()
+        await harness.broker.close()
+
+
+@pytest.fixture
+async def hub(make_broker: BrokerFactory) -> Harness:
+    return await make_broker()
+
+
+@pytest.fixture(params=["tcp", "ws"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

@@ -1,0 +1,71 @@
+"""WebSocket transport specifics."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from stompim.frames import Command, Frame, encode
+
+from .conftest import Harness
+from .stompclient import WsClient
+
+
+async def test_other_path_is_404(hub: Harness) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        await WsClient.open(hub.ws_port, path="/other")
+    assert info.value.response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [(["v10.stomp", "v12.stomp"], "v12.stomp"), (["v11.stomp"], "v11.stomp"),
+     ([], None), (["mqtt"], None)],
+)
+async def test_subprotocols(hub: Harness, offered: list[str], chosen: str | None) -> None:
+    client = await WsClient.open(hub.ws_port, subprotocols=offered)
+    hub.clients.append(client)
+    assert client.ws.subprotocol == chosen
+    assert (await client.connect()).command.value == "CONNECTED"
+
+
+async def test_binary_body_goes_out_binary(hub: Harness) -> None:
+    sub = await hub.connected("ws", "bob")
+    await sub.subscribe("/topic/b")
+    sender = await hub.connected("ws", "alice")
+    await sender.send_raw(
+        encode(Frame.build(Command.SEND, {"destination": "/topic/b"}, b"\xff\xfe\x00bin")),
+        binary=True,
+    )
+    await sender.send("/topic/b", "héllo".encode())
+    first, second = await sub.frame(), await sub.frame()
+    assert first.body == b"\xff\xfe\x00bin" and second.body == "héllo".encode()
+    # CONNECTED, RECEIPT were text; then binary, then text
+    assert sub.ws_kinds[-2:] == ["binary", "text"]
+
+
+async def test_frames_split_and_merged(hub: Harness) -> None:
+    sub = await hub.connected("ws", "bob")
+    await sub.subscribe("/topic/s")
+    sender = await hub.connected("ws", "alice")
+    one = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"one"))
+    two = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"two"))
+    three = encode(Frame.build(Command.SEND, {"destination": "/topic/s", "receipt": "r"},
+                               b"three"))
+    blob = one + b"\n" + two + three
+    # split at awkward points: inside the command, a header and the body
+    cuts = [3, 20, len(one) + 5, len(blob) - 4]
+    pieces = [blob[a:b] for a, b in zip([0, *cuts], [*cuts, len(blob)])]
+    for piece in pieces:
+        await sender.send_raw(piece, binary=True)
+    await sender.receipt("r")
+    assert [(await sub.frame()).body for _ in range(3)] == [b"one", b"two", b"three"]
+
+
+async def test_fragmented_ws_message(hub: Harness) -> None:
+    sub = await hub.connected("ws", "bob")
+    await sub.subscribe("/topic/f")
+    sender = await hub.connected("ws", "alice")
+    data = encode(Frame.build(Command.SEND, {"destination": "/topic/f"}, b"fragmented"))
+    await sender.ws.send([data[:7], data[7:15], data[15:]])
+    assert (await sub.frame()).body == b"fragmented"
