@@ -127,7 +127,8 @@ class Node:
     async def _start_http(self, services: ImServices) -> None:
         from stompim.http import create_http_app
 
-        app = create_http_app(services)
+        broker = self.broker
+        app = create_http_app(services, metrics=(lambda: broker.metrics) if broker else None)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)

@@ -11,13 +11,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from stompim.http.api import API, ApiRegistry
-from stompim.http.keys import SERVICES
+from stompim.http.keys import METRICS, SERVICES, MetricsSource
 from stompim.http.middlewares import auth_middleware, cors_middleware, error_middleware
 from stompim.http.routes import ROUTE_MODULES
 from stompim.im.services import ImServices
 
 
-def create_http_app(services: ImServices) -> web.Application:
+def create_http_app(
+    services: ImServices, *, metrics: MetricsSource | None = None
+) -> web.Application:
+    """`metrics` supplies the node's counters for /metrics (the broker's, in app.py)."""
     config = services.config
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
@@ -25,6 +28,7 @@ def create_http_app(services: ImServices) -> web.Application:
     )
     app[SERVICES] = services
     app[API] = ApiRegistry()
+    app[METRICS] = metrics if metrics is not None else dict
     for register in ROUTE_MODULES:
         register(app)
     return app

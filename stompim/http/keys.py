@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from aiohttp import web
 
 from stompim.http.api import API
@@ -11,7 +13,11 @@ from stompim.im.tokens import TokenClaims
 SERVICES = web.AppKey("stompim.services", ImServices)
 """The IM services every handler calls: `request.app[SERVICES].accounts`."""
 
-__all__ = ["API", "CLAIMS", "SERVICES"]
+MetricsSource = Callable[[], Mapping[str, float]]
+METRICS = web.AppKey("stompim.metrics", MetricsSource)
+"""Counters of the node (the broker's connections and message counts) for /metrics."""
+
+__all__ = ["API", "CLAIMS", "METRICS", "SERVICES"]
 
 CLAIMS = web.RequestKey("stompim.claims", TokenClaims)
 """Set by the auth middleware on every non-public route: who is calling."""
