@@ -1,9 +1,10 @@
 """Password policy and bcrypt hashing, always off the event loop.
 
 bcrypt is deliberately slow (tens to hundreds of milliseconds per call at
-production cost), so every hash and check runs in the default thread pool via
-`asyncio.to_thread`: a login storm then costs CPU on worker threads but never
-stalls message delivery on the loop.
+production cost), so every hash and check runs in a dedicated thread pool of
+at most cpu_count - 1 workers (bcrypt releases the GIL): a login storm then
+queues logins behind each other but always leaves a core to the event loop,
+so message delivery keeps its latency.
 
 Call order for a login: `verify_password(password, stored_hash_or_None, rounds)`.
 When the account does not exist the caller passes `None`; a dummy hash of the
@@ -14,8 +15,11 @@ username exists.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import bcrypt
 
@@ -31,6 +35,22 @@ _HAS_DIGIT = re.compile(r"\d")
 
 _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
+
+BCRYPT_WORKERS = max(1, (os.cpu_count() or 2) - 1)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _bcrypt_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=BCRYPT_WORKERS, thread_name_prefix="bcrypt")
+        return _pool
+
+
+async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), fn, *args)
 
 
 def check_policy(password: object, field: str = "password") -> str:
@@ -77,10 +97,10 @@ def _check_sync(password: bytes, hashed: bytes | None, rounds: int) -> bool:
 
 async def hash_password(password: str, rounds: int) -> str:
     """bcrypt hash of `password` with cost `rounds`, computed in a worker thread."""
-    return await asyncio.to_thread(_hash_sync, password.encode("utf-8"), rounds)
+    return await _off_loop(_hash_sync, password.encode("utf-8"), rounds)
 
 
 async def verify_password(password: str, hashed: str | None, rounds: int) -> bool:
     """True when `password` matches `hashed`; `hashed=None` checks a dummy (always False)."""
     stored = hashed.encode("ascii", "replace") if hashed is not None else None
-    return await asyncio.to_thread(_check_sync, password.encode("utf-8"), stored, rounds)
+    return await _off_loop(_check_sync, password.encode("utf-8"), stored, rounds)

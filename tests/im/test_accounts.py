@@ -4,6 +4,7 @@ rate limits, presence, disabling — on both databases and both key-value stores
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -233,21 +234,43 @@ async def test_concurrent_registration_of_one_name(accounts: AccountService) -> 
 
 
 async def test_password_hashing_is_off_loop_and_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    real = asyncio.to_thread
+    threads: list[str] = []
+    active = 0
+    most_active = 0
+    lock = threading.Lock()
 
-    async def recording(func, *args):  # type: ignore[no-untyped-def]
-        calls.append(func)
-        return await real(func, *args)
+    def recorded(func):  # type: ignore[no-untyped-def]
+        def run(*args):  # type: ignore[no-untyped-def]
+            nonlocal active, most_active
+            with lock:
+                active += 1
+                most_active = max(most_active, active)
+                threads.append(threading.current_thread().name)
+            try:
+                return func(*args)
+            finally:
+                with lock:
+                    active -= 1
 
-    monkeypatch.setattr(passwords.asyncio, "to_thread", recording)
+        return run
+
+    monkeypatch.setattr(passwords, "_hash_sync", recorded(passwords._hash_sync))
+    monkeypatch.setattr(passwords, "_check_sync", recorded(passwords._check_sync))
     hashed = await passwords.hash_password("abc12345", 4)
     assert await passwords.verify_password("abc12345", hashed, 4)
     assert not await passwords.verify_password("abc12346", hashed, 4)
     assert not await passwords.verify_password("abc12345", None, 4)
     assert not await passwords.verify_password("é" * 40 + "1", hashed, 4)  # > 72 bytes
     assert not await passwords.verify_password("abc12345", "not-a-bcrypt-hash", 4)
-    assert len(calls) == 6
+    # A storm: never more bcrypt threads than the pool allows, so a core stays free.
+    results = await asyncio.gather(
+        *(passwords.verify_password("abc12345", hashed, 6) for _ in range(8))
+    )
+    assert all(results)
+    assert len(threads) == 6 + 8
+    assert all(name.startswith("bcrypt") for name in threads), threads
+    assert threading.current_thread().name not in threads
+    assert 1 <= most_active <= passwords.BCRYPT_WORKERS
 
 
 def test_password_policy() -> None:
