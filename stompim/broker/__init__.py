@@ -4,7 +4,8 @@ Public API (see each module): `Broker`, the auth contract (`Principal`,
 `Authenticator`, `AuthenticationFailed`, `StaticAuthenticator`,
 `AnonymousAuthenticator`), the destination plug-in contract
 (`DestinationHandler`), and the cluster seam (`Bridge`, `BridgeSink`,
-`LocalBridge`).
+`LocalBridge`), and the session listener contract (`SessionListener`, see
+`Broker.add_session_listener`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .auth import (
 )
 from .broker import Broker, Stats
 from .destinations import DestinationHandler, DestinationRefused, Kind, Route
+from .listeners import SessionListener
 from .publisher import Bridge, BridgeSink, BrokerPublisher, LocalBridge
 from .router import AckMode
 
@@ -36,6 +38,7 @@ __all__ = [
     "LocalBridge",
     "Principal",
     "Route",
+    "SessionListener",
     "StaticAuthenticator",
     "Stats",
 ]

@@ -10,8 +10,8 @@ and two pieces of shared machinery that keep idle sessions cheap:
   (`_sweep`), instead of timers or tasks per session.
 
 Call order: `Broker(config, authenticator)`, `add_handler(...)`, optionally
-`set_bridge(...)`, then `await start_tcp(...)` / `await start_websocket(...)`,
-finally `await close()`.
+`add_session_listener(...)` and `set_bridge(...)`, then `await start_tcp(...)` /
+`await start_websocket(...)`, finally `await close()`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from stompim.frames import Limits
 
 from .auth import Authenticator
 from .destinations import DestinationHandler, DestinationRules, Kind
+from .listeners import SessionEvents, SessionListener
 from .message import Message
 from .publisher import Bridge, BrokerPublisher, Headers, LocalBridge
 from .router import QueueFull, Router
@@ -73,6 +74,12 @@ class Broker:
         self.stats = Stats()
         self.publisher = BrokerPublisher(self)
         self.bridge: Bridge = LocalBridge()
+        self._forwarding = False   # a real bridge is set: hand topic messages over
+        # Imported late: handlers imports session, which this module imports.
+        # Sessions look their handler up here (no import per frame).
+        from .handlers import HANDLERS
+
+        self.handlers = HANDLERS
         self.grace = config.heartbeat_grace_ms / 1000.0
         self.connect_timeout = config.connect_timeout_ms / 1000.0
         self.sessions: set[Session] = set()
@@ -85,6 +92,7 @@ class Broker:
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.events = SessionEvents()
         # Publisher flow control: a session whose transport buffer passed the soft
         # limit is "congested"; a session publishing while any is congested stops
         # reading for at most `throttle_seconds` (or until the buffers drain).  A
@@ -112,8 +120,14 @@ class Broker:
     def add_handler(self, handler: DestinationHandler) -> None:
         self.rules.add_handler(handler)
 
+    def add_session_listener(self, listener: SessionListener) -> None:
+        """`listener` hears of every session opened and ended from now on (see
+        stompim.broker.listeners)."""
+        self.events.listeners.append(listener)
+
     def set_bridge(self, bridge: Bridge) -> None:
         self.bridge = bridge
+        self._forwarding = not isinstance(bridge, LocalBridge)
         bridge.attach(self)
 
     @property
@@ -168,6 +182,7 @@ class Broker:
             await tcp.wait_closed()
         self._tcp_servers.clear()
         self._ws_servers.clear()
+        await self.events.drain(timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -271,7 +286,7 @@ class Broker:
         """Deliver on this node (QueueFull for a full generic queue); topics are
         also handed to the bridge when `forward`."""
         count = self.router.publish(kind, Message(destination, headers, body, self.node_id))
-        if forward and kind is Kind.TOPIC:
+        if forward and self._forwarding and kind is Kind.TOPIC:
             self.bridge.forward_message(destination, headers, body)
         return count
 

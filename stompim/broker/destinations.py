@@ -17,6 +17,8 @@ Kinds (DESIGN.md "Destinations"):
 Call order: the session calls `for_subscribe` / `for_send` with the raw header;
 the returned `Route` names the resolved destination, its delivery kind and the
 handler (if any).  A refusal raises `DestinationRefused` (ERROR + close).
+`for_send` depends on the destination alone, so its accepted routes are cached
+(bounded; cleared when a handler is added).
 """
 
 from __future__ import annotations
@@ -29,17 +31,18 @@ from typing import Protocol
 from .auth import Principal
 
 __all__ = [
+    "USER_PREFIX",
     "DestinationHandler",
     "DestinationRefused",
     "DestinationRules",
     "Kind",
     "Route",
-    "USER_PREFIX",
     "errors_destination",
 ]
 
 USER_PREFIX = "/user/queue/"
 PER_USER_QUEUES = frozenset({"chat", "notification", "errors"})
+SEND_ROUTE_CACHE_SIZE = 4096
 SERVER_ONLY_QUEUES = frozenset({"notification", "errors"})
 
 
@@ -108,9 +111,11 @@ class DestinationRules:
     def __init__(self, open_generic: bool) -> None:
         self.open_generic = open_generic
         self.handlers: list[DestinationHandler] = []
+        self._send_routes: dict[str, Route] = {}
 
     def add_handler(self, handler: DestinationHandler) -> None:
         self.handlers.append(handler)
+        self._send_routes.clear()
 
     def _handler(self, destination: str) -> DestinationHandler | None:
         for handler in self.handlers:
@@ -142,6 +147,15 @@ class DestinationRules:
         return self._generic(destination)
 
     def for_send(self, destination: str, principal: Principal) -> Route:
+        route = self._send_routes.get(destination)
+        if route is None:
+            route = self._route_send(destination)
+            if len(self._send_routes) >= SEND_ROUTE_CACHE_SIZE:
+                self._send_routes.clear()
+            self._send_routes[destination] = route
+        return route
+
+    def _route_send(self, destination: str) -> Route:
         per_user = _per_user(destination)
         if per_user is not None:
             if per_user[0] in SERVER_ONLY_QUEUES:

@@ -139,6 +139,7 @@ async def _authenticate(
             ),
         )
     )
+    session.announce()
     return NO_RECEIPT
 
 
@@ -215,7 +216,9 @@ async def _subscribe_handled(
     if since is None:
         return None
     # Replay (DESIGN.md): live messages wait in sub.buffer while the stored ones
-    # are fetched; then the buffer is flushed without what the replay covered.
+    # are fetched; then sub.floor (the highest seq replayed) filters the buffer
+    # and every later live message, so a row committed before the query but
+    # published after the buffer was flushed is not delivered twice.
     sub.buffer = []
     try:
         stored = await handler.replay(principal, route.destination, since)
@@ -232,11 +235,12 @@ async def _subscribe_handled(
             return NO_RECEIPT
         message = Message(route.destination, tuple(headers.items()), body, node)
         session.emit(sub, message, False)
-        if message.seq is not None:
-            last = max(last, int(message.seq))
+        if message.seq is not None and message.seq > last:
+            last = message.seq
+    sub.floor = last
     live, sub.buffer = sub.buffer, None
     for message in live:
-        if message.seq is not None and message.seq.isdigit() and int(message.seq) <= last:
+        if message.seq is not None and message.seq <= last:
             continue
         session.emit(sub, message, False)
     return None
@@ -244,8 +248,9 @@ async def _subscribe_handled(
 
 def unsubscribe(session: Session, sub: Subscription) -> None:
     session.subs.pop(sub.id, None)
-    for ack_id in sub.unacked:
-        session.acks.pop(ack_id, None)
+    if sub.unacked and session.acks:
+        for ack_id in sub.unacked:
+            session.acks.pop(ack_id, None)
     session.broker.router.remove(sub)
 
 
@@ -283,7 +288,7 @@ def _perform_send(session: Session, frame: Frame, route: Route) -> Any:
     broker.stats.messages_in += 1
     if route.handler is not None:
         return _handled_send(session, frame, route.handler, route.destination)
-    headers = tuple(h for h in frame.headers if h[0] not in STRIPPED_SEND_HEADERS)
+    headers = tuple([h for h in frame.headers if h[0] not in STRIPPED_SEND_HEADERS])
     try:
         broker.publish_local(route.kind, route.destination, headers, frame.body, forward=True)
     except QueueFull as exc:
@@ -333,8 +338,8 @@ def _find_ack(session: Session, frame: Frame) -> tuple[Subscription, str]:
     """Locate an unacked delivery: `id` in 1.2, `message-id` (+ `subscription`) before."""
     if session.version == V1_2:
         ack_id = _require(frame, "id")
-        sub = session.acks.get(ack_id)
-        if sub is None or ack_id not in sub.unacked:
+        sub = session.acks.get(ack_id) if session.acks else None
+        if sub is None or not sub.unacked or ack_id not in sub.unacked:
             raise FrameRefused(f"unknown ack id {ack_id!r}")
         return sub, ack_id
     message_id = _require(frame, "message-id").encode()
@@ -344,6 +349,8 @@ def _find_ack(session: Session, frame: Frame) -> tuple[Subscription, str]:
     else:
         candidates = list(session.subs.values())
     for sub in candidates:
+        if not sub.by_mid or not sub.unacked:
+            continue
         ack_id = sub.by_mid.get(message_id)
         if ack_id is not None and ack_id in sub.unacked:
             return sub, ack_id
@@ -351,6 +358,7 @@ def _find_ack(session: Session, frame: Frame) -> tuple[Subscription, str]:
 
 
 def _apply_ack(session: Session, sub: Subscription, ack_id: str, nack: bool) -> None:
+    assert sub.unacked is not None and sub.by_mid is not None and session.acks is not None
     if sub.ack_mode is AckMode.CLIENT:
         keys = []
         for key in sub.unacked:   # delivery order: cumulative up to ack_id
@@ -391,7 +399,7 @@ def on_nack(session: Session, frame: Frame) -> Any:
 
 
 def _hold(session: Session, transaction: str, frame: Frame) -> None:
-    held = session.transactions.get(transaction)
+    held = session.transactions.get(transaction) if session.transactions else None
     if held is None:
         raise FrameRefused(f"unknown transaction {transaction!r}")
     if len(held) >= session.broker.max_transaction_frames:
@@ -401,6 +409,8 @@ def _hold(session: Session, transaction: str, frame: Frame) -> None:
 
 def on_begin(session: Session, frame: Frame) -> Any:
     transaction = _require(frame, "transaction")
+    if session.transactions is None:
+        session.transactions = {}    # created on first use: most sessions never BEGIN
     if transaction in session.transactions:
         raise FrameRefused(f"transaction {transaction!r} already begun")
     session.transactions[transaction] = []
@@ -409,14 +419,14 @@ def on_begin(session: Session, frame: Frame) -> Any:
 
 def on_abort(session: Session, frame: Frame) -> Any:
     transaction = _require(frame, "transaction")
-    if session.transactions.pop(transaction, None) is None:
+    if not session.transactions or session.transactions.pop(transaction, None) is None:
         raise FrameRefused(f"unknown transaction {transaction!r}")
     return None
 
 
 def on_commit(session: Session, frame: Frame) -> Any:
     transaction = _require(frame, "transaction")
-    held = session.transactions.pop(transaction, None)
+    held = session.transactions.pop(transaction, None) if session.transactions else None
     if held is None:
         raise FrameRefused(f"unknown transaction {transaction!r}")
     for index, item in enumerate(held):

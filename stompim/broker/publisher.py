@@ -25,6 +25,10 @@ __all__ = ["Bridge", "BridgeSink", "BrokerPublisher", "LocalBridge"]
 
 Headers = tuple[tuple[str, str], ...]
 
+# A server-side publisher may name the message id (the stored chat message id):
+# `message-id` stays in the headers, and `Message` makes it the MESSAGE's id.
+_NOT_PUBLISHED = STRIPPED_SEND_HEADERS - {"message-id"}
+
 
 class BridgeSink(Protocol):
     """What a bridge calls on the local broker for remote events."""
@@ -75,7 +79,12 @@ class LocalBridge:
 
 
 class BrokerPublisher:
-    """Implements stompim.im.publisher.Publisher for the IM layer."""
+    """Implements stompim.im.publisher.Publisher for the IM layer.
+
+    A `message-id` in `headers` becomes the MESSAGE's `message-id` for every
+    subscriber, on this node and (carried in the headers the bridge forwards) on
+    the others.
+    """
 
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
@@ -85,7 +94,7 @@ class BrokerPublisher:
     ) -> None:
         pairs = tuple(
             (str(k), str(v)) for k, v in (headers or {}).items()
-            if k not in STRIPPED_SEND_HEADERS
+            if k not in _NOT_PUBLISHED
         )
         self._broker.publish(destination, pairs, body)
 

@@ -43,14 +43,26 @@ class QueueFull(Exception):
 class Subscription:
     """One SUBSCRIBE of one session.
 
-    `unacked` maps ack id -> (message, redelivered) in delivery order (client
-    modes); `by_mid` maps message id -> ack id for 1.0/1.1 ACKs.  While `buffer`
-    is a list, live messages are held there (replay in progress).
+    `unacked` maps ack id -> (message, redelivered) in delivery order; `by_mid`
+    maps message id -> ack id for 1.0/1.1 ACKs.  Both exist only in the client
+    ack modes (None for auto: an idle subscription stays small).  While `buffer`
+    is a list, live messages are held there (replay in progress).  `floor` is the
+    highest `seq` a replay covered: live messages with a seq at or below it are
+    dropped for the subscription's whole life (events, without seq, always pass).
     """
 
     __slots__ = (
-        "session", "id", "destination", "kind", "ack_mode", "prefix",
-        "unacked", "by_mid", "buffer", "active",
+        "ack_mode",
+        "active",
+        "buffer",
+        "by_mid",
+        "destination",
+        "floor",
+        "id",
+        "kind",
+        "prefix",
+        "session",
+        "unacked",
     )
 
     def __init__(
@@ -63,16 +75,20 @@ class Subscription:
         self.kind = kind
         self.ack_mode = ack_mode
         self.prefix = prefix
-        self.unacked: dict[str, tuple[Message, bool]] = {}
-        self.by_mid: dict[bytes, str] = {}
+        self.unacked: dict[str, tuple[Message, bool]] | None = None
+        self.by_mid: dict[bytes, str] | None = None
+        if ack_mode is not AckMode.AUTO:
+            self.unacked = {}
+            self.by_mid = {}
         self.buffer: list[Message] | None = None
         self.active = True
+        self.floor: int | None = None
 
 
 class MessageQueue:
     """Pending messages of one generic queue and its consumers."""
 
-    __slots__ = ("pending", "consumers", "rr")
+    __slots__ = ("consumers", "pending", "rr")
 
     def __init__(self) -> None:
         # (message, redelivered, subscription to avoid if another consumer exists)
@@ -128,9 +144,11 @@ class Router:
                 return
             if sub in queue.consumers:
                 queue.consumers.remove(sub)
-            self.requeue(sub, [m for m, _ in sub.unacked.values()], avoid=None)
-            sub.unacked.clear()
-            sub.by_mid.clear()
+            if sub.unacked:
+                self.requeue(sub, [m for m, _ in sub.unacked.values()], avoid=None)
+                sub.unacked.clear()
+            if sub.by_mid:
+                sub.by_mid.clear()
             if not queue.consumers and not queue.pending:
                 del self.queues[sub.destination]
         else:

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stompim.frames import (
     HEARTBEAT,
+    V1_2,
     Command,
     Frame,
     FrameParser,
     RemoteProtocolError,
-    V1_2,
     encode,
 )
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .auth import Principal
     from .broker import Broker
 
-__all__ = ["Link", "NO_RECEIPT", "Session"]
+__all__ = ["NO_RECEIPT", "Link", "Session"]
 
 log = logging.getLogger("stompim.broker.session")
 
@@ -81,6 +81,38 @@ class Link(Protocol):
 
 
 class Session:
+    __slots__ = (
+        "__weakref__",
+        "_parse_failed",
+        "ack_counter",
+        "acks",
+        "announced",
+        "backlog",
+        "broker",
+        "busy",
+        "created",
+        "dirty",
+        "handshake_token",
+        "hb_recv",
+        "hb_send",
+        "id",
+        "last_rx",
+        "last_tx",
+        "link",
+        "link_buffered",
+        "opened_task",
+        "out",
+        "out_bytes",
+        "parser",
+        "principal",
+        "state",
+        "subs",
+        "throttled",
+        "transactions",
+        "version",
+        "websocket",
+    )
+
     def __init__(
         self, broker: Broker, link: Link, session_id: str, *,
         handshake_token: str | None = None, websocket: bool = False,
@@ -95,9 +127,9 @@ class Session:
         self.version = V1_2
         self.principal: Principal | None = None
         self.subs: dict[str, Subscription] = {}
-        self.acks: dict[str, Subscription] = {}
+        self.acks: dict[str, Subscription] | None = None        # client ack modes only
         self.ack_counter = 0
-        self.transactions: dict[str, list[Frame]] = {}
+        self.transactions: dict[str, list[Frame]] | None = None  # after a BEGIN
         self.out: list[tuple[bytes, bool]] = []
         self.out_bytes = 0
         self.link_buffered = 0
@@ -112,6 +144,8 @@ class Session:
         self._parse_failed = False
         self.busy = False        # an asynchronous handler is running
         self.throttled = False   # reading paused by broker flow control
+        self.announced = False   # session listeners were told "opened"
+        self.opened_task: Any = None
 
     # ------------------------------------------------------------------ state
 
@@ -190,11 +224,9 @@ class Session:
 
     def _dispatch(self, frame: Frame) -> Any:
         """Run one frame's handler; a coroutine result is left to the caller."""
-        from .handlers import HANDLERS
-
         if frame.command not in ALLOWED[self.state]:
             return self._refuse_command(frame)
-        handler = HANDLERS[frame.command]
+        handler = self.broker.handlers[frame.command]
         try:
             result = handler(self, frame)
         except FrameRefused as exc:
@@ -288,7 +320,18 @@ class Session:
         if sub.buffer is not None:
             sub.buffer.append(message)
             return True
-        self.emit(sub, message, redelivered)
+        floor = sub.floor
+        if floor is not None and message.seq is not None and message.seq <= floor:
+            return True   # a replay already sent it
+        if redelivered or sub.ack_mode is not AckMode.AUTO:
+            self.emit(sub, message, redelivered)
+            return True
+        # the common case, inlined: shared tail spliced after the subscription prefix
+        tail = message._tails.get(self.version)
+        if tail is None:
+            tail = message.tail(self.version)
+        self.broker.stats.messages_out += 1
+        self.enqueue(sub.prefix + tail, message._text is True if self.websocket else True)
         return True
 
     def emit(self, sub: Subscription, message: Message, redelivered: bool) -> None:
@@ -296,8 +339,11 @@ class Session:
         if sub.ack_mode is not AckMode.AUTO:
             self.ack_counter += 1
             ack_id = str(self.ack_counter)
+            assert sub.unacked is not None and sub.by_mid is not None
             sub.unacked[ack_id] = (message, redelivered)
             sub.by_mid[message.message_id] = ack_id
+            if self.acks is None:
+                self.acks = {}
             self.acks[ack_id] = sub
             if self.version == V1_2:
                 ack_header = ack_id
@@ -347,13 +393,24 @@ class Session:
         self.release()
         self.link.abort()
 
+    def announce(self) -> None:
+        """Tell the session listeners this session is open (after CONNECTED)."""
+        assert self.principal is not None
+        self.announced = True
+        self.opened_task = self.broker.events.opened(self.principal)
+
     def release(self) -> None:
-        """Give back subscriptions (unacked queue messages are requeued) and drop
-        open transactions.  Idempotent."""
-        self.transactions.clear()
+        """Give back subscriptions (unacked queue messages are requeued), drop
+        open transactions, tell the session listeners it ended.  Idempotent."""
+        if self.announced:
+            self.announced = False
+            assert self.principal is not None
+            self.broker.events.closed(self.principal, self.opened_task)
+            self.opened_task = None
+        self.transactions = None
         subs = list(self.subs.values())
         self.subs.clear()
-        self.acks.clear()
+        self.acks = None
         for sub in subs:
             self.broker.router.remove(sub)
         self.broker.forget_user_session(self)

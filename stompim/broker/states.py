@@ -21,7 +21,7 @@ import enum
 
 from stompim.frames import Command
 
-__all__ = ["ALLOWED", "Event", "State", "TRANSITIONS", "next_state"]
+__all__ = ["ALLOWED", "TRANSITIONS", "Event", "State", "next_state"]
 
 
 class State(enum.Enum):

@@ -149,11 +149,13 @@ class ChatService:
     def message_headers(msg: MessageRecord, destination: str) -> dict[str, str]:
         """MESSAGE headers for `msg` on `destination` (live and replay alike).
 
-        The stored id travels as `x-message-id`: `message-id` on a MESSAGE frame is
-        the broker's own delivery id (the broker strips a publisher's `message-id`).
+        The stored id is the MESSAGE's `message-id` (the broker keeps a server-side
+        publisher's `message-id` for every subscriber; front ends read it); the
+        `x-message-id` copy stays for clients written against earlier versions.
         """
         order = msg.id if destination.startswith("/queue/chat/") else msg.seq
         return {
+            "message-id": str(msg.id),
             "x-message-id": str(msg.id),
             "seq": str(order),
             "x-conversation-seq": str(msg.seq),

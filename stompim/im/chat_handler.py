@@ -12,8 +12,10 @@ JSON is taken as the content of a text message on the first two. The returned
 RECEIPT headers (`message-id`, `seq`, `conversation-id`, plus `x-duplicate: true`
 for a resent client message id) are produced only after the row is committed.
 Business refusals raise ImError (the broker sends them to /user/queue/errors).
-MESSAGE frames carry `x-message-id` (stored id), `seq`, `x-conversation-seq`,
-`conversation-id` and `content-type: application/json` (see ChatService.message_headers).
+MESSAGE frames carry `message-id` (the stored id; also as `x-message-id`), `seq`,
+`x-conversation-seq`, `conversation-id` and `content-type: application/json` (see
+ChatService.message_headers). Events (recall) keep a broker-made `message-id` and
+name the message in `x-message-id`.
 
 SUBSCRIBE: `/queue/chat/<uid>` only by that user; `/topic/chat/<gid>` only by an
 active member (4001/4002 otherwise). `/app/chat/*` cannot be subscribed.

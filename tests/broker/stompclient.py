@@ -11,7 +11,8 @@ import asyncio
 import socket
 from collections import deque
 
-from websockets.asyncio.client import ClientConnection, connect as ws_connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from stompim.frames import Command, Frame, FrameParser, encode

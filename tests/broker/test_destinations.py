@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stompim.broker import Principal
 from stompim.broker.destinations import DestinationRefused, DestinationRules, Kind
-
-import pytest
 
 from .conftest import BrokerFactory, Harness, wait_for
 

@@ -39,8 +39,8 @@ class FakeChat:
                      since_seq: int) -> list[tuple[dict[str, str], bytes]]:
         self.replay_started.set()
         await self.replay_gate.wait()
-        return [({"seq": str(seq)}, body) for seq, body in self.stored.get(destination, [])
-                if seq > since_seq]
+        return [({"seq": str(seq), "message-id": f"db-{seq}"}, body)
+                for seq, body in self.stored.get(destination, []) if seq > since_seq]
 
     def store(self, destination: str, body: bytes) -> int:
         rows = self.stored.setdefault(destination, [])
@@ -57,6 +57,7 @@ class FakeChat:
         seq = self.store(target, body)
         self.sends.append((principal.user_id, target, dict(headers)))
         await self.broker.publisher.publish(target, body, {"seq": str(seq),
+                                                           "message-id": f"db-{seq}",
                                                            "sender": principal.username})
         return {"message-id": f"db-{seq}", "seq": str(seq)}
 
@@ -104,7 +105,7 @@ async def test_frames_after_async_send_keep_order(chat_hub: tuple[Harness, FakeC
 
 async def test_business_refusal_keeps_connection(chat_hub: tuple[Harness, FakeChat],
                                                  transport: str) -> None:
-    hub, chat = chat_hub
+    hub, _ = chat_hub
     client = await hub.connected(transport, "alice")
     await client.subscribe("/user/queue/errors", sub_id="err")
     await client.send_frame("SEND", {"destination": "/queue/chat/2", "receipt": "r9"},

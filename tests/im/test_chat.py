@@ -102,7 +102,7 @@ async def test_private_round_trip(env: Env) -> None:
         "content": "hello", "extra": None, "clientMsgId": "c-1",
         "createdAt": row["created_at"], "status": 0,
     }
-    assert headers["x-message-id"] == receipt["message-id"] and "message-id" not in headers
+    assert headers["message-id"] == headers["x-message-id"] == receipt["message-id"]
     assert headers["conversation-id"] == receipt["conversation-id"]
     assert headers["content-type"] == "application/json"
     # on the multiplexed per-user queue the ordering header is the message id

@@ -170,6 +170,7 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
             assert body(msg)["content"] == "hi bob" and body(msg)["id"] == int(mid)
             assert msg.get("conversation-id") == conv and msg.get("seq") == mid
             assert msg.get("x-message-id") == mid and msg.get("x-conversation-seq") == "1"
+            assert [v for k, v in msg.headers if k == "message-id"] == [mid]
 
         # a resend is acknowledged with the same message and not delivered again
         again = await alice.send_json("/app/chat/private", "s2", toUserId=b, content="hi bob",
@@ -206,7 +207,7 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
         clients.append(back)
         await back.subscribe("/user/queue/chat", "chat", **{"x-since-seq": str(last_private)})
         replayed = await back.messages(3)
-        assert [f.get("x-message-id") for f in replayed] == sent
+        assert [f.get("message-id") for f in replayed] == sent
         assert [body(f)["content"] for f in replayed] == ["missed 0", "missed 1", "missed 2"]
         await back.subscribe(f"/topic/chat/{gid}", "group", **{"x-since-seq": "1"})
         group_replay = await back.messages(2)
