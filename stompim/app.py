@@ -19,10 +19,12 @@ from aiohttp import web
 
 from stompim.broker import Broker
 from stompim.broker.auth import AuthenticationFailed, Principal
+from stompim.broker.cluster import RedisBridge
 from stompim.config import Config
 from stompim.im.errors import ImError
+from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
-from stompim.store import migrate, open_database, open_kv
+from stompim.store import KeyValue, migrate, open_database, open_kv
 
 log = logging.getLogger("stompim.app")
 
@@ -62,6 +64,8 @@ class Node:
         self.ports = Ports()
         self.services: ImServices | None = None
         self.broker: Broker | None = None
+        self.bridge: RedisBridge | None = None
+        self.presence: PresenceTracker | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -88,10 +92,15 @@ class Node:
         kv = await open_kv(cfg.redis.url, prefix=cfg.redis.channel_prefix)
         self._stack.push_async_callback(kv.close)
 
+        tracker, bridge = await self._start_cluster(kv)
+
         authenticator = AccountAuthenticator()
         broker = Broker(cfg.stomp, authenticator, node_id=self.node_id)
         self._stack.push_async_callback(broker.close)
         self.broker = broker
+        broker.add_session_listener(tracker)
+        if bridge is not None:
+            broker.set_bridge(bridge)
 
         services = build_services(cfg, db, kv, broker.publisher)
         authenticator.services = services
@@ -114,6 +123,27 @@ class Node:
             cfg.server.ws_path,
             self.ports.tcp or "off",
         )
+
+    async def _start_cluster(self, kv: KeyValue) -> tuple[PresenceTracker, RedisBridge | None]:
+        """Presence tracking (always) and, with Redis, the cluster bridge.
+
+        Both are entered before the broker so that they close after it: the
+        broker's close ends every session (the tracker hears each end) and
+        flushes the bridge; then the tracker removes this node's presence
+        entries; then the KV store closes.  `Broker.close()` closes the bridge
+        too (idempotent).
+        """
+        tracker = PresenceTracker(kv, self.node_id)
+        await tracker.start()
+        self._stack.push_async_callback(tracker.close)
+        self.presence = tracker
+        if not self.config.redis.url:
+            return tracker, None
+        bridge = RedisBridge(kv, self.node_id)
+        await bridge.start()
+        self._stack.push_async_callback(bridge.close)
+        self.bridge = bridge
+        return tracker, bridge
 
     def _register_handlers(self, broker: Broker, services: ImServices) -> None:
         """Plug the IM chat destinations into the broker when the chat domain is present."""
