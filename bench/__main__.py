@@ -1,0 +1,231 @@
+"""`python -m bench SCENARIO [--target ...] [--quick]` — run benchmark scenarios.
+
+Scenarios: throughput, latency, fanout, idle (all targets); chat, group, loginstorm
+(stompim with MariaDB); codec (runs bench.codec); `all` runs every one of them, then
+writes bench/results/README.md and the plots; `report` only rewrites those.
+
+The generator starts each target itself (see bench/targets.py): a fresh stompim or
+raw server per scenario, RabbitMQ prepared once. Results are merged into
+bench/results/<scenario>.json per target, so targets can be run one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench import mariadb
+from bench.measure import log, wait_quiet
+from bench.scenarios.generic import Ctx, run_fanout, run_latency, run_throughput
+from bench.targets import Options, Target, TargetUnavailable, start_target, stompim_available
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = ("raw", "rabbitmq", "stompim")
+GENERIC = ("throughput", "latency", "fanout", "idle")
+IM = ("chat", "loginstorm", "group")
+ALL = GENERIC + IM + ("codec",)
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor(), "cores": psutil.cpu_count(),
+            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "os": platform.platform()}
+
+
+def save(scenario: str, target: str, result: dict, argv: list[str], quick: bool) -> None:
+    if "--profile" in argv:  # profiled runs are slowed by py-spy: keep their figures out
+        (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
+        path = RESULTS / "profiles" / f"{scenario}-{target}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{scenario}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("scenario", scenario)
+    data["machine"] = machine()
+    data.setdefault("runs", {})[target] = {
+        "quick": quick, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in argv),
+        "result": result,
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+async def _generic(scenario: str, target: Target, ctx: Ctx) -> dict:
+    from bench.scenarios.idle import run_idle
+
+    runner: dict[str, Callable[[Target, Ctx], Awaitable[dict]]] = {
+        "throughput": run_throughput, "latency": run_latency, "fanout": run_fanout, "idle": run_idle,
+    }
+    return await runner[scenario](target, ctx)
+
+
+async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> None:
+    log(f"== {scenario} on {name}{' (quick)' if ctx.quick else ''}")
+    opts = ctx.opts
+    if ctx.profile and name == "stompim" and scenario in ("throughput", "fanout"):
+        opts = Options(**{**opts.__dict__, "profile_dir": str(RESULTS / "profiles"),
+                          "profile_label": f"{scenario}-{ctx.transport}"})
+        (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
+    quiet = await wait_quiet(0 if ctx.quick else 60)
+    try:
+        async with start_target(name, opts) as target:
+            if target.notes and name == "rabbitmq":
+                for n in target.notes:
+                    log(f"  rabbitmq: {n}")
+            result = await _generic(scenario, target, ctx)
+            result["transport"] = ctx.transport
+            result["others_cpu_pct_before"] = quiet
+            if name == "rabbitmq":
+                result["rabbitmq_setup"] = target.notes
+            else:
+                result["target_notes"] = [n for n in target.notes if not n.startswith("log ")]
+    except TargetUnavailable as exc:
+        result = {"available": False, "reason": str(exc)}
+        log(f"  {name} unavailable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one failed scenario must not stop the suite
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    save(scenario if ctx.transport == "ws" else f"{scenario}-tcp", name, result, argv, ctx.quick)
+
+
+async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
+    from bench.scenarios.chat import group_env, run_chat, run_group, run_loginstorm
+
+    why = await mariadb.reachable()
+    if why is None:
+        why = await asyncio.to_thread(stompim_available)
+    if why is not None:
+        for s in scenarios:
+            save(s, "stompim", {"available": False, "reason": why}, argv, ctx.quick)
+        log(f"  IM scenarios not available: {why}")
+        return
+    for group in (["chat", "loginstorm"], ["group"]):
+        todo = [s for s in scenarios if s in group]
+        if not todo:
+            continue
+        url, dbname = await mariadb.create_database("g" if group == ["group"] else "c")
+        prev_userstat = await mariadb.userstat_on() if "group" in todo else None
+        extra = group_env() if "group" in todo else ()
+        opts = Options(**{**ctx.opts.__dict__, "database_url": url, "anonymous": False,
+                          "extra_env": tuple(ctx.opts.extra_env) + tuple(extra)})
+        if ctx.profile:
+            (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
+            opts = Options(**{**opts.__dict__, "profile_dir": str(RESULTS / "profiles"),
+                              "profile_label": "-".join(todo)})
+        await wait_quiet(0 if ctx.quick else 60)
+        try:
+            async with start_target("stompim", opts) as target:
+                for s in todo:
+                    log(f"== {s} on stompim (MariaDB){' (quick)' if ctx.quick else ''}")
+                    try:
+                        if s == "chat":
+                            res = await run_chat(target, ctx)
+                        elif s == "loginstorm":
+                            res = await run_loginstorm(target, ctx)
+                        else:
+                            res = await run_group(target, ctx, database=dbname)
+                    except Exception as exc:  # noqa: BLE001
+                        traceback.print_exc()
+                        res = {"error": f"{type(exc).__name__}: {exc}"}
+                    save(s, "stompim", res, argv, ctx.quick)
+        except TargetUnavailable as exc:
+            for s in todo:
+                save(s, "stompim", {"available": False, "reason": str(exc)}, argv, ctx.quick)
+            log(f"  stompim unavailable: {exc}")
+        finally:
+            if prev_userstat is not None:
+                await mariadb.userstat_restore(prev_userstat)
+            await mariadb.drop_database(dbname)
+        for s in todo:
+            if s != "chat" and s != "loginstorm" and s != "group":
+                continue
+            for other in ("rabbitmq", "raw"):
+                save(s, other, {"available": False, "reason": "no IM features (stompim only)"},
+                     argv, ctx.quick)
+
+
+async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
+    scenarios = list(ALL) if args.scenario == "all" else [args.scenario]
+    targets = [t.strip() for t in args.target.split(",")] if args.target else list(TARGETS)
+    ctx = Ctx(quick=args.quick, transport=args.transport, opts=Options(
+        ws_port=args.ws_port, tcp_port=args.tcp_port, http_port=args.http_port,
+        raw_port=args.raw_port, setup_rabbitmq=not args.no_rabbitmq_setup),
+        profile=args.profile)
+    t0 = time.monotonic()
+    for s in scenarios:
+        if s in GENERIC:
+            for name in targets:
+                await run_generic(s, name, ctx, argv)
+    im = [s for s in scenarios if s in IM]
+    if im and "stompim" in targets:
+        await run_im(im, ctx, argv)
+    if "codec" in scenarios:
+        from bench.scenarios.codec_run import run_codec
+
+        log("== codec")
+        save("codec_run", "local", await run_codec(ctx), argv, ctx.quick)
+    log(f"done in {time.monotonic() - t0:.0f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", choices=[*ALL, "all", "report", "profile-summary"])
+    p.add_argument("--target", help="comma list of stompim,rabbitmq,raw (default: all three)")
+    p.add_argument("--quick", action="store_true", help="short runs (whole suite < 5 min)")
+    p.add_argument("--transport", choices=("ws", "tcp"), default="ws",
+                   help="STOMP over WebSocket (default) or plain TCP (stompim, rabbitmq)")
+    p.add_argument("--profile", action="store_true",
+                   help="run stompim under py-spy for throughput and fanout")
+    p.add_argument("--ws-port", type=int, default=18081)
+    p.add_argument("--tcp-port", type=int, default=16613)
+    p.add_argument("--http-port", type=int, default=18080)
+    p.add_argument("--raw-port", type=int, default=18090)
+    p.add_argument("--no-rabbitmq-setup", action="store_true",
+                   help="do not touch the RabbitMQ service (it must already serve Web-STOMP)")
+    p.add_argument("--no-report", action="store_true", help="do not rewrite README.md and plots")
+    args = p.parse_args(argv)
+    if args.scenario == "profile-summary":
+        from bench.profile import summarize_all
+
+        print(summarize_all(RESULTS / "profiles"))
+        return 0
+    if args.scenario != "report":
+        import uvloop
+
+        uvloop.run(main_async(args, argv))
+    if args.profile or args.scenario == "profile-summary":
+        from bench.profile import summarize_all
+
+        summarize_all(RESULTS / "profiles")
+    if not args.no_report and not args.profile:
+        from bench.report import write_report
+
+        write_report(RESULTS)
+        log(f"wrote {RESULTS / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
