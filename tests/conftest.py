@@ -240,3 +240,28 @@ def kv(request: pytest.FixtureRequest) -> KeyValue:
     for the same reason as `db`)."""
     name = "memory_kv" if request.param == "memory" else "redis_kv"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+# -- whole-node backends ----------------------------------------------------------------
+@pytest.fixture(
+    params=["sqlite", pytest.param("mysql+redis", marks=[pytest.mark.mysql, pytest.mark.redis])]
+)
+def node_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, kv_prefix: str
+) -> Iterator[dict[str, dict[str, str]]]:
+    """Config sections for a whole Node on each deployment: the embedded default (SQLite
+    file, in-process KV) and production (a fresh MariaDB database + Redis under a unique
+    prefix, both removed afterwards). Sync, so threaded tests (stomp.py) can use it."""
+    if request.param == "sqlite":
+        yield {"database": {"url": f"sqlite:///{tmp_path / 'node.db'}"}, "redis": {"url": ""}}
+        return
+    if not redis_available():
+        unavailable(f"Redis not reachable at {REDIS_URL}")
+    with mysql_url_for_new_database() as url:
+        try:
+            yield {
+                "database": {"url": url},
+                "redis": {"url": REDIS_URL, "channel_prefix": kv_prefix},
+            }
+        finally:
+            _run_private_loop(_delete_prefixed(REDIS_URL, kv_prefix))

@@ -239,15 +239,15 @@ class ChatService:
             await self.conversations.require_access(user_id, msg.conversation_id)
         except ImError:
             raise ImError(MESSAGE_NOT_FOUND, "message not found", 404) from None
-        if msg.recalled:
-            return message_json(msg)
         privileged = False
         if msg.chat_type is ChatType.GROUP:
             member = await self.groups.member(msg.target_id, user_id)
             privileged = member is not None and member.role >= ADMIN_ROLE
+        if not privileged and msg.sender_id != user_id:
+            raise ImError(FORBIDDEN, "only the sender or a group admin may recall", 403)
+        if msg.recalled:
+            return message_json(msg)
         if not privileged:
-            if msg.sender_id != user_id:
-                raise ImError(FORBIDDEN, "only the sender or a group admin may recall", 403)
             if self.clock() - msg.created_at > self.config.recall_window_seconds * 1000:
                 raise ImError(RECALL_WINDOW_PASSED, "the recall window has passed", 400)
         now = self.clock()

@@ -15,7 +15,7 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ._loop import LoopThread
 
@@ -25,9 +25,18 @@ JWT_SECRET = "interop-secret-of-the-stompim-tests-0123456789"
 
 
 class FullNode:
-    def __init__(self, loop: LoopThread, db_path: Path) -> None:
+    def __init__(
+        self,
+        loop: LoopThread,
+        db_path: Path,
+        sections: Mapping[str, Mapping[str, Any]] | None = None,
+        **overrides: Mapping[str, Any],
+    ) -> None:
+        """`sections` (e.g. the `node_backend` fixture: database and redis) and
+        `overrides` (e.g. im={"recall_window_seconds": 1}) replace config sections."""
         self._loop = loop
         self._db_path = db_path
+        self._sections = {**(sections or {}), **overrides}
         self._node: Any = None
 
     def start(self) -> None:
@@ -42,7 +51,7 @@ class FullNode:
             database={"url": f"sqlite:///{self._db_path}"},
             redis={"url": ""},
             auth={"bcrypt_rounds": 4, "jwt_secret": JWT_SECRET},
-        )
+        ).replace(**self._sections)
         node = Node(config)
         await node.start()
         self._node = node

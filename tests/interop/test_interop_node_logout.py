@@ -26,8 +26,11 @@ PASSWORD = "interop-passw0rd"
 
 
 @pytest.fixture
-def full_node(loop_thread: LoopThread, tmp_path: Path) -> Iterator[FullNode]:
-    node = FullNode(loop_thread, tmp_path / "interop.db")
+def full_node(
+    loop_thread: LoopThread, tmp_path: Path, node_backend: dict[str, dict[str, str]]
+) -> Iterator[FullNode]:
+    """On both deployments: SQLite with no Redis, and MariaDB + Redis."""
+    node = FullNode(loop_thread, tmp_path / "interop.db", node_backend)
     node.start()
     try:
         yield node
