@@ -98,22 +98,23 @@ class ListedConversation:
     cursor: CursorRecord | None
 
 
-def cursor_upsert_sql(dialect: str) -> str:
-    """INSERT a cursor or move an existing one forward (never backwards).
+def cursor_upsert_sql(dialect: str, rows: int = 1) -> str:
+    """INSERT cursors or move existing ones forward (never backwards).
 
-    Parameters: conversation_id, user_id, read_seq, joined_at, updated_at.
+    Parameters, per row: conversation_id, user_id, read_seq, joined_at, updated_at.
     """
+    values = ", ".join("(?, ?, ?, 0, 0, ?, ?)" for _ in range(rows))
+    head = (
+        "INSERT INTO chat_cursor (conversation_id, user_id, read_seq, hidden_seq, muted,"
+        f" joined_at, updated_at) VALUES {values}"
+    )
     if dialect == "mysql":
         return (
-            "INSERT INTO chat_cursor (conversation_id, user_id, read_seq, hidden_seq, muted,"
-            " joined_at, updated_at) VALUES (?, ?, ?, 0, 0, ?, ?)"
-            " ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)),"
+            f"{head} ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq)),"
             " updated_at = VALUES(updated_at)"
         )
     return (
-        "INSERT INTO chat_cursor (conversation_id, user_id, read_seq, hidden_seq, muted,"
-        " joined_at, updated_at) VALUES (?, ?, ?, 0, 0, ?, ?)"
-        " ON CONFLICT (conversation_id, user_id) DO UPDATE SET"
+        f"{head} ON CONFLICT (conversation_id, user_id) DO UPDATE SET"
         " read_seq = MAX(read_seq, excluded.read_seq), updated_at = excluded.updated_at"
     )
 
