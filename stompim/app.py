@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from aiohttp import web
 
 from stompim.broker import Broker
-from stompim.broker.auth import AuthenticationFailed, Principal
+from stompim.broker.auth import AnonymousAuthenticator, AuthenticationFailed, Principal
 from stompim.broker.cluster import RedisBridge
 from stompim.config import Config
 from stompim.im.errors import ImError
@@ -95,7 +95,11 @@ class Node:
         tracker, bridge = await self._start_cluster(kv)
 
         authenticator = AccountAuthenticator()
-        broker = Broker(cfg.stomp, authenticator, node_id=self.node_id)
+        broker = Broker(
+            cfg.stomp,
+            AnonymousAuthenticator(authenticator) if cfg.stomp.allow_anonymous else authenticator,
+            node_id=self.node_id,
+        )
         self._stack.push_async_callback(broker.close)
         self.broker = broker
         broker.add_session_listener(tracker)

@@ -124,6 +124,8 @@ class Config:
                 "auth.jwt_secret is the shipped example secret; set STOMPIM_AUTH_JWT_SECRET "
                 "before running with server.production = true"
             )
+        if self.server.production and self.stomp.allow_anonymous:
+            raise ConfigError("stomp.allow_anonymous must be false when server.production = true")
         if len(self.auth.jwt_secret) < 32:
             raise ConfigError("auth.jwt_secret must be at least 32 characters")
 

@@ -4,7 +4,9 @@ bcrypt is deliberately slow (tens to hundreds of milliseconds per call at
 production cost), so every hash and check runs in a dedicated thread pool of
 at most cpu_count - 1 workers (bcrypt releases the GIL): a login storm then
 queues logins behind each other but always leaves a core to the event loop,
-so message delivery keeps its latency.
+so message delivery keeps its latency. The queue is bounded too: past
+MAX_QUEUED waiting checks a login is refused at once with 429 (retry later)
+rather than answered many seconds late.
 
 Call order for a login: `verify_password(password, stored_hash_or_None, rounds)`.
 When the account does not exist the caller passes `None`; a dummy hash of the
@@ -23,7 +25,7 @@ from typing import Any, Callable
 
 import bcrypt
 
-from stompim.im.errors import WEAK_PASSWORD, ImError
+from stompim.im.errors import TOO_MANY_REQUESTS, WEAK_PASSWORD, ImError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 64
@@ -37,6 +39,9 @@ _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
 
 BCRYPT_WORKERS = max(1, (os.cpu_count() or 2) - 1)
+MAX_QUEUED = 16 * BCRYPT_WORKERS
+"""bcrypt jobs waiting or running at most; about a second of work at production cost."""
+_queued = 0
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -50,7 +55,14 @@ def _bcrypt_pool() -> ThreadPoolExecutor:
 
 
 async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), fn, *args)
+    global _queued
+    if _queued >= MAX_QUEUED:
+        raise ImError(TOO_MANY_REQUESTS, "server busy checking passwords, retry shortly", 429)
+    _queued += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), fn, *args)
+    finally:
+        _queued -= 1
 
 
 def check_policy(password: object, field: str = "password") -> str:

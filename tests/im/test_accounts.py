@@ -335,3 +335,19 @@ async def test_update_profile_unknown_field_and_noop(accounts: AccountService) -
     assert (await _error(accounts.update_profile(user.id, {"passwordHash": "x"}))).code == 9001
     assert (await accounts.update_profile(user.id, {})).nickname == "mike"
     assert (await _error(accounts.update_profile(10**12, {"nickname": "x"}))).code == 1004
+
+
+async def test_a_password_storm_beyond_the_queue_bound_gets_429(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(passwords, "MAX_QUEUED", 3)
+    hashed = await passwords.hash_password("abc12345", 4)
+    outcomes = await asyncio.gather(
+        *(passwords.verify_password("abc12345", hashed, 8) for _ in range(6)),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, ImError)]
+    assert [o.code for o in refused] == [9005] * 3 and all(o.status == 429 for o in refused)
+    assert [o for o in outcomes if not isinstance(o, ImError)] == [True] * 3
+    assert passwords._queued == 0  # the bound frees up again
+    assert await passwords.verify_password("abc12345", hashed, 4)
