@@ -1,0 +1,1 @@
+"""End-to-end acceptance: real clients (stomp.py, STOMP.js) against a whole node on both deployments."""
