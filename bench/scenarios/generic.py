@@ -123,6 +123,9 @@ async def run_latency(target: Target, ctx: Ctx, rates: tuple[int, ...] = (1000, 
         await publish_paced([pub], make, 2000, 1.0)  # warm-up
         await sink.drain(2000, 5)
         for rate in rates:
+            # An EOL (a STOMP heart-beat) from the silent subscriber: RabbitMQ Web-STOMP
+            # (cowboy idle_timeout, 60 s) closes a WebSocket that sent nothing for a minute.
+            subs[0].send(b"\n")
             sink.reset()
             meter = Meter(target.pid)
             meter.start()
