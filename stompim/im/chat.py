@@ -2,13 +2,17 @@
 
 Send, in order (DESIGN.md "A chat message, end to end"):
   1. the caller parsed and validated the draft (stompim.im.messages.parse_draft);
-  2. rights: private -> no block either way, then friendship (unless
+  2. send_private / send_group hand it to the SendBatcher (stompim.im.chat_batch),
+     which checks the rights of a whole batch of concurrent sends at once:
+     private -> no block either way, then friendship (unless
      im.allow_stranger_chat); group -> group exists, active member, not muted
      (member.muted, or group.all_muted for plain members);
-  3. MessageRepository.append stores it with the conversation's next seq and
-     commits (a resent clientMsgId returns the stored copy, `duplicate`);
-  4. only then it is published (never for a duplicate), and the caller may
-     acknowledge (STOMP RECEIPT) with the record's id, seq and conversation.
+  3. the batch is stored in one transaction (MessageRepository.write_batch), each
+     message with its conversation's next seq (a resent clientMsgId returns the
+     stored copy, `duplicate`; one reused in another conversation is refused, 3001);
+  4. only after the commit each new message is published (never a duplicate) and
+     the caller may acknowledge (STOMP RECEIPT) with the record's id, seq and
+     conversation. A database failure refuses the batch's sends with 3001.
 
 Delivery destinations and headers: see `ChatService.deliveries`. On a user's
 `/queue/chat/<uid>` (every private conversation of that user is multiplexed
@@ -20,13 +24,14 @@ On `/topic/chat/<gid>` the `seq` header is the group conversation's seq.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from stompim.config import ImConfig
+from stompim.im.chat_batch import ADMIN_ROLE, SendBatcher, SendResult, SocialFacts, social_facts
 from stompim.im.clock import Clock, now_ms
 from stompim.im.conversations import (
     ConversationService,
@@ -39,15 +44,9 @@ from stompim.im.conversations import (
 )
 from stompim.im.errors import (
     BAD_REQUEST,
-    BLOCKED,
     FORBIDDEN,
-    GROUP_MUTED,
-    GROUP_NOT_FOUND,
     MESSAGE_NOT_FOUND,
-    NOT_FRIENDS,
-    NOT_GROUP_MEMBER,
     RECALL_WINDOW_PASSED,
-    USER_NOT_FOUND,
     ImError,
 )
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord, message_bytes, message_json
@@ -57,25 +56,10 @@ from stompim.store.messages import MessageRepository
 
 log = logging.getLogger("stompim.im.chat")
 
+__all__ = ["ADMIN_ROLE", "ChatService", "SendResult"]
+
 MAX_HISTORY_LIMIT = 100
 DEFAULT_HISTORY_LIMIT = 20
-ADMIN_ROLE = 1  # MemberRecord.role: 0 member, 1 admin, 2 owner
-
-
-@dataclass(frozen=True)
-class SendResult:
-    message: MessageRecord
-    duplicate: bool  # the clientMsgId was already stored; nothing new was written or published
-
-    def receipt_headers(self) -> dict[str, str]:
-        out = {
-            "message-id": str(self.message.id),
-            "seq": str(self.message.seq),
-            "conversation-id": str(self.message.conversation_id),
-        }
-        if self.duplicate:
-            out["x-duplicate"] = "true"
-        return out
 
 
 class ChatService:
@@ -89,7 +73,10 @@ class ChatService:
         groups: GroupChecks,
         users: UserLookup,
         clock: Clock = now_ms,
+        facts: SocialFacts | None = None,
     ) -> None:
+        """`facts`: how a batch of sends asks for its rights facts; by default batch
+        queries when `friends` / `groups` are the SQL services (see chat_batch)."""
         self.config = config
         self.publisher = publisher
         self.friends = friends
@@ -101,47 +88,38 @@ class ChatService:
             db=db, publisher=publisher, friends=friends, groups=groups, users=users, clock=clock
         )
         self.repo = self.conversations.repo
+        self.batcher = SendBatcher(
+            config=config,
+            facts=facts if facts is not None else social_facts(friends, groups),
+            users=users,
+            conversations=self.repo,
+            messages=self.messages,
+            publish=self._publish_message,
+        )
 
     # -- sending --------------------------------------------------------------
 
     async def send_private(self, sender_id: int, to_user_id: int, draft: MessageDraft) -> SendResult:
-        if to_user_id == sender_id:
-            raise ImError(BAD_REQUEST, "cannot send a private message to yourself", 400)
-        if await self.friends.blocked_either(sender_id, to_user_id):
-            raise ImError(BLOCKED, "blocked", 403)
-        if not await self.friends.is_friend(sender_id, to_user_id):
-            if not self.config.allow_stranger_chat:
-                raise ImError(NOT_FRIENDS, "not friends", 403)
-            if to_user_id not in await self.users.get_many([to_user_id]):
-                raise ImError(USER_NOT_FOUND, "user not found", 404)
-        now = self.clock()
-        conv = await self.repo.ensure_private(sender_id, to_user_id, now)
-        record, duplicate = await self.messages.append(
-            conversation_id=conv.id, sender_id=sender_id, chat_type=ChatType.PRIVATE,
-            target_id=to_user_id, draft=draft, now=now,
-        )
-        if not duplicate:
-            await self._publish_message(record)
-        return SendResult(record, duplicate)
+        return await self.enqueue_private(sender_id, to_user_id, draft)
 
     async def send_group(self, sender_id: int, group_id: int, draft: MessageDraft) -> SendResult:
-        group = await self.groups.get(group_id)
-        if group is None:
-            raise ImError(GROUP_NOT_FOUND, "group not found", 404)
-        member = await self.groups.member(group_id, sender_id)
-        if member is None:
-            raise ImError(NOT_GROUP_MEMBER, "not a member of the group", 403)
-        if member.muted or (group.all_muted and member.role < ADMIN_ROLE):
-            raise ImError(GROUP_MUTED, "muted in this group", 403)
-        now = self.clock()
-        conv = await self.repo.ensure_group(group_id, now)
-        record, duplicate = await self.messages.append(
-            conversation_id=conv.id, sender_id=sender_id, chat_type=ChatType.GROUP,
-            target_id=group_id, draft=draft, now=now, sender_joined_at=int(member.joined_at),
-        )
-        if not duplicate:
-            await self._publish_message(record)
-        return SendResult(record, duplicate)
+        return await self.enqueue_group(sender_id, group_id, draft)
+
+    def enqueue_private(
+        self, sender_id: int, to_user_id: int, draft: MessageDraft
+    ) -> asyncio.Future[SendResult]:
+        """The synchronous half of send_private: queued now, in call order; the Future
+        resolves after the commit (or fails with the ImError). Raises at once what
+        needs no database (a message to oneself)."""
+        if to_user_id == sender_id:
+            raise ImError(BAD_REQUEST, "cannot send a private message to yourself", 400)
+        return self.batcher.enqueue(ChatType.PRIVATE, sender_id, to_user_id, draft, self.clock())
+
+    def enqueue_group(
+        self, sender_id: int, group_id: int, draft: MessageDraft
+    ) -> asyncio.Future[SendResult]:
+        """The synchronous half of send_group (see enqueue_private)."""
+        return self.batcher.enqueue(ChatType.GROUP, sender_id, group_id, draft, self.clock())
 
     # -- delivery -------------------------------------------------------------
 

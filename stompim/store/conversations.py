@@ -138,6 +138,18 @@ class ConversationRepository:
         )
         return _conv(row) if row else None
 
+    async def by_keys(self, keys: Iterable[str]) -> dict[str, ConversationRecord]:
+        """Conversations by many `pair_key`s ("p:<low>:<high>", "g:<groupId>"), one query."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        rows = await self._db.fetch_all(
+            f"SELECT {_CONV_COLS}, pair_key FROM chat_conversation WHERE pair_key IN"
+            f" ({', '.join('?' for _ in wanted)})",
+            wanted,
+        )
+        return {str(r["pair_key"]): _conv(r) for r in rows}
+
     async def private_between(self, a: int, b: int) -> ConversationRecord | None:
         return await self.by_key(pair_key(a, b))
 

@@ -16,6 +16,7 @@ db.transaction() as tx`) — the caller decides the transaction boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,18 @@ def _friend(row: dict[str, Any]) -> FriendRecord:
         muted=bool(row["muted"]),
         created_at=int(row["created_at"]),
     )
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    """Blocks and friendships among a set of (user, other) pairs (FriendRepository.pair_facts)."""
+
+    blocked: frozenset[tuple[int, int]]  # either one blocked the other
+    friends: frozenset[tuple[int, int]]  # user has other as an active friend
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 _REQ_COLS = "id, from_user_id, to_user_id, message, status, created_at, updated_at"
@@ -259,6 +272,31 @@ class FriendRepository:
             )
             is not None
         )
+
+    # -- batch read for chat's group commit (one query for a whole batch of sends) ----
+
+    async def pair_facts(self, pairs: Iterable[tuple[int, int]]) -> PairFacts:
+        """For many (user, other) pairs at once: which are blocked either way
+        (`blocked_either`) and which are friendships from user to other (`get_friend`)."""
+        wanted = set(pairs)
+        if not wanted:
+            return PairFacts(frozenset(), frozenset())
+        ids = sorted({u for pair in wanted for u in pair})
+        users = sorted({u for u, _ in wanted})
+        others = sorted({o for _, o in wanted})
+        rows = await self.db.fetch_all(
+            f"SELECT 0 AS kind, user_id, blocked_id AS other_id FROM friend_block"
+            f" WHERE user_id IN ({_marks(ids)}) AND blocked_id IN ({_marks(ids)})"
+            f" UNION ALL SELECT 1 AS kind, user_id, friend_id AS other_id FROM friend"
+            f" WHERE status = 1 AND user_id IN ({_marks(users)}) AND friend_id IN ({_marks(others)})",
+            (*ids, *ids, *users, *others),
+        )
+        blocks: set[tuple[int, int]] = set()
+        friends: set[tuple[int, int]] = set()
+        for r in rows:
+            (friends if int(r["kind"]) else blocks).add((int(r["user_id"]), int(r["other_id"])))
+        blocked = {(a, b) for a, b in wanted if (a, b) in blocks or (b, a) in blocks}
+        return PairFacts(frozenset(blocked), frozenset(friends & wanted))
 
     async def blocked_list(self, user_id: int) -> list[tuple[int, int]]:
         """(blocked user id, blocked at) pairs, newest first."""

@@ -15,7 +15,7 @@ Methods that take `q` must be called inside such a transaction (pass the tx).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,6 +264,25 @@ class GroupRepository:
             (group_id, user_id),
         )
         return _member(row) if row else None
+
+    async def members_many(
+        self, pairs: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], MemberRecord]:
+        """Active memberships among (group_id, user_id) pairs (`member` for many pairs,
+        one query: chat's group commit checks a whole batch of group sends at once)."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        groups = sorted({g for g, _ in wanted})
+        users = sorted({u for _, u in wanted})
+        rows = await self.db.fetch_all(
+            f"SELECT {_MEMBER_COLS} FROM group_member WHERE status = 1"
+            f" AND group_id IN ({', '.join('?' for _ in groups)})"
+            f" AND user_id IN ({', '.join('?' for _ in users)})",
+            (*groups, *users),
+        )
+        found = {(int(r["group_id"]), int(r["user_id"])): _member(r) for r in rows}
+        return {pair: m for pair, m in found.items() if pair in wanted}
 
     async def members(self, group_id: int) -> list[MemberRecord]:
         rows = await self.db.fetch_all(

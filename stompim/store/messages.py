@@ -1,35 +1,32 @@
-"""Stored chat messages (table chat_message) and the transactions that send them.
+"""Stored chat messages (table chat_message) and the transaction that sends them.
 
-`append` is the heart of "persistence before acknowledgement": the message gets
-its conversation's next `seq` (the UPDATE of `last_seq` locks the conversation
-row, so seqs of one conversation are handed out one at a time and commit in
-order), is inserted, and the sender's own cursor moves; only when the
-transaction has committed does the caller receive the record.
+`write_batch` is the heart of "persistence before acknowledgement": each message
+gets its conversation's next `seq` (the UPDATE of `last_seq` locks the
+conversation rows, so seqs of one conversation are handed out one batch at a time
+and commit in order), is inserted, and the sender's own cursor moves; only when
+the transaction has committed does the caller receive the records.
 
-Group commit: concurrent `append` calls are written together. The first call
-starts a writer task; calls that arrive while a batch is being written wait in
-the queue and form the next batch, written in ONE transaction (one commit, so
-one log flush, for the whole batch). At low load a batch is a single message
-and nothing waits for a timer; under load the commit cost is shared. Per batch:
-one UPDATE moving every conversation's `last_seq` by its count of messages, one
-SELECT of the new values, one multi-row INSERT (in queue order, so ids grow with
-seqs), one SELECT of the new ids and one multi-row cursor upsert: five statements
-per batch, whatever its size and whatever the group size.
-The writer task ends when the queue is empty: an idle node holds no task.
+One transaction per batch (stompim.im.chat_batch gathers concurrent sends into
+batches): one UPDATE moving every conversation's `last_seq` by its count of
+messages, one SELECT of the new values, one multi-row INSERT (in batch order, so
+ids grow with seqs) that returns the new ids (MariaDB, SQLite; on MySQL a SELECT
+of them follows) and one multi-row cursor upsert: four or five statements and one
+commit (one log flush) per batch, whatever its size and whatever the group size.
 
 A resent client message id never stores a second copy: (sender_id,
-client_msg_id) is unique. `append` looks for the earlier copy first; if two
-resends race (or meet in one batch), the batch fails on the unique key and its
-messages are written again one transaction each, where the loser's INSERT fails,
-its transaction (and seq) rolls back, and it returns the winner's row, marked
-`duplicate`.
+client_msg_id) is unique. Callers look for earlier copies first
+(`by_client_ids`) and give a batch each (sender, clientMsgId) once; if a resend
+still races in from elsewhere (another node), the batch fails on the unique key
+and its messages are written again one transaction each, where the loser's
+INSERT fails, its transaction (and seq) rolls back, and it gets the winner's
+row, marked `duplicate`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -64,16 +61,10 @@ def _record(row: dict[str, Any]) -> MessageRecord:
 
 log = logging.getLogger("stompim.store.messages")
 
-MAX_BATCH = 256
-"""Messages written in one group-commit transaction at most."""
 
-MAX_WRITERS = 4
-"""Batches written at the same time (each on its own connection of the pool)."""
-
-
-@dataclass(eq=False)
-class _Pending:
-    """One `append` waiting for its batch: what to store and who waits for it."""
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store: where it goes, who sends it, what it says."""
 
     conversation_id: int
     sender_id: int
@@ -81,15 +72,13 @@ class _Pending:
     target_id: int
     draft: MessageDraft
     now: int
-    sender_joined_at: int
-    done: asyncio.Future[tuple[MessageRecord, bool]]
-    seq: int = field(default=0)
+    sender_joined_at: int = 0  # group sends: the sender's join time, kept on the cursor
 
-    def record(self, message_id: int) -> MessageRecord:
+    def record(self, message_id: int, seq: int) -> MessageRecord:
         return MessageRecord(
             id=message_id,
             conversation_id=self.conversation_id,
-            seq=self.seq,
+            seq=seq,
             sender_id=self.sender_id,
             chat_type=self.chat_type,
             target_id=self.target_id,
@@ -101,13 +90,22 @@ class _Pending:
             created_at=self.now,
         )
 
-    def row(self) -> tuple[Any, ...]:
+    def row(self, seq: int) -> tuple[Any, ...]:
         extra = orjson.dumps(self.draft.extra).decode() if self.draft.extra is not None else None
         return (
-            self.conversation_id, self.seq, self.sender_id, int(self.chat_type), self.target_id,
+            self.conversation_id, seq, self.sender_id, int(self.chat_type), self.target_id,
             self.draft.type, self.draft.content, extra, self.draft.client_msg_id, self.now,
         )
 
+
+def _version(text: str) -> tuple[int, ...]:
+    """"10.11.19-MariaDB-0+deb12u1" -> (10, 11, 19); "3.40.1" -> (3, 40, 1)."""
+    head = text.split("-", 1)[0]
+    return tuple(int(part) for part in head.split(".") if part.isdigit())
+
+
+Stored = tuple[MessageRecord, bool]
+"""(record, duplicate): duplicate means a resend met the copy stored earlier."""
 
 _INSERT_HEAD = (
     "INSERT INTO chat_message (conversation_id, seq, sender_id, chat_type,"
@@ -116,10 +114,11 @@ _INSERT_HEAD = (
 
 
 class MessageRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, insert_returning: bool | None = None) -> None:
+        """`insert_returning`: None asks the server once whether it takes
+        `INSERT ... RETURNING`; False forces the SELECT of the new ids (MySQL's way)."""
         self._db = db
-        self._queue: list[_Pending] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._returning = insert_returning
 
     async def by_client_id(self, sender_id: int, client_msg_id: str) -> MessageRecord | None:
         row = await self._db.fetch_one(
@@ -127,6 +126,24 @@ class MessageRepository:
             (sender_id, client_msg_id),
         )
         return _record(row) if row else None
+
+    async def by_client_ids(
+        self, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], MessageRecord]:
+        """Stored messages for many (sender_id, client_msg_id) keys, in one query."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        senders = sorted({s for s, _ in wanted})
+        ids = sorted({c for _, c in wanted})
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLS} FROM chat_message WHERE sender_id IN"
+            f" ({', '.join('?' for _ in senders)}) AND client_msg_id IN"
+            f" ({', '.join('?' for _ in ids)})",
+            (*senders, *ids),
+        )
+        found = {(int(r["sender_id"]), str(r["client_msg_id"])): r for r in rows}
+        return {key: _record(row) for key, row in found.items() if key in wanted}
 
     async def append(
         self,
@@ -138,47 +155,76 @@ class MessageRepository:
         draft: MessageDraft,
         now: int,
         sender_joined_at: int = 0,
-    ) -> tuple[MessageRecord, bool]:
-        """Store the message with the conversation's next seq; (record, duplicate).
-        Returns once the transaction holding it has committed."""
+    ) -> Stored:
+        """Store one message on its own (no batching); returns once committed."""
         if draft.client_msg_id:
             earlier = await self.by_client_id(sender_id, draft.client_msg_id)
             if earlier:
                 return earlier, True
-        pending = _Pending(
-            conversation_id, sender_id, chat_type, target_id, draft, now, sender_joined_at,
-            asyncio.get_running_loop().create_future(),
+        item = NewMessage(
+            conversation_id, sender_id, chat_type, target_id, draft, now, sender_joined_at
         )
-        self._queue.append(pending)
-        if len(self._writers) < MAX_WRITERS:
-            task = asyncio.get_running_loop().create_task(self._write_batches())
-            self._writers.add(task)
-            task.add_done_callback(self._writers.discard)
-        return await pending.done
+        outcome = (await self.write_batch([item]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    async def _write_batches(self) -> None:
-        """The writer: one batch per transaction until the queue is empty."""
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                ids = await self._write_batch(batch)
-            except Exception as exc:
-                if not isinstance(exc, IntegrityError):
-                    log.warning("group commit of %d messages failed (%s); writing one by one",
-                                len(batch), exc)
-                await self._write_one_by_one(batch)
-                continue
-            for pending, message_id in zip(batch, ids):
-                if not pending.done.done():
-                    pending.done.set_result((pending.record(message_id), False))
+    async def write_batch(self, items: Sequence[NewMessage]) -> list[Stored | Exception]:
+        """Store `items` in one transaction; per item, in order, what became of it.
 
-    async def _write_batch(self, batch: list[_Pending]) -> list[int]:
-        """Store `batch` in one transaction with five statements whatever its size;
-        the message ids, in batch order."""
+        Raises when the transaction fails for any reason but a unique key (the
+        database is down, a statement was refused): nothing of the batch is
+        stored then. A unique-key violation (a resend that raced in) makes every
+        item go again in its own transaction, so only the resend is affected: it
+        gets the stored copy (duplicate), or the error if there is none.
+        """
+        if not items:
+            return []
+        try:
+            stored = await self._write(items)
+        except IntegrityError as exc:
+            if len(items) == 1:
+                return [await self._after_conflict(items[0], exc)]
+            log.info("batch of %d messages hit a unique key (%s); writing one by one",
+                     len(items), exc)
+            out: list[Stored | Exception] = []
+            for item in items:
+                try:
+                    out.append((await self._write([item]))[0])
+                except IntegrityError as one:
+                    out.append(await self._after_conflict(item, one))
+                except Exception as one:  # noqa: BLE001 - this item only; the others are committed
+                    out.append(one)
+            return out
+        return list(stored)
+
+    async def _after_conflict(self, item: NewMessage, exc: IntegrityError) -> Stored | Exception:
+        client_msg_id = item.draft.client_msg_id
+        if client_msg_id:
+            earlier = await self.by_client_id(item.sender_id, client_msg_id)
+            if earlier:
+                return earlier, True
+        return exc
+
+    async def _insert_returning(self) -> bool:
+        """Whether this server takes `INSERT ... RETURNING` (MariaDB 10.5+, SQLite 3.35+;
+        not MySQL). Asked once."""
+        if self._returning is None:
+            if self._db.dialect == "sqlite":
+                version = str(await self._db.fetch_val("SELECT sqlite_version()"))
+                self._returning = _version(version) >= (3, 35)
+            else:
+                version = str(await self._db.fetch_val("SELECT VERSION()"))
+                self._returning = "mariadb" in version.lower() and _version(version) >= (10, 5)
+        return self._returning
+
+    async def _write(self, batch: Sequence[NewMessage]) -> list[Stored]:
+        """The five statements of one batch, in one transaction."""
         counts: dict[int, int] = {}
-        for pending in batch:
-            counts[pending.conversation_id] = counts.get(pending.conversation_id, 0) + 1
+        for item in batch:
+            counts[item.conversation_id] = counts.get(item.conversation_id, 0) + 1
         conversation_ids = sorted(counts)  # one lock order for every writer
+        returning = await self._insert_returning()
         marks = ", ".join("?" for _ in conversation_ids)
         cases = " ".join("WHEN ? THEN ?" for _ in conversation_ids)
         async with self._db.transaction() as tx:
@@ -186,59 +232,48 @@ class MessageRepository:
                 f"UPDATE chat_conversation SET last_seq = last_seq + CASE id {cases} END,"
                 f" updated_at = ? WHERE id IN ({marks})",
                 [v for cid in conversation_ids for v in (cid, counts[cid])]
-                + [max(p.now for p in batch)] + conversation_ids,
+                + [max(item.now for item in batch)] + conversation_ids,
             )
             rows = await tx.fetch_all(
                 f"SELECT id, last_seq FROM chat_conversation WHERE id IN ({marks})",
                 conversation_ids,
             )
             next_seq = {int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1 for r in rows}
-            cursors: dict[tuple[int, int], _Pending] = {}
-            for pending in batch:
-                pending.seq = next_seq[pending.conversation_id]
-                next_seq[pending.conversation_id] += 1
-                cursors[(pending.conversation_id, pending.sender_id)] = pending  # last wins
+            missing = set(counts) - set(next_seq)
+            if missing:
+                raise LookupError(f"no conversation rows {sorted(missing)}")
+            seqs: list[int] = []
+            cursors: dict[tuple[int, int], tuple[NewMessage, int]] = {}
+            for item in batch:
+                seq = next_seq[item.conversation_id]
+                next_seq[item.conversation_id] = seq + 1
+                seqs.append(seq)
+                cursors[(item.conversation_id, item.sender_id)] = (item, seq)  # last wins
             values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)" for _ in batch)
-            await tx.execute(
-                f"{_INSERT_HEAD} VALUES {values}", [v for p in batch for v in p.row()]
-            )
-            where = " OR ".join("(conversation_id = ? AND seq = ?)" for _ in batch)
-            stored = await tx.fetch_all(
-                f"SELECT id, conversation_id, seq FROM chat_message WHERE {where}",
-                [v for p in batch for v in (p.conversation_id, p.seq)],
-            )
+            rows_in = [v for item, seq in zip(batch, seqs) for v in item.row(seq)]
+            if returning:  # the new ids come back with the INSERT: one round trip less
+                stored = await tx.fetch_all(
+                    f"{_INSERT_HEAD} VALUES {values} RETURNING id, conversation_id, seq", rows_in
+                )
+            else:
+                await tx.execute(f"{_INSERT_HEAD} VALUES {values}", rows_in)
+                where = " OR ".join("(conversation_id = ? AND seq = ?)" for _ in batch)
+                stored = await tx.fetch_all(
+                    f"SELECT id, conversation_id, seq FROM chat_message WHERE {where}",
+                    [v for item, seq in zip(batch, seqs) for v in (item.conversation_id, seq)],
+                )
             ids = {(int(r["conversation_id"]), int(r["seq"])): int(r["id"]) for r in stored}
             # own messages count as read by their sender
             await tx.execute(
                 cursor_upsert_sql(self._db.dialect, rows=len(cursors)),
-                [v for p in cursors.values()
-                 for v in (p.conversation_id, p.sender_id, p.seq, p.sender_joined_at, p.now)],
+                [v for item, seq in cursors.values()
+                 for v in (item.conversation_id, item.sender_id, seq, item.sender_joined_at,
+                           item.now)],
             )
-        return [ids[(p.conversation_id, p.seq)] for p in batch]
-
-    async def _write_one_by_one(self, batch: list[_Pending]) -> None:
-        for pending in batch:
-            if pending.done.done():
-                continue
-            try:
-                outcome = await self._append_one(pending)
-            except Exception as exc:
-                pending.done.set_exception(exc)
-            else:
-                pending.done.set_result(outcome)
-
-    async def _append_one(self, pending: _Pending) -> tuple[MessageRecord, bool]:
-        """One message in its own transaction (the fallback when a batch fails)."""
-        try:
-            ids = await self._write_batch([pending])
-        except IntegrityError:
-            client_msg_id = pending.draft.client_msg_id
-            if client_msg_id:
-                earlier = await self.by_client_id(pending.sender_id, client_msg_id)
-                if earlier:
-                    return earlier, True
-            raise
-        return pending.record(ids[0]), False
+        return [
+            (item.record(ids[(item.conversation_id, seq)], seq), False)
+            for item, seq in zip(batch, seqs)
+        ]
 
     async def get(self, message_id: int) -> MessageRecord | None:
         row = await self._db.fetch_one(

@@ -1,0 +1,419 @@
+"""Group commit of chat sends: many concurrent sends share one transaction, and each
+sender still gets its receipt only after the commit that holds its message.
+
+Why: a send used to cost its own transaction (one log flush) plus a round trip per
+permission check; under load the database round trips, not the work, set the
+rate. Here the round trips are paid per batch, whatever its size.
+
+Call order, for one send (ChatService.send_private / send_group):
+  1. the service validates what needs no database (draft, target shape);
+  2. `SendBatcher.submit` queues a `PendingSend` and awaits its Future
+     (`enqueue` is the synchronous half: a caller that must keep several
+     sends in order without waiting for each, e.g. a pipelining STOMP
+     session, enqueues them in order and awaits the Futures later);
+  3. the writer task (started on demand, gone when the queue is empty) takes
+     everything queued, at most `max_batch`, and for that batch:
+     a. rights, one query per kind of fact for the whole batch (`SocialFacts`):
+        blocks and friendships of every (sender, recipient) pair; groups and
+        memberships of every (group, sender) pair. A refused send gets its own
+        ImError; the rest of the batch goes on;
+     b. idempotency: stored copies of every clientMsgId, one query; a clientMsgId
+        that occurs twice in the batch is written once, the later sends get the
+        first one's row (`duplicate`);
+     c. conversations: ids remembered, else looked up by key in one query
+        (rows created on first use);
+     d. MessageRepository.write_batch: one transaction, one commit;
+     e. publish each new message (batch order, so seq order per conversation),
+        then resolve the Futures: a receipt means "committed".
+Sends that arrive while a batch is written form the next batch: no timer, so a
+lone send costs one batch and under load the commit is shared. One writer, not
+several: batches then commit in queue order, so seqs follow the order of the
+sends and message ids (the `seq` header of /queue/chat/<uid>, which the broker's
+replay de-duplication relies on) are published in increasing order. Any database error
+fails the sends of its batch with ImError 3001 (a business refusal, not a broken
+connection) and the writer goes on with the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stompim.config import ImConfig
+from stompim.im.conversations import FriendChecks, GroupChecks, UserLookup
+from stompim.im.errors import (
+    BLOCKED,
+    GROUP_MUTED,
+    GROUP_NOT_FOUND,
+    NOT_FRIENDS,
+    NOT_GROUP_MEMBER,
+    SEND_FAILED,
+    USER_NOT_FOUND,
+    ImError,
+)
+from stompim.im.messages import ChatType, MessageDraft, MessageRecord
+from stompim.store.conversations import ConversationRepository, pair_key
+from stompim.store.friends import FriendRepository, PairFacts
+from stompim.store.groups import GroupRepository
+from stompim.store.messages import MessageRepository, NewMessage
+
+log = logging.getLogger("stompim.im.chat_batch")
+
+MAX_BATCH = 500
+"""Sends handled in one batch (one transaction) at most."""
+
+MAX_REMEMBERED_CONVERSATIONS = 100_000
+"""Conversation ids kept in memory (key -> id); the map starts over when full."""
+
+ADMIN_ROLE = 1  # MemberRecord.role: 0 member, 1 admin, 2 owner
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: MessageRecord
+    duplicate: bool  # the clientMsgId was already stored; nothing new was written or published
+
+    def receipt_headers(self) -> dict[str, str]:
+        out = {
+            "message-id": str(self.message.id),
+            "seq": str(self.message.seq),
+            "conversation-id": str(self.message.conversation_id),
+        }
+        if self.duplicate:
+            out["x-duplicate"] = "true"
+        return out
+
+
+def store_failed() -> ImError:
+    return ImError(SEND_FAILED, "the message could not be stored; send it again", 503)
+
+
+def reused_client_msg_id() -> ImError:
+    """clientMsgId is unique per sender, not per conversation: a front end that
+    numbers messages per chat may reuse one in another chat. That is no resend, and
+    acknowledging it with the other chat's message would report as sent a message
+    nobody receives, so it is refused (nothing stored)."""
+    return ImError(
+        SEND_FAILED,
+        "clientMsgId already names a message of another conversation; use a new one",
+        409,
+    )
+
+
+# -- rights, for a whole batch ------------------------------------------------------
+
+
+class SocialFacts(Protocol):
+    """What the rights checks of one batch need, asked for all its sends at once."""
+
+    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
+        """Of the (sender, recipient) pairs: which are blocked either way, and which
+        are friendships from sender to recipient."""
+        ...
+
+    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
+        """Active groups (GroupLike) by id; unknown or dissolved ones are absent."""
+        ...
+
+    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
+        """Active memberships (MemberLike) by (group_id, user_id)."""
+        ...
+
+
+class CallFacts:
+    """SocialFacts through the per-call FriendChecks / GroupChecks methods (any
+    implementation of those protocols; used when no batch queries are at hand)."""
+
+    def __init__(self, friends: FriendChecks, groups: GroupChecks) -> None:
+        self._friends = friends
+        self._groups = groups
+
+    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
+        blocked = frozenset([p for p in pairs if await self._friends.blocked_either(*p)])
+        friends = frozenset([p for p in pairs if await self._friends.is_friend(*p)])
+        return PairFacts(blocked, friends)
+
+    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
+        found = {gid: await self._groups.get(gid) for gid in group_ids}
+        return {gid: g for gid, g in found.items() if g is not None}
+
+    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
+        found = {p: await self._groups.member(*p) for p in pairs}
+        return {p: m for p, m in found.items() if m is not None}
+
+
+class RepositoryFacts:
+    """SocialFacts in one query each, from the tables FriendService and GroupService
+    read (the same rules as their `blocked_either`, `is_friend`, `get`, `member`)."""
+
+    def __init__(self, friends: FriendRepository, groups: GroupRepository) -> None:
+        self._friends = friends
+        self._groups = groups
+
+    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
+        return await self._friends.pair_facts(pairs)
+
+    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
+        found = await self._groups.get_groups(sorted(group_ids))
+        return {gid: g for gid, g in found.items() if g.status == 1}
+
+    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
+        return await self._groups.members_many(pairs)
+
+
+def social_facts(friends: FriendChecks, groups: GroupChecks) -> SocialFacts:
+    """Batch queries when the social services are the SQL ones (they expose their
+    repositories as `.repo`), else the per-call protocol methods."""
+    friend_repo = getattr(friends, "repo", None)
+    group_repo = getattr(groups, "repo", None)
+    if isinstance(friend_repo, FriendRepository) and isinstance(group_repo, GroupRepository):
+        return RepositoryFacts(friend_repo, group_repo)
+    return CallFacts(friends, groups)
+
+
+# -- the queue and its writer -------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PendingSend:
+    """One send waiting for its batch; the writer fills in the rest and resolves `done`."""
+
+    chat_type: ChatType
+    sender_id: int
+    target_id: int  # the recipient (private) or the group
+    draft: MessageDraft
+    now: int
+    done: asyncio.Future[SendResult]
+    joined_at: int = 0  # group: the sender's join time (kept on their cursor)
+    conversation_id: int = 0
+    leader: PendingSend | None = field(default=None)  # same clientMsgId earlier in the batch
+
+    @property
+    def key(self) -> str:
+        if self.chat_type is ChatType.GROUP:
+            return f"g:{self.target_id}"
+        return pair_key(self.sender_id, self.target_id)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+    def settle(self, record: MessageRecord, duplicate: bool) -> None:
+        if duplicate and record.conversation_id != self.conversation_id:
+            self.fail(reused_client_msg_id())
+        elif not self.done.done():
+            self.done.set_result(SendResult(record, duplicate))
+
+
+class SendBatcher:
+    """The send queue of one ChatService and its single writer task."""
+
+    def __init__(
+        self,
+        *,
+        config: ImConfig,
+        facts: SocialFacts,
+        users: UserLookup,
+        conversations: ConversationRepository,
+        messages: MessageRepository,
+        publish: Callable[[MessageRecord], Awaitable[None]],
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.config = config
+        self.facts = facts
+        self.users = users
+        self.conversations = conversations
+        self.messages = messages
+        self.publish = publish
+        self.max_batch = max_batch
+        self._queue: deque[PendingSend] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._conversation_ids: dict[str, int] = {}  # key -> id; rows are never deleted
+        self.batches = 0  # batches written so far (tests and metrics)
+
+    @property
+    def writing(self) -> bool:
+        """Whether the writer task exists (it ends when the queue is empty)."""
+        return self._writer is not None
+
+    def enqueue(
+        self, chat_type: ChatType, sender_id: int, target_id: int, draft: MessageDraft, now: int
+    ) -> asyncio.Future[SendResult]:
+        """Queue one send now (synchronously, so sends keep the order of the calls);
+        the Future resolves once it is committed, or fails with its ImError."""
+        loop = asyncio.get_running_loop()
+        pending = PendingSend(chat_type, sender_id, target_id, draft, now, loop.create_future())
+        self._queue.append(pending)
+        if self._writer is None:
+            self._writer = loop.create_task(self._drain(), name="chat-send-writer")
+        return pending.done
+
+    async def submit(
+        self, chat_type: ChatType, sender_id: int, target_id: int, draft: MessageDraft, now: int
+    ) -> SendResult:
+        """`enqueue` and wait: returns once committed (or raises its ImError)."""
+        return await self.enqueue(chat_type, sender_id, target_id, draft, now)
+
+    async def _drain(self) -> None:
+        """The writer: one batch after another until nothing is queued."""
+        try:
+            while self._queue:
+                take = min(len(self._queue), self.max_batch)
+                batch = [self._queue.popleft() for _ in range(take)]
+                batch = [p for p in batch if not p.done.done()]  # the sender gave up
+                if not batch:
+                    continue
+                try:
+                    await self._handle(batch)
+                except asyncio.CancelledError:  # shutdown: whether it committed is unknown
+                    for pending in batch:
+                        pending.fail(store_failed())
+                    raise
+                except Exception:
+                    log.exception("a batch of %d chat sends failed", len(batch))
+                    for pending in batch:
+                        pending.fail(store_failed())
+        finally:
+            self._writer = None
+            if self._queue:  # cancelled (shutdown): nobody will write these
+                while self._queue:
+                    self._queue.popleft().fail(store_failed())
+
+    async def _handle(self, batch: list[PendingSend]) -> None:
+        live = await self._check_rights(batch)
+        if not live:
+            return
+        await self._attach_conversations(live)
+        writers = await self._dedupe(live)
+        items = [
+            NewMessage(p.conversation_id, p.sender_id, p.chat_type, p.target_id, p.draft,
+                       p.now, p.joined_at)
+            for p in writers
+        ]
+        try:
+            outcomes = await self.messages.write_batch(items)
+        except Exception as exc:  # noqa: BLE001 - any database failure: refuse, go on
+            log.warning("storing a batch of %d chat messages failed: %r", len(items), exc)
+            for pending in live:
+                pending.fail(store_failed())
+            return
+        self.batches += 1
+        stored: dict[int, tuple[MessageRecord, bool]] = {}
+        for pending, outcome in zip(writers, outcomes):
+            if isinstance(outcome, BaseException):
+                log.warning("storing a chat message failed: %r", outcome)
+                continue
+            stored[id(pending)] = outcome
+            record, duplicate = outcome
+            if not duplicate:
+                await self.publish(record)  # stored: publish errors are the publisher's
+        for pending in live:
+            source = pending.leader or pending
+            outcome = stored.get(id(source))
+            if outcome is None:
+                pending.fail(store_failed())
+            elif pending.leader is not None:
+                pending.settle(outcome[0], True)
+            else:
+                pending.settle(*outcome)
+
+    async def _check_rights(self, batch: list[PendingSend]) -> list[PendingSend]:
+        """Refuse the sends their senders may not make; the ones left, in order."""
+        private = {(p.sender_id, p.target_id) for p in batch if p.chat_type is ChatType.PRIVATE}
+        in_group = {(p.target_id, p.sender_id) for p in batch if p.chat_type is ChatType.GROUP}
+        facts = await self.facts.private(private) if private else PairFacts(frozenset(), frozenset())
+        blocked, friends = facts.blocked, facts.friends
+        strangers = {target for _, target in private - blocked - friends}
+        known: set[int] = set()
+        if strangers and self.config.allow_stranger_chat:
+            known = set((await self.users.get_many(sorted(strangers))).keys())
+        groups = await self.facts.groups({g for g, _ in in_group}) if in_group else {}
+        members = await self.facts.members(in_group) if in_group else {}
+        live = []
+        for p in batch:
+            if p.chat_type is ChatType.PRIVATE:
+                error = self._private_refusal((p.sender_id, p.target_id), blocked, friends, known)
+            else:
+                error = self._group_refusal(p, groups, members)
+            if error is None:
+                live.append(p)
+            else:
+                p.fail(error)
+        return live
+
+    def _private_refusal(
+        self,
+        pair: tuple[int, int],
+        blocked: frozenset[tuple[int, int]],
+        friends: frozenset[tuple[int, int]],
+        known: set[int],
+    ) -> ImError | None:
+        if pair in blocked:
+            return ImError(BLOCKED, "blocked", 403)
+        if pair in friends:
+            return None
+        if not self.config.allow_stranger_chat:
+            return ImError(NOT_FRIENDS, "not friends", 403)
+        if pair[1] not in known:
+            return ImError(USER_NOT_FOUND, "user not found", 404)
+        return None
+
+    @staticmethod
+    def _group_refusal(
+        p: PendingSend, groups: Mapping[int, Any], members: Mapping[tuple[int, int], Any]
+    ) -> ImError | None:
+        group = groups.get(p.target_id)
+        if group is None:
+            return ImError(GROUP_NOT_FOUND, "group not found", 404)
+        member = members.get((p.target_id, p.sender_id))
+        if member is None:
+            return ImError(NOT_GROUP_MEMBER, "not a member of the group", 403)
+        if member.muted or (group.all_muted and member.role < ADMIN_ROLE):
+            return ImError(GROUP_MUTED, "muted in this group", 403)
+        p.joined_at = int(member.joined_at)
+        return None
+
+    async def _attach_conversations(self, live: list[PendingSend]) -> None:
+        """Each send's conversation id: remembered (a conversation's id never changes and
+        its row is never deleted), else one lookup for the batch, rows made on first use."""
+        known = self._conversation_ids
+        unknown = {p.key for p in live if p.key not in known}
+        if unknown:
+            if len(known) + len(unknown) > MAX_REMEMBERED_CONVERSATIONS:
+                known.clear()
+            for key, conv in (await self.conversations.by_keys(unknown)).items():
+                known[key] = conv.id
+        for p in live:
+            cid = known.get(p.key)
+            if cid is None:
+                if p.chat_type is ChatType.GROUP:
+                    conv = await self.conversations.ensure_group(p.target_id, p.now)
+                else:
+                    conv = await self.conversations.ensure_private(p.sender_id, p.target_id, p.now)
+                cid = known[p.key] = conv.id
+            p.conversation_id = cid
+
+    async def _dedupe(self, live: list[PendingSend]) -> list[PendingSend]:
+        """The sends to write. A clientMsgId stored earlier settles its send now (as a
+        duplicate); one that occurs twice in the batch is written once (`leader`)."""
+        keys = {(p.sender_id, p.draft.client_msg_id) for p in live if p.draft.client_msg_id}
+        earlier = await self.messages.by_client_ids(keys) if keys else {}
+        first: dict[tuple[int, str], PendingSend] = {}
+        writers = []
+        for p in live:
+            cmid = p.draft.client_msg_id
+            if cmid:
+                key = (p.sender_id, cmid)
+                if key in earlier:
+                    p.settle(earlier[key], True)
+                    continue
+                if key in first:
+                    p.leader = first[key]
+                    continue
+                first[key] = p
+            writers.append(p)
+        return writers
