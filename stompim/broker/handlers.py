@@ -14,6 +14,7 @@ cited are those of STOMP 1.2 unless said otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -144,12 +145,29 @@ async def _authenticate(
 
 
 def on_disconnect(session: Session, frame: Frame) -> Any:
+    if session.outcomes:
+        return _disconnect_after_sends(session, frame)
+    on_disconnect_now(session, frame)
+    return NO_RECEIPT
+
+
+async def _disconnect_after_sends(session: Session, frame: Frame) -> Any:
+    """The DISCONNECT receipt promises every earlier frame was handled, so pipelined
+    SENDs settle (and send their receipts) first; bounded, like every wait here."""
+    deadline = session.broker.loop.time() + DISCONNECT_DRAIN_SECONDS
+    while session.outcomes and session.broker.loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    if session.is_open:
+        on_disconnect_now(session, frame)
+    return NO_RECEIPT
+
+
+def on_disconnect_now(session: Session, frame: Frame) -> None:
     receipt = frame.get("receipt")
     if receipt is not None:
         session.send_receipt(receipt)
     session.transition(Event.DISCONNECT)
     session.close_after_flush()
-    return NO_RECEIPT
 
 
 # ------------------------------------------------------------ subscriptions
@@ -287,6 +305,9 @@ def _perform_send(session: Session, frame: Frame, route: Route) -> Any:
     broker = session.broker
     broker.stats.messages_in += 1
     if route.handler is not None:
+        begin = getattr(route.handler, "begin_send", None)
+        if begin is not None:
+            return _pipelined_send(session, frame, begin, route.destination)
         return _handled_send(session, frame, route.handler, route.destination)
     headers = tuple([h for h in frame.headers if h[0] not in STRIPPED_SEND_HEADERS])
     try:
@@ -296,6 +317,71 @@ def _perform_send(session: Session, frame: Frame, route: Route) -> Any:
     if broker.congested:
         broker.throttle(session)
     return None
+
+
+MAX_SENDS_IN_FLIGHT = 256
+DISCONNECT_DRAIN_SECONDS = 10.0
+"""Handled SENDs of one session awaiting their commit; past it the session waits."""
+
+
+def _pipelined_send(
+    session: Session, frame: Frame, begin: Callable[..., Any], destination: str
+) -> Any:
+    """A handler that can queue a SEND at once (`begin_send`, returning a Future of
+    the RECEIPT headers) lets the session read on while the message is stored: the
+    handler's queue keeps the frames' order (so their seqs), and the group commit
+    gets whole windows to batch. Outcomes (RECEIPT or refusal) still go out in the
+    order of the frames: each waits in `session.outcomes` until those before it are
+    out. At most MAX_SENDS_IN_FLIGHT per session; past it the session stops reading
+    frames until the oldest settles."""
+    if session.sends_in_flight >= MAX_SENDS_IN_FLIGHT:
+        return _pipelined_when_room(session, frame, begin, destination)
+    receipt = frame.get("receipt")
+    try:
+        pending = begin(session.principal, destination, _first_wins(frame), frame.body)
+    except ImError as exc:
+        if not session.outcomes:
+            business_refusal(session, exc, receipt)
+        else:
+            session.outcomes.append([lambda: business_refusal(session, exc, receipt)])
+        return NO_RECEIPT
+    session.sends_in_flight += 1
+    slot: list[Any] = []
+    session.outcomes.append(slot)
+
+    def settle(done: Any) -> None:
+        session.sends_in_flight -= 1
+        if done.cancelled():
+            slot.append(lambda: None)
+        elif isinstance(exc := done.exception(), ImError):
+            slot.append(lambda: business_refusal(session, exc, receipt))
+        elif exc is not None:
+            log.error("session %s: handled SEND failed", session.id, exc_info=exc)
+            slot.append(lambda: session.fail("internal error", frame))
+        elif receipt is not None:
+            headers = dict(done.result() or {})
+            slot.append(lambda: session.send_receipt(receipt, headers))
+        else:
+            slot.append(lambda: None)
+        outcomes = session.outcomes
+        while outcomes and outcomes[0]:
+            emit = outcomes.popleft()[0]
+            if session.is_open:
+                emit()
+
+    pending.add_done_callback(settle)
+    return NO_RECEIPT
+
+
+async def _pipelined_when_room(
+    session: Session, frame: Frame, begin: Callable[..., Any], destination: str
+) -> Any:
+    deadline = session.broker.loop.time() + DISCONNECT_DRAIN_SECONDS
+    while session.sends_in_flight >= MAX_SENDS_IN_FLIGHT:
+        if session.broker.loop.time() > deadline or not session.is_open:
+            raise FrameRefused("too many SENDs awaiting storage")
+        await asyncio.sleep(0.001)
+    return _pipelined_send(session, frame, begin, destination)
 
 
 async def _handled_send(

@@ -104,7 +104,9 @@ class Session:
         "out",
         "out_bytes",
         "parser",
+        "outcomes",
         "principal",
+        "sends_in_flight",
         "state",
         "subs",
         "throttled",
@@ -143,6 +145,8 @@ class Session:
         self.backlog: deque[Frame | RemoteProtocolError] | None = None
         self._parse_failed = False
         self.busy = False        # an asynchronous handler is running
+        self.sends_in_flight = 0  # pipelined handled SENDs not yet committed
+        self.outcomes: deque[list[Any]] = deque()  # their receipts/refusals, frame order
         self.throttled = False   # reading paused by broker flow control
         self.announced = False   # session listeners were told "opened"
         self.opened_task: Any = None

@@ -34,6 +34,7 @@ At most `replay_limit` messages are replayed; older gaps are filled by history.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,24 +101,53 @@ class ChatDestinationHandler:
         result = await self.send(int(principal.user_id), destination, headers, body)
         return result.receipt_headers()
 
+    def begin_send(
+        self, principal: Any, destination: str, headers: Mapping[str, str], body: bytes
+    ) -> asyncio.Future[Mapping[str, str]]:
+        """The pipelined form of on_send: validates and queues the message now (so
+        seqs follow the order of the frames) and returns a Future of the RECEIPT
+        headers, resolved after the commit or failed with the ImError. Raises at
+        once what needs no database (bad JSON, bad type, unknown target)."""
+        queued = self.enqueue(int(principal.user_id), destination, headers, body)
+        receipt: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Future[SendResult]) -> None:
+            if receipt.done():
+                return
+            if done.cancelled():
+                receipt.cancel()
+            elif (exc := done.exception()) is not None:
+                receipt.set_exception(exc)
+            else:
+                receipt.set_result(done.result().receipt_headers())
+
+        queued.add_done_callback(settle)
+        return receipt
+
     async def send(
         self, user_id: int, destination: str, headers: Mapping[str, str], body: bytes
     ) -> SendResult:
+        return await self.enqueue(user_id, destination, headers, body)
+
+    def enqueue(
+        self, user_id: int, destination: str, headers: Mapping[str, str], body: bytes
+    ) -> asyncio.Future[SendResult]:
         data = self._body(destination, body)
         draft = parse_draft(
             data,
             max_length=self.chat.config.max_message_length,
             client_msg_id_header=headers.get("x-client-msg-id"),
         )
+        chat = self.chat
         if destination.startswith(QUEUE_PREFIX):
-            return await self.chat.send_private(user_id, _id_after(destination, QUEUE_PREFIX), draft)
+            return chat.enqueue_private(user_id, _id_after(destination, QUEUE_PREFIX), draft)
         if destination.startswith(TOPIC_PREFIX):
-            return await self.chat.send_group(user_id, _id_after(destination, TOPIC_PREFIX), draft)
+            return chat.enqueue_group(user_id, _id_after(destination, TOPIC_PREFIX), draft)
         if destination == APP_PRIVATE:
             target = target_from(data, "toUserId", "receiverId", "targetId")
-            return await self.chat.send_private(user_id, target, draft)
+            return chat.enqueue_private(user_id, target, draft)
         if destination == APP_GROUP:
-            return await self.chat.send_group(user_id, target_from(data, "groupId", "targetId"), draft)
+            return chat.enqueue_group(user_id, target_from(data, "groupId", "targetId"), draft)
         raise ImError(BAD_REQUEST, f"unknown chat destination {destination}", 400)
 
     @staticmethod
