@@ -15,19 +15,6 @@ realistic headers (64 distinct frames, cycled, so no two consecutive inputs are 
 * parse, ours stream: ``FrameParser.feed(chunk)`` where the chunk holds many frames
   back to back (what a busy TCP read looks like: all 64 small frames, or 2 large
   ones); reported per frame.
-* parse, ours chunked (large only, no stomp.py counterpart): each 64 KiB frame fed
-  in 16 KiB pieces, as it comes off a socket; reported per frame.
-
-Our parser keeps a shared cache of decoded header lines (stompim/frames/
-headerlines.py).  Cycling the same 64 frames would let the lines that differ per
-frame (``message-id``, ``x-seq``) hit that cache, which real unique values never do.
-So before measuring, the cache is brought to the state of a broker that has been
-running: emptied, then fed 2 x MAX_PER_NAME frames whose per-frame values are all
-different from the measured ones.  Then those header names are past the cache's
-per-name limit, the measured frames' per-frame lines are never stored and miss on
-every parse, and the repeated lines (``destination``, ``content-type``...) hit.
-:func:`_check_cache_state` verifies that after the run (the results are void
-otherwise).
 * encode, stomp.py: ``pack(convert_frame(Frame(cmd, headers, body)))`` per frame.
 * encode, ours: ``encode(Frame(...), "1.2")`` per frame (ours also escapes headers,
   which stomp.py does not do when sending).
@@ -55,7 +42,6 @@ from pathlib import Path
 import stomp.utils as stomp_utils
 
 from stompim.frames import Command, Frame, FrameParser, Limits, MessageTemplate, encode
-from stompim.frames.headerlines import MAX_PER_NAME, V12, clear_caches
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DISTINCT = 64
@@ -104,8 +90,6 @@ def _cases(size: int, reps: int) -> dict[str, Callable[[], int]]:
     # measure the kernel's page faults on fresh memory, not the parser.
     per_chunk = DISTINCT if size < 4096 else 2
     chunks = [b"".join(wire[i : i + per_chunk]) for i in range(0, DISTINCT, per_chunk)]
-    piece = 16 * 1024
-    pieces = [data[i : i + piece] for data in wire for i in range(0, len(data), piece)]
     limits = Limits(max_frame_size=1 << 20)
     parse_frame = stomp_utils.parse_frame
     convert_frame, pack, StompFrame = (
@@ -135,15 +119,6 @@ def _cases(size: int, reps: int) -> dict[str, Callable[[], int]]:
         assert parser.error is None
         return reps * DISTINCT
 
-    def parse_chunked() -> int:
-        parser = FrameParser(limits)
-        total = 0
-        for _ in range(reps):
-            for data in pieces:
-                total += len(parser.feed(data))
-        assert total == reps * DISTINCT and parser.error is None
-        return total
-
     def parse_stream() -> int:
         parser = FrameParser(limits)
         total = 0
@@ -172,38 +147,14 @@ def _cases(size: int, reps: int) -> dict[str, Callable[[], int]]:
                 template.render(headers)
         return reps * DISTINCT
 
-    parse_cases = {
+    return {
         "parse/stomp.py": parse_stomp,
         "parse/ours single": parse_single,
         "parse/ours stream": parse_stream,
-    }
-    if size >= 4096:
-        parse_cases["parse/ours chunked"] = parse_chunked
-    return {
-        **parse_cases,
         "encode/stomp.py": encode_stomp,
         "encode/ours": encode_ours,
         "encode/ours template": encode_template,
     }
-
-
-def _warm_header_cache() -> None:
-    """Bring the header-line cache to a running broker's state (module docstring)."""
-    clear_caches()
-    parser = FrameParser(Limits(max_frame_size=1 << 20))
-    for index in range(2 * MAX_PER_NAME):
-        frame = Frame(Command.MESSAGE, tuple(_headers(10_000_000 + index, 100)), b"x" * 100)
-        parser.feed(encode(frame))
-    assert parser.error is None
-
-
-def _check_cache_state() -> None:
-    """The measured frames' per-frame header lines must not be in the cache."""
-    for index in range(DISTINCT):
-        for name, value in _headers(index, 100)[1:5:3]:  # message-id, x-seq
-            line = f"{name}:{value}".encode()
-            assert line not in V12, f"{line!r} was cached: the benchmark would be unfair"
-    assert b"destination:/topic/chat.group.4711" in V12
 
 
 def _check_same_result() -> None:
@@ -225,12 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else (0.3 if args.quick else 1.5)
     _check_same_result()
-    _warm_header_cache()
 
     results: dict[str, dict[str, float]] = {}
     for label, size, reps in (("small", 100, 4), ("large", 65536, 1)):
         results[label] = _measure(_cases(size, reps), seconds)
-    _check_cache_state()
 
     ratios: dict[str, dict[str, float]] = {}
     for label, rates in results.items():
@@ -290,10 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "small = 100-byte body, large = 64 KiB body; MESSAGE frames with six headers.",
         "stomp.py's parse_frame gets one frame without its NUL (as its transport does);",
-        "ours single = one feed() per frame, ours stream = one feed() per chunk of 64 small or 2 large frames,",
-        "ours chunked = each large frame fed in 16 KiB pieces.",
-        "Our header-line cache is warmed like a running broker's: per-frame lines (message-id,",
-        "x-seq) miss it on every parse (checked after the run), repeated lines hit.",
+        "ours single = one feed() per frame, ours stream = one feed() per chunk of 64 small or 2 large frames.",
         "stomp.py's encoder neither escapes headers nor keeps their order; ours does both.",
     ]
     text = "\n".join(lines) + "\n"

@@ -14,15 +14,8 @@ How it stays fast and bounded:
 * Delimiters are found with ``bytes.find`` (C ``memchr``/two-way search), never a
   Python loop per byte.  Each search resumes where the previous feed stopped, so a
   frame arriving one byte at a time is still scanned in O(n) overall.
-* :meth:`~FrameParser.feed` first runs a short loop over the frames that are whole
-  and ordinary (LF line ends, known command, within the limits); anything else, from
-  the first such frame on, goes to the general loop, which handles every case and
-  reports errors.  A frame's head is cut once into lines (``bytes.split``), and each
-  header line is looked up in a shared cache of decoded lines
-  (:mod:`~stompim.frames.headerlines`): repeated lines cost one dictionary hit, new
-  ones are decoded, split at the first ``:`` and unescaped there.
-* One copy of each body: a slice of the incoming ``bytes``, or of the buffer through
-  a ``memoryview``.
+* The head (command + headers) is decoded from UTF-8 once and split once; unescaping
+  runs only when the head contains a backslash.
 * Limits are checked on the bytes already held, before the frame is complete: a
   frame without NUL fails as soon as it passes ``max_frame_size``, and a
   ``content-length`` that is too large fails before its body is read.
@@ -36,6 +29,7 @@ followed by NUL, without it the body ends at the first NUL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .commands import SUPPORTED_VERSIONS, UNESCAPED_COMMANDS, Command
@@ -48,35 +42,18 @@ from .errors import (
     TooManyHeaders,
     UnknownCommand,
 )
+from .escaping import unescaper_for
 from .frame import Frame, Limits
-from .headerlines import RAW, cache_for
 
 __all__ = ["FrameParser"]
 
-# Per version: command line bytes -> (Command, header line -> (name, value)).  Choosing
-# the header cache together with the command keeps the "CONNECT/CONNECTED headers are
-# never unescaped" rule (spec 1.2 "Value Encoding") out of the per-frame work.
-_Lookup = Callable[[bytes], tuple[str, str]]
-_TABLES: dict[str, dict[bytes, tuple[Command, _Lookup]]] = {
-    version: {
-        command.value.encode(): (
-            command,
-            (RAW if command in UNESCAPED_COMMANDS else cache_for(version)).__getitem__,
-        )
-        for command in Command
-    }
-    for version in SUPPORTED_VERSIONS
-}
+_COMMANDS: dict[str, Command] = {command.value: command for command in Command}
 
-
-def _unknown_command(line: bytes) -> MalformedFrame:
-    """The error for a command line that names no command (bad UTF-8 reported as such)."""
-    try:
-        text = line.decode()
-    except UnicodeDecodeError as exc:
-        return MalformedFrame(f"frame head is not valid UTF-8 ({exc.reason})")
-    return UnknownCommand(f"unknown command {text[:64]!r}")
-
+# The first content-length header line, searched in the raw head bytes.  A header
+# name can only spell "content-length" literally (every escape yields \n, :, \\ or \r,
+# none of which it contains), so the first textual match is the first such header,
+# which is the one that counts (spec 1.2 "Repeated Header Entries").
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\n]*)\n").search
 
 # Building Frames through the slot descriptors skips the frozen dataclass __init__
 # (three object.__setattr__ calls); the object is identical.  The parser makes one
@@ -85,20 +62,6 @@ _new = Frame.__new__
 _set_command = Frame.command.__set__  # type: ignore[attr-defined]
 _set_headers = Frame.headers.__set__  # type: ignore[attr-defined]
 _set_body = Frame.body.__set__  # type: ignore[attr-defined]
-
-
-class _Blank:
-    """Same slots as Frame, but not frozen: the fast path fills one with three plain
-    attribute stores and then makes it a Frame by ``__class__`` assignment, which
-    CPython allows between classes of identical layout (about 90 ns less per frame
-    than the slot setters).  tests/frames/test_parser.py checks the layout stays
-    identical; the result is an ordinary Frame."""
-
-    __slots__ = Frame.__slots__  # type: ignore[misc]
-    command: Command
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
 
 # Parser states: between frames / inside the head / inside the body.
 _IDLE, _HEAD, _BODY = 0, 1, 2
@@ -111,32 +74,29 @@ class FrameParser:
 
     __slots__ = (
         "_body_start",
-        "_bounds",
         "_buf",
         "_command",
         "_headers",
         "_length",
-        "_limits",
         "_line_start",
         "_newlines",
         "_scan",
         "_state",
-        "_table",
+        "_unescape",
         "_version",
         "error",
         "heartbeats",
+        "limits",
     )
 
     def __init__(self, limits: Limits = _DEFAULT_LIMITS, version: str = "1.2") -> None:
-        self._limits = limits
-        self._bounds = (0, 0, 0)
         self.limits = limits
         #: The failure that killed the parser, or None while it is healthy.
         self.error: RemoteProtocolError | None = None
         #: Number of heart-beat EOLs seen between frames.
         self.heartbeats = 0
         self._version = ""
-        self._table = _TABLES["1.2"]
+        self._unescape: Callable[[str], str] | None = None
         self.version = version
         self._buf = bytearray()
         self._state = _IDLE
@@ -150,21 +110,6 @@ class FrameParser:
         self._body_start = 0
 
     @property
-    def limits(self) -> Limits:
-        """The security limits applied as bytes arrive."""
-        return self._limits
-
-    @limits.setter
-    def limits(self, limits: Limits) -> None:
-        self._limits = limits
-        # Unpacked once for the fast path: (frame size, line length, lines in a head).
-        self._bounds = (
-            limits.max_frame_size,
-            limits.max_header_length,
-            limits.max_headers + 1,  # counting the command line
-        )
-
-    @property
     def version(self) -> str:
         """STOMP version used to unescape headers (1.0 none, 1.1, 1.2)."""
         return self._version
@@ -174,7 +119,7 @@ class FrameParser:
         if version not in SUPPORTED_VERSIONS:
             raise LocalProtocolError(f"unsupported STOMP version {version!r}")
         self._version = version
-        self._table = _TABLES[version]
+        self._unescape = unescaper_for(version)
 
     @property
     def buffered(self) -> int:
@@ -188,100 +133,13 @@ class FrameParser:
         the failure is stored in :attr:`error` and later calls return ``[]``.
         Incomplete input is kept and is never an error.
 
-        This is the broker's hot path, so it is split in two.  Here, when nothing is
-        buffered, a short loop takes the frames that are whole in ``data`` and
-        unremarkable: LF line ends, a known command, within the limits, body complete.
-        At the first thing it does not handle (a partial frame, CRLF, a breached
-        limit, a bad content-length...) it hands the rest, from that frame's first
-        byte, to :meth:`_feed_general`, which handles everything and reports errors.
+        One loop, one iteration per frame, with the common path inlined (this is the
+        broker's hot path).  State saved in ``self`` is relative to ``keep``, the
+        offset of the first unconsumed byte, where the next call's input starts.
         """
-        if self._buf or self.error is not None:
-            return [] if self.error is not None else self._feed_general(data, 0, [])
-        work = data if type(data) is bytes else bytes(data)
         frames: list[Frame] = []
-        append = frames.append
-        find = work.find
-        end = len(work)
-        max_frame, max_line, max_lines = self._bounds
-        table = self._table
-        # One memchr over the chunk saves a per-frame CR check when there is no CR.
-        has_cr = 13 in work
-        pos = 0
-        try:
-            while pos != end:
-                head_end = find(b"\n\n", pos)
-                if not 0 <= head_end - pos <= max_line:  # no blank line, or a long head
-                    break
-                block = work[pos:head_end]
-                if has_cr and 13 in block:  # CR: CRLF line ends or a stray CR
-                    break
-                lines = block.split(b"\n")
-                try:
-                    command, lookup = table[lines[0]]
-                except KeyError:
-                    if lines[0] or work[pos] != 10:
-                        break
-                    # Heart-beats between frames (or EOLs after a frame's NUL).
-                    skipped = self._skip_heartbeats(work, pos, end)
-                    if skipped < 0:
-                        break
-                    pos = skipped
-                    continue
-                if len(lines) > max_lines:
-                    break
-                del lines[0]
-                # Each line through the shared cache (headerlines.py): a hit skips
-                # decoding, splitting and unescaping.
-                headers = tuple(map(lookup, lines))
-                body_start = head_end + 2
-                found = find(b"\ncontent-length:", pos, head_end)
-                if found < 0:
-                    length = -1
-                    body_end = find(b"\x00", body_start)
-                    if body_end < 0:
-                        body_end = end  # for the size check: the body goes on
-                else:
-                    found += 16
-                    digits = work[found : find(b"\n", found, head_end + 1)]
-                    if not digits.isdigit():
-                        break
-                    length = int(digits)
-                    body_end = body_start + length
-                if body_end - pos > max_frame:
-                    break
-                if body_end >= end:
-                    # The body is still arriving: keep the frame's bytes and its
-                    # parsed head, and let the general path take the next chunks.
-                    self._save_body(command, headers, length, body_start - pos, end - pos)
-                    self._buf += memoryview(work)[pos:]
-                    return frames
-                if length >= 0 and work[body_end]:
-                    break
-                frame = _Blank()
-                frame.command = command
-                frame.headers = headers
-                frame.body = work[body_start:body_end]
-                frame.__class__ = Frame  # type: ignore[assignment]
-                append(frame)  # type: ignore[arg-type]
-                pos = body_end + 1
-        except RemoteProtocolError as exc:  # a bad header line, from the line cache
-            self.error = exc
+        if self.error is not None or not data:
             return frames
-        if pos != end:
-            return self._feed_general(work, pos, frames)
-        return frames
-
-    def _feed_general(
-        self, data: bytes | bytearray | memoryview, pos: int, frames: list[Frame]
-    ) -> list[Frame]:
-        """Parse ``data`` from ``pos`` in any state, appending to ``frames``.
-
-        One loop, one iteration per frame.  State saved in ``self`` is relative to
-        ``keep``, the offset of the first unconsumed byte, where the next call's input
-        starts.  Either the buffer is empty and ``data`` is parsed in place from
-        ``pos``, or ``pos`` is 0 and ``data`` is appended to the buffer.
-        """
-        append = frames.append
         buf = self._buf
         if buf:
             buf += data
@@ -290,12 +148,10 @@ class FrameParser:
             work = data if type(data) is bytes else bytes(data)
         try:
             end = len(work)
+            pos = 0
             state = self._state
             limits = self.limits
             max_frame = limits.max_frame_size
-            max_headers = limits.max_headers + 1  # counting the command line
-            table = self._table
-            is_bytes = work is not buf
             find = work.find
             if state == _HEAD:
                 scan = self._scan
@@ -327,8 +183,7 @@ class FrameParser:
                 if state != _BODY:
                     # The head ends at the first empty line: LF LF or LF CR LF.
                     # Look for LF LF first; an earlier LF CR LF can only exist if the head
-                    # up to there holds a CR, which the head bytes show for the price of
-                    # one memchr.
+                    # up to there holds a CR, which the decoded text shows for free.
                     resume = max(start, scan - 2)
                     head_end = find(b"\n\n", resume)
                     if head_end < 0:
@@ -344,49 +199,52 @@ class FrameParser:
                         body_start = head_end + 2
                     if head_end - start > limits.max_header_length:
                         self._check_head_limits(work, start, head_end)
-                    block = work[start:head_end] if is_bytes else bytes(work[start:head_end])
-                    if b"\r" in block:  # CRLF line ends (spec 1.2): rare, slower path
+                    try:
+                        text = work[start:head_end].decode()
+                    except UnicodeDecodeError as exc:
+                        raise MalformedFrame(
+                            f"frame head is not valid UTF-8 ({exc.reason})"
+                        ) from None
+                    if "\r" in text:  # CRLF line ends (spec 1.2): rare, slower path
                         crlf = find(b"\n\r\n", resume, head_end)
                         if crlf >= 0:
                             head_end, body_start = crlf, crlf + 3
-                            block = bytes(work[start:head_end])
+                            text = work[start:head_end].decode()
                         lines = [
-                            line[:-1] if line[-1:] == b"\r" else line for line in block.split(b"\n")
+                            line[:-1] if line[-1:] == "\r" else line for line in text.split("\n")
                         ]
                     else:
-                        lines = block.split(b"\n")
-                    entry = table.get(lines[0])
-                    if entry is None:
-                        raise _unknown_command(lines[0])
-                    command, lookup = entry
-                    if len(lines) > 1:
-                        if len(lines) > max_headers:
-                            raise TooManyHeaders(
-                                f"frame has {len(lines) - 1} headers, the limit is "
-                                f"{max_headers - 1}"
-                            )
-                        del lines[0]
-                        # Each line through the shared cache (headerlines.py): a hit
-                        # skips decoding, splitting and unescaping.
-                        headers = tuple(map(lookup, lines))
-                    else:
-                        headers = ()
-                    # content-length from the raw bytes.  A header name can only spell
-                    # it literally (every escape yields \n, :, \\ or \r, none of which
-                    # it contains), so the first textual match is the first such header,
-                    # the one that counts (spec 1.2 "Repeated Header Entries").
-                    found = find(b"\ncontent-length:", start, head_end)
-                    if found < 0:
+                        lines = text.split("\n")
+                    command = _COMMANDS.get(lines[0])  # type: ignore[assignment]
+                    if command is None:
+                        raise UnknownCommand(f"unknown command {lines[0][:64]!r}")
+                    del lines[0]
+                    if len(lines) > limits.max_headers:
+                        raise TooManyHeaders(
+                            f"frame has {len(lines)} headers, the limit is {limits.max_headers}"
+                        )
+                    pairs = []
+                    add = pairs.append
+                    for line in lines:
+                        # The name ends at the FIRST colon; values may hold more.
+                        name, colon, value = line.partition(":")
+                        if not colon:
+                            raise MalformedFrame(f"header line {line[:64]!r} has no ':'")
+                        add((name, value))
+                    unescape = self._unescape
+                    if "\\" in text and unescape is not None and command not in UNESCAPED_COMMANDS:
+                        pairs = [(unescape(name), unescape(value)) for name, value in pairs]
+                    headers = tuple(pairs)
+                    match = _CONTENT_LENGTH(work, start, head_end + 1)
+                    if match is None:
                         length = -1
                     else:
-                        found += 16
-                        digits = work[found : find(b"\n", found, head_end + 1)]
+                        digits = match[1]
                         if not digits.isdigit():  # bytes.isdigit: ASCII digits only
-                            raw = digits
                             digits = digits.rstrip(b"\r")
                             if not digits.isdigit():
                                 raise MalformedFrame(
-                                    f"content-length {bytes(raw[:32])!r} is not a number"
+                                    f"content-length {match[1][:32]!r} is not a number"
                                 )
                         length = int(digits)
                         if body_start + length - start > max_frame:
@@ -422,17 +280,12 @@ class FrameParser:
                             f"frame of {body_end - start} bytes exceeds the limit of "
                             f"{max_frame} bytes"
                         )
+                body = work[body_start:body_end]
                 frame = _new(Frame)
                 _set_command(frame, command)
                 _set_headers(frame, headers)
-                # One copy of the body, also out of the bytearray buffer.
-                _set_body(
-                    frame,
-                    work[body_start:body_end]
-                    if is_bytes
-                    else bytes(memoryview(work)[body_start:body_end]),
-                )
-                append(frame)
+                _set_body(frame, body if type(body) is bytes else bytes(body))
+                frames.append(frame)
                 pos = body_end + 1
                 state = _IDLE
         except RemoteProtocolError as exc:

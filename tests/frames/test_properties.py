@@ -133,35 +133,3 @@ def test_parser_never_raises(chunks: list[bytes], version: str) -> None:
         assert all(isinstance(frame, Frame) for frame in result)
     assert parser.error is None or isinstance(parser.error, RemoteProtocolError)
     assert parser.buffered <= 200 + 50
-
-
-@SETTINGS
-@given(
-    st.lists(
-        st.binary(max_size=30)
-        | st.sampled_from(
-            [b"SEND\n", b"MESSAGE\n", b"\n\n", b"\n", b"\r\n", b"\x00", b"a:b\n", b"\\c", b"\xff"]
-            + [b"content-length:3\n", b"content-length:x\n", b"CONNECT\n", b"x:a\\nb\n"]
-        ),
-        max_size=12,
-    ),
-    st.sampled_from(["1.0", "1.1", "1.2"]),
-)
-def test_fast_path_agrees_with_general_path(chunks: list[bytes], version: str) -> None:
-    """Whole input (mostly the fast path) and one byte at a time (the general path)
-    yield the same frames; with limits out of reach also the same error class and
-    heart-beat count.  Run twice whole: with the header cache cold and warm."""
-    data = b"".join(chunks)
-    for limits, exact in (
-        (Limits(max_frame_size=120, max_headers=6, max_header_length=40), False),
-        (LIMITS, True),
-    ):
-        results = []
-        for bytewise in (False, True, False):
-            parser = FrameParser(limits, version)
-            pieces = [data[i : i + 1] for i in range(len(data))] if bytewise else [data]
-            frames = [frame for piece in pieces for frame in parser.feed(piece)]
-            assert parser.error is None or isinstance(parser.error, RemoteProtocolError)
-            error = type(parser.error)
-            results.append((frames, error, parser.heartbeats) if exact else frames)
-        assert results[0] == results[1] == results[2]
