@@ -145,30 +145,6 @@ class MessageRepository:
         found = {(int(r["sender_id"]), str(r["client_msg_id"])): r for r in rows}
         return {key: _record(row) for key, row in found.items() if key in wanted}
 
-    async def append(
-        self,
-        *,
-        conversation_id: int,
-        sender_id: int,
-        chat_type: ChatType,
-        target_id: int,
-        draft: MessageDraft,
-        now: int,
-        sender_joined_at: int = 0,
-    ) -> Stored:
-        """Store one message on its own (no batching); returns once committed."""
-        if draft.client_msg_id:
-            earlier = await self.by_client_id(sender_id, draft.client_msg_id)
-            if earlier:
-                return earlier, True
-        item = NewMessage(
-            conversation_id, sender_id, chat_type, target_id, draft, now, sender_joined_at
-        )
-        outcome = (await self.write_batch([item]))[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def write_batch(self, items: Sequence[NewMessage]) -> list[Stored | Exception]:
         """Store `items` in one transaction; per item, in order, what became of it.
 
