@@ -19,6 +19,10 @@ import aiohttp
 CHUNK = 500  # most user ids one group request may carry
 
 
+SETUP_RETRIES = 60
+"""Tries of one set-up registration+login that the server answers 429 (busy)."""
+
+
 class NotAvailable(RuntimeError):
     """The server lacks this feature (route missing)."""
 
@@ -71,14 +75,22 @@ class ImApi:
                 return body.get("data")
 
     async def user(self, username: str, password: str) -> User:
-        """Register (an existing account is fine) and log in."""
-        try:
-            await self.call("POST", "/api/user/register",
-                            json={"username": username, "password": password})
-        except ApiError as exc:
-            if exc.code != 1001:
-                raise
-        return await self.login(username, password)
+        """Register (an existing account is fine) and log in. Set-up only: a 429 from
+        the server's bounded password queue is waited out (bounded retries)."""
+        for attempt in range(1, SETUP_RETRIES + 1):
+            try:
+                try:
+                    await self.call("POST", "/api/user/register",
+                                    json={"username": username, "password": password})
+                except ApiError as exc:
+                    if exc.code != 1001:
+                        raise
+                return await self.login(username, password)
+            except ApiError as exc:
+                if exc.status != 429 or attempt == SETUP_RETRIES:
+                    raise
+                await asyncio.sleep(min(0.05 * attempt, 1.0))
+        raise AssertionError("unreachable")
 
     async def login(self, username: str, password: str) -> User:
         data = await self.call("POST", "/api/user/login",
