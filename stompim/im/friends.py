@@ -53,6 +53,12 @@ def user_summary(user: UserRecord | None, user_id: int) -> dict[str, Any]:
     }
 
 
+async def display_name(users: UserRepository, user_id: int) -> str:
+    """How notifications name a user: nickname, else username, else the id."""
+    user = await users.get(user_id)
+    return (user.nickname or user.username) if user else str(user_id)
+
+
 def request_json(req: FriendRequestRecord) -> dict[str, Any]:
     return {
         "id": req.id,
@@ -155,23 +161,31 @@ class FriendService:
     async def sent_requests(self, user_id: int) -> list[dict[str, Any]]:
         return await self._with_users(await self.repo.sent(user_id), "toUser")
 
+    async def _lock_request_to(self, tx: Any, user_id: int, request_id: int) -> FriendRequestRecord:
+        """The request addressed to `user_id`, locked in `tx`; anyone else's is not found."""
+        req = await self.repo.lock_request(tx, request_id)
+        if req is None or req.to_user_id != user_id:
+            raise ImError(REQUEST_NOT_FOUND, "friend request not found", 404)
+        return req
+
+    @staticmethod
+    def _require_pending(req: FriendRequestRecord) -> None:
+        if req.status != PENDING:
+            raise ImError(REQUEST_NOT_FOUND, "friend request already handled", 409)
+
     async def accept(self, user_id: int, request_id: int) -> dict[str, Any]:
         """The receiver accepts; a second accept returns the same accepted request."""
         async with self.db.transaction() as tx:
-            req = await self.repo.lock_request(tx, request_id)
-            if req is None or req.to_user_id != user_id:
-                raise ImError(REQUEST_NOT_FOUND, "friend request not found", 404)
+            req = await self._lock_request_to(tx, user_id, request_id)
             if req.status == ACCEPTED:
                 return request_json(req)
-            if req.status != PENDING:
-                raise ImError(REQUEST_NOT_FOUND, "friend request already handled", 409)
+            self._require_pending(req)
             if await self.repo.blocked_either(req.from_user_id, user_id, tx):
                 raise ImError(BLOCKED, "blocked", 403)
             now = self.clock()
             await self.repo.set_request_status(tx, request_id, ACCEPTED, now)
             await self.repo.make_friends(tx, req.from_user_id, user_id, now)
-        accepter = await self.users.get(user_id)
-        name = (accepter.nickname or accepter.username) if accepter else str(user_id)
+        name = await display_name(self.users, user_id)
         await self.notifications.notify(
             req.from_user_id,
             NotificationType.FRIEND_ACCEPTED,
@@ -182,17 +196,13 @@ class FriendService:
 
     async def reject(self, user_id: int, request_id: int) -> dict[str, Any]:
         async with self.db.transaction() as tx:
-            req = await self.repo.lock_request(tx, request_id)
-            if req is None or req.to_user_id != user_id:
-                raise ImError(REQUEST_NOT_FOUND, "friend request not found", 404)
+            req = await self._lock_request_to(tx, user_id, request_id)
             if req.status == REJECTED:
                 return request_json(req)
-            if req.status != PENDING:
-                raise ImError(REQUEST_NOT_FOUND, "friend request already handled", 409)
+            self._require_pending(req)
             now = self.clock()
             await self.repo.set_request_status(tx, request_id, REJECTED, now)
-        rejecter = await self.users.get(user_id)
-        name = (rejecter.nickname or rejecter.username) if rejecter else str(user_id)
+        name = await display_name(self.users, user_id)
         await self.notifications.notify(
             req.from_user_id,
             NotificationType.FRIEND_REJECTED,

@@ -24,7 +24,7 @@ from stompim.im.errors import (
     NOT_GROUP_MEMBER,
     ImError,
 )
-from stompim.im.friends import user_summary
+from stompim.im.friends import display_name, user_summary
 from stompim.im.invitations import InvitationService
 from stompim.im.notifications import NotificationService, NotificationType
 from stompim.im.publisher import Publisher
@@ -145,8 +145,7 @@ class GroupService:
         return True
 
     async def _display_name(self, user_id: int) -> str:
-        user = await self.users.get(user_id)
-        return (user.nickname or user.username) if user else str(user_id)
+        return await display_name(self.users, user_id)
 
     async def _lose_group(self, user_ids: Iterable[int], group_id: int, reason: str) -> None:
         for uid in user_ids:
