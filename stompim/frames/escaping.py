@@ -96,23 +96,25 @@ unescape_11 = _make_unescape(_UNESCAPE_11, V1_1)
 unescape_12 = _make_unescape(_UNESCAPE_12, V1_2)
 
 
+_BY_VERSION: dict[str, tuple[Callable[[str], str] | None, Callable[[str], str] | None]] = {
+    V1_2: (escape_12, unescape_12),
+    V1_1: (escape_11, unescape_11),
+    V1_0: (None, None),  # STOMP 1.0 has no header escaping
+}
+
+
+def _for_version(version: str) -> tuple[Callable[[str], str] | None, Callable[[str], str] | None]:
+    try:
+        return _BY_VERSION[version]
+    except KeyError:
+        raise LocalProtocolError(f"unsupported STOMP version {version!r}") from None
+
+
 def escaper_for(version: str) -> Callable[[str], str] | None:
     """Escape function for ``version``; ``None`` for 1.0."""
-    if version == V1_2:
-        return escape_12
-    if version == V1_1:
-        return escape_11
-    if version == V1_0:
-        return None
-    raise LocalProtocolError(f"unsupported STOMP version {version!r}")
+    return _for_version(version)[0]
 
 
 def unescaper_for(version: str) -> Callable[[str], str] | None:
     """Unescape function for ``version``; ``None`` for 1.0."""
-    if version == V1_2:
-        return unescape_12
-    if version == V1_1:
-        return unescape_11
-    if version == V1_0:
-        return None
-    raise LocalProtocolError(f"unsupported STOMP version {version!r}")
+    return _for_version(version)[1]
