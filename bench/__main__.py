@@ -74,7 +74,10 @@ async def _generic(scenario: str, target: Target, ctx: Ctx) -> dict:
     from bench.scenarios.idle import run_idle
 
     runner: dict[str, Callable[[Target, Ctx], Awaitable[dict]]] = {
-        "throughput": run_throughput, "latency": run_latency, "fanout": run_fanout, "idle": run_idle,
+        "throughput": run_throughput,
+        "latency": run_latency,
+        "fanout": run_fanout,
+        "idle": run_idle,
     }
     return await runner[scenario](target, ctx)
 
@@ -83,8 +86,13 @@ async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> No
     log(f"== {scenario} on {name}{' (quick)' if ctx.quick else ''}")
     opts = ctx.opts
     if ctx.profile and name == "stompim" and scenario in ("throughput", "fanout"):
-        opts = Options(**{**opts.__dict__, "profile_dir": str(RESULTS / "profiles"),
-                          "profile_label": f"{scenario}-{ctx.transport}"})
+        opts = Options(
+            **{
+                **opts.__dict__,
+                "profile_dir": str(RESULTS / "profiles"),
+                "profile_label": f"{scenario}-{ctx.transport}",
+            }
+        )
         (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
     quiet = await wait_quiet(0 if ctx.quick else 60)
     try:
@@ -102,7 +110,7 @@ async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> No
     except TargetUnavailable as exc:
         result = {"available": False, "reason": str(exc)}
         log(f"  {name} unavailable: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one failed scenario must not stop the suite
+    except Exception as exc:
         traceback.print_exc()
         result = {"error": f"{type(exc).__name__}: {exc}"}
     save(scenario if ctx.transport == "ws" else f"{scenario}-tcp", name, result, argv, ctx.quick)
@@ -126,12 +134,23 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
         url, dbname = await mariadb.create_database("g" if group == ["group"] else "c")
         prev_userstat = await mariadb.userstat_on() if "group" in todo else None
         extra = group_env() if "group" in todo else ()
-        opts = Options(**{**ctx.opts.__dict__, "database_url": url, "anonymous": False,
-                          "extra_env": tuple(ctx.opts.extra_env) + tuple(extra)})
+        opts = Options(
+            **{
+                **ctx.opts.__dict__,
+                "database_url": url,
+                "anonymous": False,
+                "extra_env": tuple(ctx.opts.extra_env) + tuple(extra),
+            }
+        )
         if ctx.profile:
             (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
-            opts = Options(**{**opts.__dict__, "profile_dir": str(RESULTS / "profiles"),
-                              "profile_label": "-".join(todo)})
+            opts = Options(
+                **{
+                    **opts.__dict__,
+                    "profile_dir": str(RESULTS / "profiles"),
+                    "profile_label": "-".join(todo),
+                }
+            )
         await wait_quiet(0 if ctx.quick else 60)
         try:
             async with start_target("stompim", opts) as target:
@@ -144,7 +163,7 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
                             res = await run_loginstorm(target, ctx)
                         else:
                             res = await run_group(target, ctx, database=dbname)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         traceback.print_exc()
                         res = {"error": f"{type(exc).__name__}: {exc}"}
                     save(s, "stompim", res, argv, ctx.quick)
@@ -160,17 +179,30 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
             if s != "chat" and s != "loginstorm" and s != "group":
                 continue
             for other in ("rabbitmq", "raw"):
-                save(s, other, {"available": False, "reason": "no IM features (stompim only)"},
-                     argv, ctx.quick)
+                save(
+                    s,
+                    other,
+                    {"available": False, "reason": "no IM features (stompim only)"},
+                    argv,
+                    ctx.quick,
+                )
 
 
 async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
     scenarios = list(ALL) if args.scenario == "all" else [args.scenario]
     targets = [t.strip() for t in args.target.split(",")] if args.target else list(TARGETS)
-    ctx = Ctx(quick=args.quick, transport=args.transport, opts=Options(
-        ws_port=args.ws_port, tcp_port=args.tcp_port, http_port=args.http_port,
-        raw_port=args.raw_port, setup_rabbitmq=not args.no_rabbitmq_setup),
-        profile=args.profile)
+    ctx = Ctx(
+        quick=args.quick,
+        transport=args.transport,
+        opts=Options(
+            ws_port=args.ws_port,
+            tcp_port=args.tcp_port,
+            http_port=args.http_port,
+            raw_port=args.raw_port,
+            setup_rabbitmq=not args.no_rabbitmq_setup,
+        ),
+        profile=args.profile,
+    )
     t0 = time.monotonic()
     for s in scenarios:
         if s in GENERIC:
@@ -189,21 +221,32 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("scenario", choices=[*ALL, "all", "report", "profile-summary"])
     p.add_argument("--target", help="comma list of stompim,rabbitmq,raw (default: all three)")
     p.add_argument("--quick", action="store_true", help="short runs (whole suite < 5 min)")
-    p.add_argument("--transport", choices=("ws", "tcp"), default="ws",
-                   help="STOMP over WebSocket (default) or plain TCP (stompim, rabbitmq)")
-    p.add_argument("--profile", action="store_true",
-                   help="run stompim under py-spy for throughput and fanout")
+    p.add_argument(
+        "--transport",
+        choices=("ws", "tcp"),
+        default="ws",
+        help="STOMP over WebSocket (default) or plain TCP (stompim, rabbitmq)",
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="run stompim under py-spy for throughput and fanout"
+    )
     p.add_argument("--ws-port", type=int, default=18081)
     p.add_argument("--tcp-port", type=int, default=16613)
     p.add_argument("--http-port", type=int, default=18080)
     p.add_argument("--raw-port", type=int, default=18090)
-    p.add_argument("--no-rabbitmq-setup", action="store_true",
-                   help="do not touch the RabbitMQ service (it must already serve Web-STOMP)")
+    p.add_argument(
+        "--no-rabbitmq-setup",
+        action="store_true",
+        help="do not touch the RabbitMQ service (it must already serve Web-STOMP)",
+    )
     p.add_argument("--no-report", action="store_true", help="do not rewrite README.md and plots")
     args = p.parse_args(argv)
     if args.scenario == "profile-summary":

@@ -130,7 +130,7 @@ def _cases(size: int, reps: int) -> dict[str, Callable[[], int]]:
 
     def encode_stomp() -> int:
         for _ in range(reps):
-            for frame, headers in zip(frames, header_dicts):
+            for frame, headers in zip(frames, header_dicts, strict=False):
                 pack(convert_frame(StompFrame("MESSAGE", dict(headers), frame.body)))
         return reps * DISTINCT
 
@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "small = 100-byte body, large = 64 KiB body; MESSAGE frames with six headers.",
         "stomp.py's parse_frame gets one frame without its NUL (as its transport does);",
-        "ours single = one feed() per frame, ours stream = one feed() per chunk of 64 small or 2 large frames.",
+        "ours single = one feed() per frame, ours stream = one feed() per chunk of 64 small"
+        " or 2 large frames.",
         "stomp.py's encoder neither escapes headers nor keeps their order; ours does both.",
     ]
     text = "\n".join(lines) + "\n"

@@ -60,19 +60,20 @@ class ImApi:
     async def call(self, method: str, path: str, token: str | None = None, json: Any = None) -> Any:
         assert self._session is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.sem:
-            async with self._session.request(method, self.base + path, json=json, headers=headers) as r:
-                try:
-                    body = await r.json(content_type=None)
-                except ValueError:
-                    body = None
-                if not isinstance(body, dict) or "code" not in body:
-                    if r.status in (404, 405):
-                        raise NotAvailable(f"{method} {path} is not served (HTTP {r.status})")
-                    raise ApiError(path, r.status, None, str(body)[:200])
-                if body["code"] != 200:
-                    raise ApiError(path, r.status, body["code"], str(body.get("message")))
-                return body.get("data")
+        async with self.sem, self._session.request(
+            method, self.base + path, json=json, headers=headers
+        ) as r:
+            try:
+                body = await r.json(content_type=None)
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or "code" not in body:
+                if r.status in (404, 405):
+                    raise NotAvailable(f"{method} {path} is not served (HTTP {r.status})")
+                raise ApiError(path, r.status, None, str(body)[:200])
+            if body["code"] != 200:
+                raise ApiError(path, r.status, body["code"], str(body.get("message")))
+            return body.get("data")
 
     async def user(self, username: str, password: str) -> User:
         """Register (an existing account is fine) and log in. Set-up only: a 429 from
@@ -80,8 +81,11 @@ class ImApi:
         for attempt in range(1, SETUP_RETRIES + 1):
             try:
                 try:
-                    await self.call("POST", "/api/user/register",
-                                    json={"username": username, "password": password})
+                    await self.call(
+                        "POST",
+                        "/api/user/register",
+                        json={"username": username, "password": password},
+                    )
                 except ApiError as exc:
                     if exc.code != 1001:
                         raise
@@ -93,8 +97,9 @@ class ImApi:
         raise AssertionError("unreachable")
 
     async def login(self, username: str, password: str) -> User:
-        data = await self.call("POST", "/api/user/login",
-                               json={"username": username, "password": password})
+        data = await self.call(
+            "POST", "/api/user/login", json={"username": username, "password": password}
+        )
         user = data.get("user") or {}
         uid = user.get("id") or user.get("userId") or data.get("userId")
         return User(int(uid), username, password, data["token"])
@@ -103,8 +108,9 @@ class ImApi:
         """a asks b; b asking a back accepts a's pending request."""
         for x, y in ((a, b), (b, a)):
             try:
-                await self.call("POST", "/api/friend/request", x.token,
-                                {"toUserId": y.id, "message": "bench"})
+                await self.call(
+                    "POST", "/api/friend/request", x.token, {"toUserId": y.id, "message": "bench"}
+                )
             except ApiError as exc:
                 if exc.code == 2001:  # already friends
                     return
@@ -112,20 +118,26 @@ class ImApi:
                     raise
         friends = await self.call("GET", "/api/friend/list", a.token)
         ids = {int(f.get("id") or f.get("userId") or f.get("friendId") or 0) for f in friends or []}
-        ids |= {int((f.get("user") or {}).get("id") or 0) for f in friends or [] if isinstance(f, dict)}
+        ids |= {
+            int((f.get("user") or {}).get("id") or 0) for f in friends or [] if isinstance(f, dict)
+        }
         if b.id not in ids:
-            raise ApiError("/api/friend/list", 200, None, f"{a.username} and {b.username} not friends")
+            raise ApiError(
+                "/api/friend/list", 200, None, f"{a.username} and {b.username} not friends"
+            )
 
     async def create_group(self, owner: User, name: str, members: list[User]) -> int:
         """A group of `owner` + `members`; invited members accept their invitation."""
         ids = [m.id for m in members]
-        data = await self.call("POST", "/api/group", owner.token,
-                               {"name": name, "memberIds": ids[:CHUNK]})
+        data = await self.call(
+            "POST", "/api/group", owner.token, {"name": name, "memberIds": ids[:CHUNK]}
+        )
         gid = int(data.get("id") or data.get("groupId"))
         joined = {int(i) for i in data.get("memberIds") or []}
         for i in range(CHUNK, len(ids), CHUNK):  # a request names at most CHUNK users
-            await self.call("POST", f"/api/group/{gid}/invite", owner.token,
-                            {"userIds": ids[i:i + CHUNK]})
+            await self.call(
+                "POST", f"/api/group/{gid}/invite", owner.token, {"userIds": ids[i : i + CHUNK]}
+            )
         invited = set(ids) - joined
 
         async def accept(m: User) -> None:

@@ -13,6 +13,7 @@ Call order: `flow = Flow(window, per)`, `sink = Sink(flow)`, subscribers'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -64,7 +65,9 @@ class Flow:
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
         except TimeoutError:
-            raise Stalled(f"no progress for {timeout:.0f}s with {self.inflight()} in flight") from None
+            raise Stalled(
+                f"no progress for {timeout:.0f}s with {self.inflight()} in flight"
+            ) from None
 
 
 class Sink:
@@ -90,13 +93,15 @@ class Sink:
         self.last_ns = now
         if self.first_ns == 0:
             self.first_ns = now
-        if self.recording and self.count % self.sample_every == 0 and len(self.samples) < MAX_SAMPLES:
+        if (
+            self.recording
+            and self.count % self.sample_every == 0
+            and len(self.samples) < MAX_SAMPLES
+        ):
             i = frame.find(STAMP, frame.find(b"\n\n"))
             if i >= 0:
-                try:
+                with contextlib.suppress(ValueError):
                     self.samples.append(now - int(frame[i + 2 : i + 21]))
-                except ValueError:
-                    pass
         flow = self.flow
         if flow is not None:
             flow.on_done()
@@ -128,7 +133,9 @@ def send_frame_factory(destination: str, size: int, extra: str = "") -> Callable
     return make
 
 
-def subscribe(conn: StompConn, destination: str, sub_id: str = "0", receipt: str | None = None) -> None:
+def subscribe(
+    conn: StompConn, destination: str, sub_id: str = "0", receipt: str | None = None
+) -> None:
     headers = {"id": sub_id, "destination": destination, "ack": "auto"}
     if receipt:
         headers["receipt"] = receipt
@@ -202,4 +209,3 @@ async def publish_paced(
             progress.set(sent)
         await asyncio.sleep(tick)
     return sent
-

@@ -67,6 +67,6 @@ async def rows_changed(schema: str) -> dict[str, int]:
 async def reachable() -> str | None:
     try:
         await _exec("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - reported as the reason
+    except Exception as exc:
         return f"MariaDB at {HOST}:{PORT} unreachable: {exc}"
     return None

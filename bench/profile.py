@@ -31,7 +31,9 @@ def _name(frame: str) -> str:
     return f"{path}:{m.group('func')}"
 
 
-def summarize(path: Path, top: int = 15) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+def summarize(
+    path: Path, top: int = 15
+) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
@@ -40,8 +42,11 @@ def summarize(path: Path, top: int = 15) -> tuple[int, list[tuple[str, float]], 
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_name(f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
+        frames = [
+            _name(f)
+            for f in stack.split(";")
+            if f and not f.startswith("process ") and not f.startswith("thread ")
+        ]
         if not frames:
             continue
         total += n
@@ -49,7 +54,10 @@ def summarize(path: Path, top: int = 15) -> tuple[int, list[tuple[str, float]], 
         for f in set(frames):
             if not f.startswith(_WRAPPERS):
                 incl[f] += n
-    pct = lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]
+
+    def pct(c):
+        return [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]
+
     return total, pct(self_c), pct(incl) if total else []
 
 

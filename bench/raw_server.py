@@ -69,7 +69,7 @@ class Forwarder:
                     subs.add(ws)
                 elif head == b"DISC":
                     break
-        except Exception:  # noqa: BLE001 - any close ends this connection only
+        except Exception:
             pass
         finally:
             subs.discard(ws)

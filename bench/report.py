@@ -82,7 +82,8 @@ def _rows(data: dict) -> list[Row]:
             out[t] = _why(r) or get(r)
         return out
 
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    def num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     v = vals("throughput", lambda r: r.get("msgs_per_s"))
     ok = num(v["stompim"]) and num(v["rabbitmq"]) and num(v["raw"]) and \
@@ -97,52 +98,99 @@ def _rows(data: dict) -> list[Row]:
             v = vals("latency", lambda r, rate=rate, pct=pct: _dig(r, "rates", rate, pct))
             if pct == "p99_ms" and rate == "2000":
                 ok = num(v["stompim"]) and num(v["rabbitmq"]) and v["stompim"] <= v["rabbitmq"]
-                rows.append((f"latency @{rate}/s {pct[:-3]}, ms", v, "<= RabbitMQ", _verdict(ok, v["stompim"])))
+                rows.append(
+                    (
+                        f"latency @{rate}/s {pct[:-3]}, ms",
+                        v,
+                        "<= RabbitMQ",
+                        _verdict(ok, v["stompim"]),
+                    )
+                )
             elif pct in ("p50_ms", "p99_ms") or rate == "2000":
                 rows.append((f"latency @{rate}/s {pct[:-3]}, ms", v, "", ""))
     for n in ("200", "1000"):
         v = vals("fanout", lambda r, n=n: _dig(r, "subscribers", n, "deliveries_per_s"))
         if n == "200":
             ok = num(v["stompim"]) and num(v["rabbitmq"]) and v["stompim"] >= 2 * v["rabbitmq"]
-            rows.append((f"fan-out 1->{n}, deliveries/s", v, ">= 2x RabbitMQ", _verdict(ok, v["stompim"])))
+            rows.append(
+                (f"fan-out 1->{n}, deliveries/s", v, ">= 2x RabbitMQ", _verdict(ok, v["stompim"]))
+            )
         else:
             rows.append((f"fan-out 1->{n}, deliveries/s", v, "", ""))
     v = vals("idle", lambda r: r.get("kb_per_connection"))
     held = vals("idle", lambda r: f"{r.get('alive_at_end')}/{r.get('connections')}")
     r = _res(data, "idle", "stompim") or {}
-    ok = num(v["stompim"]) and v["stompim"] <= 30 and r.get("alive_at_end") == r.get("connections") \
+    ok = (
+        num(v["stompim"])
+        and v["stompim"] <= 30
+        and r.get("alive_at_end") == r.get("connections")
         and (r.get("connections") or 0) >= 10000
+    )
     verdict = _verdict(ok, v["stompim"])
-    if num(v["stompim"]) and (r.get("connections") or 0) < 10000 and v["stompim"] <= 30 \
-            and r.get("alive_at_end") == r.get("connections"):
+    if (
+        num(v["stompim"])
+        and (r.get("connections") or 0) < 10000
+        and v["stompim"] <= 30
+        and r.get("alive_at_end") == r.get("connections")
+    ):
         verdict = f"pass at {r.get('connections')} (quick; 10,000 needs the full run)"
     rows.append(("idle WebSocket session, KB of broker RSS each", v, "<= 30 KB", verdict))
     rows.append(("idle sessions alive at end", held, "10,000 held", ""))
     v = vals("chat", lambda r: _dig(r, "max", "stored_msgs_per_s"), ("stompim",))
-    rows.append(("private chat persisted (MariaDB), stored msg/s", v, ">= 10,000",
-                 _verdict(num(v["stompim"]) and v["stompim"] >= 10000, v["stompim"])))
+    rows.append(
+        (
+            "private chat persisted (MariaDB), stored msg/s",
+            v,
+            ">= 10,000",
+            _verdict(num(v["stompim"]) and v["stompim"] >= 10000, v["stompim"]),
+        )
+    )
     v = vals("chat", lambda r: _dig(r, "at_2000", "receipt_latency", "p99_ms"), ("stompim",))
-    rows.append(("private chat @2000/s, receipt p99, ms", v, "<= 20 ms",
-                 _verdict(num(v["stompim"]) and v["stompim"] <= 20, v["stompim"])))
+    rows.append(
+        (
+            "private chat @2000/s, receipt p99, ms",
+            v,
+            "<= 20 ms",
+            _verdict(num(v["stompim"]) and v["stompim"] <= 20, v["stompim"]),
+        )
+    )
     v = vals("chat", lambda r: _dig(r, "at_2000", "receipt_latency", "p50_ms"), ("stompim",))
     rows.append(("private chat @2000/s, receipt p50, ms", v, "", ""))
     v = vals("group", lambda r: _dig(r, "large", "rows_changed_per_msg"), ("stompim",))
     s = vals("group", lambda r: _dig(r, "small_10", "rows_changed_per_msg"), ("stompim",))
     gr = _res(data, "group", "stompim") or {}
-    rows.append((f"group message, DB rows changed per message ({gr.get('members', '?')} members"
-                 f" vs 10: {_fmt(s['stompim'])})", v, "O(1): same as 10-member group",
-                 _verdict(gr.get("o1_db_writes") is True, v["stompim"])))
+    rows.append(
+        (
+            f"group message, DB rows changed per message ({gr.get('members', '?')} members"
+            f" vs 10: {_fmt(s['stompim'])})",
+            v,
+            "O(1): same as 10-member group",
+            _verdict(gr.get("o1_db_writes") is True, v["stompim"]),
+        )
+    )
     v = vals("group", lambda r: _dig(r, "large", "group_msgs_per_s"), ("stompim",))
     rows.append(("group message to all-online members, msg/s", v, "", ""))
     v = vals("group", lambda r: _dig(r, "large", "deliveries_per_s"), ("stompim",))
     rows.append(("group message deliveries/s", v, "", ""))
     v = vals("loginstorm", lambda r: r.get("p99_ratio"), ("stompim",))
-    rows.append(("login storm 50/s: chat receipt p99 storm / quiet", v, "<= 2x",
-                 _verdict(num(v["stompim"]) and v["stompim"] <= 2, v["stompim"])))
+    rows.append(
+        (
+            "login storm 50/s: chat receipt p99 storm / quiet",
+            v,
+            "<= 2x",
+            _verdict(num(v["stompim"]) and v["stompim"] <= 2, v["stompim"]),
+        )
+    )
     c = _res(data, "codec_run", "local")
     cv = _why(c) or (c or {}).get("parse_ratio_small")
-    rows.append(("codec parse, x stomp.py parse_frame (small frames)", {"stompim": cv}, ">= 4x",
-                 _verdict(isinstance(cv, (int, float)) and cv >= 4, cv)))
+    rows.append(
+        (
+            "codec parse, x stomp.py parse_frame (small frames)",
+            {"stompim": cv},
+            ">= 4x",
+            _verdict(isinstance(cv, (int, float)) and cv >= 4, cv),
+        )
+    )
     return rows
 
 
@@ -154,17 +202,27 @@ def _verdict(ok: bool, value: Any) -> str:
 
 def _cpu_rows(data: dict) -> list[str]:
     out = []
-    for scen in ("throughput", "throughput-tcp", "latency", "fanout", "idle", "chat", "loginstorm",
-                 "group"):
+    for scen in (
+        "throughput",
+        "throughput-tcp",
+        "latency",
+        "fanout",
+        "idle",
+        "chat",
+        "loginstorm",
+        "group",
+    ):
         for t in TARGETS:
             r = _res(data, scen, t)
             if not r or _why(r):
                 continue
             parts = _cpu_parts(r)
             for label, m in parts:
-                out.append(f"| {scen} {label} | {t} | {_fmt(m.get('generator_cpu_pct'))} | "
-                           f"{_fmt(m.get('broker_cpu_pct'))} | {_fmt(m.get('others_cpu_pct'))} | "
-                           f"{_fmt(m.get('broker_rss_mb'))} |")
+                out.append(
+                    f"| {scen} {label} | {t} | {_fmt(m.get('generator_cpu_pct'))} | "
+                    f"{_fmt(m.get('broker_cpu_pct'))} | {_fmt(m.get('others_cpu_pct'))} | "
+                    f"{_fmt(m.get('broker_rss_mb'))} |"
+                )
     return out
 
 
@@ -184,7 +242,9 @@ def _cpu_parts(r: dict) -> list[tuple[str, dict]]:
 def write_report(results: Path) -> None:
     data = _load(results)
     mach = next((d.get("machine") for d in data.values() if d.get("machine")), {}) or {}
-    cmds = sorted({run.get("command", "") for d in data.values() for run in d.get("runs", {}).values()})
+    cmds = sorted(
+        {run.get("command", "") for d in data.values() for run in d.get("runs", {}).values()}
+    )
     quick = any(run.get("quick") for d in data.values() for run in d.get("runs", {}).values())
     lines = [
         "# stompim benchmark results (issue 6)",
@@ -192,30 +252,44 @@ def write_report(results: Path) -> None:
         "Generated by `bench/report.py` from the JSON files in this directory "
         "(one file per scenario, one entry per target). Regenerate with `python -m bench report`.",
         "",
-        f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('ram_gb', '?')} GB RAM, "
+        f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, "
+        f"{mach.get('ram_gb', '?')} GB RAM, "
         f"Python {mach.get('python', '?')}, {mach.get('os', '')}. Generator and broker share the "
         "cores; the CPU table below shows both, plus CPU taken by other processes during each run.",
         "",
-        "Targets: **stompim** (`python -m stompim serve`, started by the generator), **RabbitMQ** 3.10 "
-        "Web-STOMP (the system service, guest/guest), **raw** = `bench/raw_server.py` (websockets + "
+        "Targets: **stompim** (`python -m stompim serve`, started by the generator), "
+        "**RabbitMQ** 3.10 Web-STOMP (the system service, guest/guest), "
+        "**raw** = `bench/raw_server.py` (websockets + "
         "uvloop forwarding without STOMP parsing: the ceiling). Same generator (picows + uvloop, "
         "100-byte bodies), WebSocket transport unless noted.",
         "",
-        "Commands run: " + ", ".join(f"`{c}`" for c in cmds if c) + (" (quick mode: short runs)" if quick else ""),
+        "Commands run: "
+        + ", ".join(f"`{c}`" for c in cmds if c)
+        + (" (quick mode: short runs)" if quick else ""),
         "",
-        "| figure | stompim | RabbitMQ | raw ceiling | stompim / RabbitMQ | stompim / raw | target | result |",
+        "| figure | stompim | RabbitMQ | raw ceiling | stompim / RabbitMQ | stompim / raw"
+        " | target | result |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for fig, v, target, verdict in _rows(data):
         s, r, w = v.get("stompim"), v.get("rabbitmq"), v.get("raw")
-        lines.append(f"| {fig} | {_fmt(s)} | {_fmt(r)} | {_fmt(w)} | {_ratio(s, r)} | {_ratio(s, w)} "
-                     f"| {target} | {verdict} |")
-    lines += ["", "## CPU during each run", "",
-              "% of one core over the measured interval (the machine has "
-              f"{mach.get('cores', '?')}). A generator near 100% means the figure is the "
-              "generator's limit, not the broker's; 'others' is every other process on the machine.",
-              "", "| run | target | generator CPU % | broker CPU % | others CPU % | broker RSS MB |",
-              "| --- | --- | ---: | ---: | ---: | ---: |", *_cpu_rows(data), ""]
+        lines.append(
+            f"| {fig} | {_fmt(s)} | {_fmt(r)} | {_fmt(w)} | {_ratio(s, r)} | {_ratio(s, w)} "
+            f"| {target} | {verdict} |"
+        )
+    lines += [
+        "",
+        "## CPU during each run",
+        "",
+        "% of one core over the measured interval (the machine has "
+        f"{mach.get('cores', '?')}). A generator near 100% means the figure is the "
+        "generator's limit, not the broker's; 'others' is every other process on the machine.",
+        "",
+        "| run | target | generator CPU % | broker CPU % | others CPU % | broker RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+        *_cpu_rows(data),
+        "",
+    ]
     rq = _res(data, "throughput", "rabbitmq") or _res(data, "idle", "rabbitmq") or {}
     if rq.get("rabbitmq_setup"):
         lines += ["## RabbitMQ setup done by the generator", ""]
@@ -225,7 +299,12 @@ def write_report(results: Path) -> None:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     prof = results / "profiles" / "summary.md"
     if prof.exists():
-        lines += ["## Profile of stompim (py-spy)", "", "See [profiles/summary.md](profiles/summary.md).", ""]
+        lines += [
+            "## Profile of stompim (py-spy)",
+            "",
+            "See [profiles/summary.md](profiles/summary.md).",
+            "",
+        ]
     (results / "README.md").write_text("\n".join(lines) + "\n")
 
 
@@ -264,7 +343,7 @@ def make_plots(results: Path, data: dict) -> list[Path]:
     series = {t: _dig(_res(data, "latency", t), "rates") for t in TARGETS}
     if any(series.values()):
         fig, axes = plt.subplots(1, len(rates), figsize=(11, 4), sharey=True)
-        for ax, rate in zip(axes, rates):
+        for ax, rate in zip(axes, rates, strict=False):
             for i, t in enumerate(TARGETS):
                 vals = [_dig(series[t], rate, p) or 0 for p in pcts]
                 ax.bar([j + (i - 1) * 0.27 for j in range(len(pcts))], vals, 0.27, label=t)

@@ -163,7 +163,8 @@ async def start_stompim(opts: Options) -> AsyncIterator[Target]:
     if opts.profile_dir:
         spy = str(Path(PYTHON).parent / "py-spy")
         out = Path(opts.profile_dir) / f"{opts.profile_label or 'stompim'}.txt"
-        cmd = [spy, "record", "--format", "raw", "--rate", "200", "--gil", "-o", str(out), "--"] + cmd
+        cmd = [spy, "record", "--format", "raw", "--rate", "200", "--gil", "-o", str(out),
+               "--", *cmd]
     logf = open(tmp / "stompim.log", "wb")
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=logf, stderr=subprocess.STDOUT)
     try:
@@ -255,10 +256,13 @@ def rabbit_nofile(pid: int) -> int | None:
 
 
 def _ensure_lines(path: Path, lines: list[str], drop_prefixes: tuple[str, ...]) -> bool:
-    """Append `lines` (replacing uncommented lines starting with `drop_prefixes`); True if changed."""
+    """Append `lines` (replacing uncommented lines starting with `drop_prefixes`).
+
+    True if the file changed."""
     text = path.read_text() if path.exists() else ""
-    kept = [ln for ln in text.splitlines()
-            if not ln.strip().startswith(drop_prefixes) or ln in lines]
+    kept = [
+        ln for ln in text.splitlines() if not ln.strip().startswith(drop_prefixes) or ln in lines
+    ]
     missing = [ln for ln in lines if ln not in kept]
     if not missing and len(kept) == len(text.splitlines()):
         return False
@@ -274,17 +278,24 @@ def prepare_rabbitmq() -> list[str]:
     done: list[str] = []
     changed = _ensure_lines(
         RABBIT_CONF,
-        [f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_STOMP_PORT}",
-         "web_stomp.tcp.ip = 127.0.0.1", f"web_stomp.tcp.port = {RABBIT_WS_PORT}"],
+        [
+            f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_STOMP_PORT}",
+            "web_stomp.tcp.ip = 127.0.0.1",
+            f"web_stomp.tcp.port = {RABBIT_WS_PORT}",
+        ],
         ("stomp.listeners.tcp.", "web_stomp.tcp.ip", "web_stomp.tcp.port"),
     )
     if changed:
-        done.append(f"{RABBIT_CONF}: STOMP TCP listener -> 127.0.0.1:{RABBIT_STOMP_PORT}, "
-                    f"Web-STOMP -> 127.0.0.1:{RABBIT_WS_PORT}")
-    if RABBIT_DEFAULTS.exists() or Path("/etc/init.d/rabbitmq-server").exists():
-        if _ensure_lines(RABBIT_DEFAULTS, [f"ulimit -n {RABBIT_NOFILE}"], ("ulimit -n",)):
-            changed = True
-            done.append(f"{RABBIT_DEFAULTS}: ulimit -n {RABBIT_NOFILE} (container hard limit)")
+        done.append(
+            f"{RABBIT_CONF}: STOMP TCP listener -> 127.0.0.1:{RABBIT_STOMP_PORT}, "
+            f"Web-STOMP -> 127.0.0.1:{RABBIT_WS_PORT}"
+        )
+    has_defaults = RABBIT_DEFAULTS.exists() or Path("/etc/init.d/rabbitmq-server").exists()
+    if has_defaults and _ensure_lines(
+        RABBIT_DEFAULTS, [f"ulimit -n {RABBIT_NOFILE}"], ("ulimit -n",)
+    ):
+        changed = True
+        done.append(f"{RABBIT_DEFAULTS}: ulimit -n {RABBIT_NOFILE} (container hard limit)")
     enabled = _run(["rabbitmq-plugins", "list", "-e", "-m"]).stdout.split()
     if "rabbitmq_web_stomp" not in enabled:
         r = _run(["rabbitmq-plugins", "enable", "--offline", "rabbitmq_web_stomp"])

@@ -167,7 +167,9 @@ class StompConn:
 
     def lost(self, exc: BaseException | None = None) -> None:
         if not self.connected.done():
-            self.connected.set_exception(ConnectionError(f"connection closed before CONNECTED: {exc}"))
+            self.connected.set_exception(
+                ConnectionError(f"connection closed before CONNECTED: {exc}")
+            )
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -186,8 +188,11 @@ def connect_frame(
     heartbeat: tuple[int, int] = (0, 0),
     extra: dict[str, str] | None = None,
 ) -> bytes:
-    headers = {"accept-version": "1.2,1.1,1.0", "host": host,
-               "heart-beat": f"{heartbeat[0]},{heartbeat[1]}"}
+    headers = {
+        "accept-version": "1.2,1.1,1.0",
+        "host": host,
+        "heart-beat": f"{heartbeat[0]},{heartbeat[1]}",
+    }
     if login is not None:
         headers["login"] = login
     if passcode is not None:
@@ -198,7 +203,9 @@ def connect_frame(
 
 
 def negotiated_heartbeat(connected: bytes, ours: tuple[int, int]) -> tuple[int, int]:
-    """(we must send every ms, we may expect from server every ms), per STOMP 1.2 "Heart-beating"."""
+    """(we must send every ms, we may expect from server every ms).
+
+    Per STOMP 1.2 "Heart-beating"."""
     hb = header_value(connected, b"heart-beat") or b"0,0"
     try:
         sx, sy = (int(v) for v in hb.split(b","))

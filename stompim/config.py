@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
 
@@ -202,7 +203,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
     if path is None:
-        path = environ.get("STOMPIM_CONFIG") or ("config.toml" if Path("config.toml").exists() else None)
+        default = "config.toml" if Path("config.toml").exists() else None
+        path = environ.get("STOMPIM_CONFIG") or default
     if path is not None:
         try:
             with open(path, "rb") as fh:

@@ -27,9 +27,10 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterator, NoReturn
+from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 import pytest

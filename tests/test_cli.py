@@ -34,15 +34,15 @@ def test_migrate_creates_the_schema_and_is_idempotent(
     assert main(["migrate"]) == 0
     assert "schema version 1" in capsys.readouterr().out
     with sqlite3.connect(db_file) as conn:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         versions = conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]
     assert {"users", "chat_message", "chat_group", "notification"} <= tables
     assert versions == 1
 
 
-def test_configuration_error_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_configuration_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nno_such_key = 1\n")
     assert main(["--config", str(bad), "migrate"]) == 2
@@ -59,7 +59,10 @@ def test_serve_runs_a_node_on_the_embedded_defaults_and_stops_on_sigterm(tmp_pat
     env.pop("STOMPIM_REDIS_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "stompim", "serve"],
-        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

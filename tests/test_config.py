@@ -22,9 +22,9 @@ def test_shipped_config_documents_every_key() -> None:
         for key in values.__dict__:
             line = next((ln for ln in text.splitlines() if ln.startswith(f"{key} =")), None)
             assert line is not None, f"{section}.{key} missing from config.toml"
-            assert "#" in line or text.splitlines()[text.splitlines().index(line) + 1].lstrip().startswith("#"), (
-                f"{section}.{key} has no comment"
-            )
+            assert "#" in line or text.splitlines()[
+                text.splitlines().index(line) + 1
+            ].lstrip().startswith("#"), f"{section}.{key} has no comment"
 
 
 def test_environment_overrides_file(tmp_path: Path) -> None:
@@ -45,14 +45,14 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[server]\nhttp_prot = 1\n")
-    with pytest.raises(ConfigError, match="server.http_prot"):
+    with pytest.raises(ConfigError, match=r"server\.http_prot"):
         load_config(path, environ={})
 
 
 def test_bad_type_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[server]\nhttp_port = "eighty"\n')
-    with pytest.raises(ConfigError, match="server.http_port"):
+    with pytest.raises(ConfigError, match=r"server\.http_port"):
         load_config(path, environ={})
 
 

@@ -89,7 +89,9 @@ class ChatRig:
         users = await asyncio.gather(*(
             api.user(f"b{tag}{RUN}{role}{i}", PASSWORD) for i in range(pairs) for role in "sr"))
         senders, receivers = list(users[0::2]), list(users[1::2])
-        await asyncio.gather(*(api.befriend(s, r) for s, r in zip(senders, receivers)))
+        await asyncio.gather(
+            *(api.befriend(s, r) for s, r in zip(senders, receivers, strict=False))
+        )
         rig = cls(target, senders, receivers)
         rig.s_conns = await open_many([rig.ep(u) for u in senders], len(senders))
         rig.r_conns = await open_many([rig.ep(u) for u in receivers], len(receivers))
@@ -119,7 +121,9 @@ class ChatRig:
             if self.s_conns[0].error:
                 return "ERROR frame: " + describe_error(self.s_conns[0].error)
             if self.errors:
-                return "refused: " + self.errors[0].partition(b"\n\n")[2][:200].decode(errors="replace")
+                return "refused: " + self.errors[0].partition(b"\n\n")[2][:200].decode(
+                    errors="replace"
+                )
             await asyncio.sleep(0.05)
         if not got:
             return "no RECEIPT for a SEND to /app/chat/private within 10 s"
@@ -146,8 +150,15 @@ class ChatRig:
         prog = Progress(label, int(rate * duration))
         overloaded = None
         try:
-            sent = await publish_paced(self.s_conns, make, rate, duration, prog,
-                                       acked=lambda: len(rlat), max_backlog=2 * rate)
+            sent = await publish_paced(
+                self.s_conns,
+                make,
+                rate,
+                duration,
+                prog,
+                acked=lambda: len(rlat),
+                max_backlog=2 * rate,
+            )
         except Overloaded as exc:
             sent, overloaded = exc.sent, str(exc)
         await sink.drain(sent, 10, max_s=30)
@@ -156,9 +167,17 @@ class ChatRig:
             await asyncio.sleep(0.05)
         res = meter.stop()
         prog.finish()
-        res.update({"rate": rate, "sent": sent, "receipts": len(rlat), "delivered": sink.count,
-                    "receipt_latency": percentiles(rlat), "delivery_latency": percentiles(sink.samples),
-                    "refused": len(self.errors)})
+        res.update(
+            {
+                "rate": rate,
+                "sent": sent,
+                "receipts": len(rlat),
+                "delivered": sink.count,
+                "receipt_latency": percentiles(rlat),
+                "delivery_latency": percentiles(sink.samples),
+                "refused": len(self.errors),
+            }
+        )
         if overloaded:
             res["overloaded"] = overloaded
             log(f"  {label}: overloaded, {overloaded}")
@@ -171,7 +190,7 @@ class ChatRig:
         for c in self.r_conns:
             c.on_message = sink.on_message
         flows = [Flow(window) for _ in self.s_conns]
-        for c, f in zip(self.s_conns, flows):
+        for c, f in zip(self.s_conns, flows, strict=False):
             c.on_receipt = receipt_recorder(rlat, f)
         each = total // len(self.s_conns)
         deadline = time.monotonic() + duration
@@ -188,8 +207,12 @@ class ChatRig:
 
         ticker = asyncio.ensure_future(progress_loop())
         try:
-            await asyncio.gather(*(publish_windowed(c, m, f, each, deadline, stall_s=20)
-                                   for c, m, f in zip(self.s_conns, self.makers(), flows)))
+            await asyncio.gather(
+                *(
+                    publish_windowed(c, m, f, each, deadline, stall_s=20)
+                    for c, m, f in zip(self.s_conns, self.makers(), flows, strict=False)
+                )
+            )
             sent = sum(f.sent for f in flows)
             t_end = time.monotonic() + 15
             while len(rlat) < sent and time.monotonic() < t_end:
@@ -202,12 +225,18 @@ class ChatRig:
         await sink.drain(len(rlat), 5)
         res = meter.stop()
         prog.finish()
-        res.update({
-            "sent": sum(f.sent for f in flows), "receipts": len(rlat), "delivered": sink.count,
-            "senders": len(flows), "window_per_sender": window,
-            "stored_msgs_per_s": round(len(rlat) / elapsed) if elapsed else 0,
-            "receipt_latency": percentiles(rlat), "refused": len(self.errors),
-        })
+        res.update(
+            {
+                "sent": sum(f.sent for f in flows),
+                "receipts": len(rlat),
+                "delivered": sink.count,
+                "senders": len(flows),
+                "window_per_sender": window,
+                "stored_msgs_per_s": round(len(rlat) / elapsed) if elapsed else 0,
+                "receipt_latency": percentiles(rlat),
+                "refused": len(self.errors),
+            }
+        )
         if stalled:
             res["stalled"] = stalled
         return res
@@ -229,14 +258,22 @@ async def run_chat(target: Target, ctx: Ctx) -> dict:
             if why:
                 return not_available(why)
             out: dict = {"available": True, "database": "mariadb", "pairs": len(rig.senders)}
-            out["max"] = await rig.windowed(30_000 if ctx.quick else 200_000,
-                                            6.0 if ctx.quick else 30.0, window=200)
-            log(f"  stompim chat: {out['max']['stored_msgs_per_s']:,} stored msg/s, receipt p99 "
-                f"{out['max']['receipt_latency'].get('p99_ms')} ms")
+            out["max"] = await rig.windowed(
+                30_000 if ctx.quick else 200_000, 6.0 if ctx.quick else 30.0, window=200
+            )
+            log(
+                f"  stompim chat: {out['max']['stored_msgs_per_s']:,} stored msg/s, receipt p99 "
+                f"{out['max']['receipt_latency'].get('p99_ms')} ms"
+            )
             await asyncio.sleep(1)
-            out["at_2000"] = await rig.paced(2000, 6.0 if ctx.quick else 30.0, "stompim chat @2000/s")
-            log(f"  stompim chat @2000/s: receipt p50 {out['at_2000']['receipt_latency'].get('p50_ms')}"
-                f" p99 {out['at_2000']['receipt_latency'].get('p99_ms')} ms")
+            out["at_2000"] = await rig.paced(
+                2000, 6.0 if ctx.quick else 30.0, "stompim chat @2000/s"
+            )
+            log(
+                "  stompim chat @2000/s: receipt p50 "
+                f"{out['at_2000']['receipt_latency'].get('p50_ms')}"
+                f" p99 {out['at_2000']['receipt_latency'].get('p99_ms')} ms"
+            )
             return out
         finally:
             rig.close()
@@ -252,7 +289,9 @@ async def run_loginstorm(target: Target, ctx: Ctx, login_rate: int = 50) -> dict
     async with ImApi(target.http, concurrency=64) as api:
         try:
             rig = await ChatRig.create(target, api, 4, "l")
-            loginers = await asyncio.gather(*(api.user(f"bl{RUN}x{i}", PASSWORD) for i in range(10)))
+            loginers = await asyncio.gather(
+                *(api.user(f"bl{RUN}x{i}", PASSWORD) for i in range(10))
+            )
         except (NotAvailable, ApiError, ConnectionRefusedError) as exc:
             return not_available(f"setup failed: {exc}")
         try:
@@ -272,21 +311,37 @@ async def run_loginstorm(target: Target, ctx: Ctx, login_rate: int = 50) -> dict
             logins = await storm_task
             q = quiet["receipt_latency"].get("p99_ms") or 0
             s = stormy["receipt_latency"].get("p99_ms") or 0
-            out = {"available": True, "chat_rate": rate, "login_rate": login_rate,
-                   "quiet": quiet, "storm": stormy, "logins": logins,
-                   "p99_ratio": round(s / q, 2) if q else None}
-            log(f"  login storm: chat @{rate}/s receipt p99 quiet {q} ms, storm {s} ms "
-                f"(x{out['p99_ratio']}); logins {logins['ok']} ok at {logins['achieved_per_s']}/s")
+            out = {
+                "available": True,
+                "chat_rate": rate,
+                "login_rate": login_rate,
+                "quiet": quiet,
+                "storm": stormy,
+                "logins": logins,
+                "p99_ratio": round(s / q, 2) if q else None,
+            }
+            log(
+                f"  login storm: chat @{rate}/s receipt p99 quiet {q} ms, storm {s} ms "
+                f"(x{out['p99_ratio']}); logins {logins['ok']} ok at {logins['achieved_per_s']}/s"
+            )
             await asyncio.sleep(2)
-            out["topic"] = await _topic_under_storm(target, ctx, api, rig.senders[0], loginers,
-                                                    login_rate, duration)
+            out["topic"] = await _topic_under_storm(
+                target, ctx, api, rig.senders[0], loginers, login_rate, duration
+            )
             return out
         finally:
             rig.close()
 
 
-async def _topic_under_storm(target: Target, ctx: Ctx, api: ImApi, user: User, loginers: list[User],
-                             login_rate: int, duration: float) -> dict:
+async def _topic_under_storm(
+    target: Target,
+    ctx: Ctx,
+    api: ImApi,
+    user: User,
+    loginers: list[User],
+    login_rate: int,
+    duration: float,
+) -> dict:
     """Scenario (b)'s 2,000 msg/s topic latency, quiet and during the login storm."""
     ep = target.ws.with_auth(Authorization=f"Bearer {user.token}")
     conns = await open_many(ep, 2)
@@ -299,14 +354,23 @@ async def _topic_under_storm(target: Target, ctx: Ctx, api: ImApi, user: User, l
         for phase in ("quiet", "storm"):
             sink = Sink()
             sub.on_message = sink.on_message
-            storm = (asyncio.ensure_future(_login_storm(api, loginers, login_rate, duration))
-                     if phase == "storm" else None)
+            storm = (
+                asyncio.ensure_future(_login_storm(api, loginers, login_rate, duration))
+                if phase == "storm"
+                else None
+            )
             meter = Meter(target.pid)
             meter.start()
             try:
-                sent = await publish_paced([pub], lambda _i: make1(), 2000, duration,
-                                           Progress(f"topic @2000/s, {phase}", int(2000 * duration)),
-                                           acked=lambda s=sink: s.count, max_backlog=4000)
+                sent = await publish_paced(
+                    [pub],
+                    lambda _i: make1(),
+                    2000,
+                    duration,
+                    Progress(f"topic @2000/s, {phase}", int(2000 * duration)),
+                    acked=lambda s=sink: s.count,
+                    max_backlog=4000,
+                )
             except Overloaded as exc:
                 sent = exc.sent
             await sink.drain(sent, 5, max_s=20)
@@ -323,8 +387,9 @@ async def _topic_under_storm(target: Target, ctx: Ctx, api: ImApi, user: User, l
         close_all(conns)
 
 
-async def _login_storm(api: ImApi, users: list[User], rate: int, duration: float,
-                       max_outstanding: int = 100) -> dict:
+async def _login_storm(
+    api: ImApi, users: list[User], rate: int, duration: float, max_outstanding: int = 100
+) -> dict:
     """`rate` logins/s for `duration` s; at most `max_outstanding` in flight (the rest
     are counted as skipped: the server is not keeping up)."""
     lat: list[int] = []
@@ -337,7 +402,7 @@ async def _login_storm(api: ImApi, users: list[User], rate: int, duration: float
         try:
             await api.login(u.username, u.password)
             lat.append(_perf_ns() - t)
-        except Exception as exc:  # noqa: BLE001 - counted and reported
+        except Exception as exc:
             fails.append(str(exc)[:120])
 
     start = time.perf_counter()
@@ -357,12 +422,21 @@ async def _login_storm(api: ImApi, users: list[User], rate: int, duration: float
     for t in list(pending):
         t.cancel()
     elapsed = time.perf_counter() - start
-    return {"requested": total, "ok": len(lat), "failed": len(fails), "skipped_backlog": skipped,
-            "unfinished": len(pending), "first_failure": fails[:1],
-            "achieved_per_s": round(len(lat) / elapsed, 1), "latency": percentiles(lat)}
+    return {
+        "requested": total,
+        "ok": len(lat),
+        "failed": len(fails),
+        "skipped_backlog": skipped,
+        "unfinished": len(pending),
+        "first_failure": fails[:1],
+        "achieved_per_s": round(len(lat) / elapsed, 1),
+        "latency": percentiles(lat),
+    }
 
 
-async def run_group(target: Target, ctx: Ctx, members: int = 1000, database: str | None = None) -> dict:
+async def run_group(
+    target: Target, ctx: Ctx, members: int = 1000, database: str | None = None
+) -> dict:
     """Group chat to `members` online members; DB rows changed per message vs a 10-member group."""
     if target.http is None:
         return not_available(f"{target.name} has no IM groups")
@@ -381,11 +455,15 @@ async def run_group(target: Target, ctx: Ctx, members: int = 1000, database: str
             prog.finish()
             owner = users[0]
             big = await api.create_group(owner, f"bench{RUN}big", list(users[1:members]))
-            small = await api.create_group(owner, f"bench{RUN}small", list(users[members:members + 9]))
+            small = await api.create_group(
+                owner, f"bench{RUN}small", list(users[members : members + 9])
+            )
         except (NotAvailable, ApiError, ConnectionRefusedError) as exc:
             return not_available(f"setup failed: {exc}")
-        for label, gid, group_users in (("small_10", small, [owner, *users[members:members + 9]]),
-                                        ("large", big, users[:members])):
+        for label, gid, group_users in (
+            ("small_10", small, [owner, *users[members : members + 9]]),
+            ("large", big, users[:members]),
+        ):
             out[label] = await _group_round(target, gid, group_users, owner, messages, database)
             if not out[label].get("available", True):
                 return out[label]
@@ -395,8 +473,9 @@ async def run_group(target: Target, ctx: Ctx, members: int = 1000, database: str
     return out
 
 
-async def _group_round(target: Target, gid: int, users: list[User], owner: User, messages: int,
-                       database: str | None) -> dict:
+async def _group_round(
+    target: Target, gid: int, users: list[User], owner: User, messages: int, database: str | None
+) -> dict:
     ep = [target.ws.with_auth(Authorization=f"Bearer {u.token}") for u in users]
     prog = Progress(f"connect {len(users)} members", len(users))
     conns = await open_many(ep, len(users), concurrency=50, progress=prog)
@@ -436,20 +515,28 @@ async def _group_round(target: Target, gid: int, users: list[User], owner: User,
         after = await rows_changed(database) if database else None
         if not rlat:
             return not_available("no RECEIPT for a SEND to /app/chat/group")
-        res.update({
-            "members": len(users), "messages": messages, "receipts": len(rlat),
-            "deliveries": sink.count, "expected_deliveries": messages * len(users),
-            "group_msgs_per_s": round(len(rlat) / elapsed, 1),
-            "deliveries_per_s": round(sink.count / elapsed),
-            "receipt_latency": percentiles(rlat), "delivery_latency": percentiles(sink.samples),
-        })
+        res.update(
+            {
+                "members": len(users),
+                "messages": messages,
+                "receipts": len(rlat),
+                "deliveries": sink.count,
+                "expected_deliveries": messages * len(users),
+                "group_msgs_per_s": round(len(rlat) / elapsed, 1),
+                "deliveries_per_s": round(sink.count / elapsed),
+                "receipt_latency": percentiles(rlat),
+                "delivery_latency": percentiles(sink.samples),
+            }
+        )
         if before is not None and after is not None:
             delta = {t: after.get(t, 0) - before.get(t, 0) for t in after}
             delta = {t: v for t, v in delta.items() if v}
             res["rows_changed_by_table"] = delta
             res["rows_changed_per_msg"] = round(sum(delta.values()) / messages, 2)
-        log(f"  group x{len(users)}: {res['group_msgs_per_s']} msg/s, {res['deliveries_per_s']:,} "
-            f"deliveries/s, rows changed/msg {res.get('rows_changed_per_msg')}")
+        log(
+            f"  group x{len(users)}: {res['group_msgs_per_s']} msg/s, {res['deliveries_per_s']:,} "
+            f"deliveries/s, rows changed/msg {res.get('rows_changed_per_msg')}"
+        )
         return res
     finally:
         close_all(conns)

@@ -22,7 +22,9 @@ async def run_codec(ctx: Ctx) -> dict:
     if not CODEC.exists():
         return {"available": False, "reason": "bench/codec.py is not present"}
     cmd = [PYTHON, "-m", "bench.codec"] + (["--quick"] if ctx.quick else [])
-    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr
+    )
     try:
         rc = await asyncio.wait_for(proc.wait(), 600)
     except TimeoutError:
@@ -36,7 +38,12 @@ async def run_codec(ctx: Ctx) -> dict:
     out: dict = {"available": True, "command": " ".join(["python", *cmd[1:]]), "ratios": ratios}
     parse = [v for body in ratios.values() for k, v in body.items() if k.startswith("parse single")]
     if parse:
-        out["parse_ratio_small"] = round(ratios.get("small", {}).get("parse single / stomp.py", 0), 2)
+        out["parse_ratio_small"] = round(
+            ratios.get("small", {}).get("parse single / stomp.py", 0), 2
+        )
         out["parse_ratio_min"] = round(min(parse), 2)
-    log(f"  codec: parse ratios {out.get('parse_ratio_small')} (small), min {out.get('parse_ratio_min')}")
+    log(
+        f"  codec: parse ratios {out.get('parse_ratio_small')} (small), "
+        f"min {out.get('parse_ratio_min')}"
+    )
     return out

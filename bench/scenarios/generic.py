@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.load import (
     Flow,
@@ -37,7 +37,7 @@ BODY = 100
 class Ctx:
     quick: bool = False
     transport: str = "ws"
-    opts: Options = Options()
+    opts: Options = field(default_factory=Options)
     profile: bool = False
 
 
@@ -105,7 +105,9 @@ async def run_throughput(target: Target, ctx: Ctx) -> dict:
         close_all([pub, *subs])
 
 
-async def run_latency(target: Target, ctx: Ctx, rates: tuple[int, ...] = (1000, 2000, 5000)) -> dict:
+async def run_latency(
+    target: Target, ctx: Ctx, rates: tuple[int, ...] = (1000, 2000, 5000)
+) -> dict:
     topic = f"{target.topic}.lat"
     duration = 5.0 if ctx.quick else 30.0
     ep = target.endpoint(ctx.transport)
@@ -132,8 +134,15 @@ async def run_latency(target: Target, ctx: Ctx, rates: tuple[int, ...] = (1000, 
             prog = Progress(f"{target.name} latency @{rate}/s", int(rate * duration))
             overloaded = None
             try:
-                sent = await publish_paced([pub], make, rate, duration, prog,
-                                           acked=lambda: sink.count, max_backlog=2 * rate)
+                sent = await publish_paced(
+                    [pub],
+                    make,
+                    rate,
+                    duration,
+                    prog,
+                    acked=lambda: sink.count,
+                    max_backlog=2 * rate,
+                )
             except Overloaded as exc:
                 sent, overloaded = exc.sent, str(exc)
             await sink.drain(sent, 5, max_s=30)
@@ -143,8 +152,10 @@ async def run_latency(target: Target, ctx: Ctx, rates: tuple[int, ...] = (1000, 
             prog.finish()
             res.update({"sent": sent, "delivered": sink.count, **percentiles(sink.samples)})
             out["rates"][str(rate)] = res
-            log(f"  {target.name} latency @{rate}/s: p50 {res.get('p50_ms')} ms, "
-                f"p99 {res.get('p99_ms')} ms, max {res.get('max_ms')} ms")
+            log(
+                f"  {target.name} latency @{rate}/s: p50 {res.get('p50_ms')} ms, "
+                f"p99 {res.get('p99_ms')} ms, max {res.get('max_ms')} ms"
+            )
         return out
     finally:
         close_all([pub, *subs])
@@ -189,21 +200,27 @@ async def _fanout_one(target: Target, ctx: Ctx, n: int) -> dict:
         prog.finish()
         elapsed = (sink.last_ns - t0) / 1e9 if sink.last_ns else 0.0
         alive = sum(1 for c in subs if not c.is_closed)
-        res.update({
-            "published": flow.sent, "deliveries": sink.count, "expected": flow.sent * n,
-            "window_publishes": window, "subscribers_alive": alive,
-            "deliveries_per_s": round(sink.count / elapsed) if elapsed else 0,
-            "publishes_per_s": round(sink.count / n / elapsed) if elapsed else 0,
-            "delivery_latency": percentiles(sink.samples),
-        })
+        res.update(
+            {
+                "published": flow.sent,
+                "deliveries": sink.count,
+                "expected": flow.sent * n,
+                "window_publishes": window,
+                "subscribers_alive": alive,
+                "deliveries_per_s": round(sink.count / elapsed) if elapsed else 0,
+                "publishes_per_s": round(sink.count / n / elapsed) if elapsed else 0,
+                "delivery_latency": percentiles(sink.samples),
+            }
+        )
         if stalled:
             res["stalled"] = stalled
-        log(f"  {target.name} fan-out x{n}: {res['deliveries_per_s']:,} deliveries/s "
-            f"(gen cpu {res['generator_cpu_pct']}%, broker cpu {res['broker_cpu_pct']}%)")
+        log(
+            f"  {target.name} fan-out x{n}: {res['deliveries_per_s']:,} deliveries/s "
+            f"(gen cpu {res['generator_cpu_pct']}%, broker cpu {res['broker_cpu_pct']}%)"
+        )
         return res
     finally:
         for c in subs:
             c.on_message = None
         close_all([pub, *subs])
         await asyncio.sleep(0.5)
-

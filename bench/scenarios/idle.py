@@ -10,6 +10,7 @@ over the interval so it does not burst.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from bench.measure import Meter, Progress, log
@@ -33,13 +34,13 @@ async def _heartbeat_loop(conns: list, interval_s: float, stop: asyncio.Event) -
             if not c.is_closed:
                 c.send(b"\n")
         i += 1
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
-        except TimeoutError:
-            pass
 
 
-async def run_idle(target: Target, ctx: Ctx, count: int | None = None, hold_s: float | None = None) -> dict:
+async def run_idle(
+    target: Target, ctx: Ctx, count: int | None = None, hold_s: float | None = None
+) -> dict:
     n = count or (1000 if ctx.quick else 10000)
     hold = hold_s or (15.0 if ctx.quick else 60.0)
     meter = Meter(target.pid)
@@ -65,24 +66,35 @@ async def run_idle(target: Target, ctx: Ctx, count: int | None = None, hold_s: f
         now = time.monotonic()
         alive = sum(1 for c in conns if not c.is_closed)
         margin = hb[1] / 1000 * 2 + 5 if hb[1] else None
-        heard = (sum(1 for c in conns if not c.is_closed and now - c.last_rx <= margin)
-                 if margin else None)
+        heard = (
+            sum(1 for c in conns if not c.is_closed and now - c.last_rx <= margin)
+            if margin
+            else None
+        )
         server_beats = sum(c.heartbeats for c in conns)
         stop.set()
         await beat
         res = meter.stop()
         per_conn = (rss_held - rss0) / n
-        res.update({
-            "connections": n, "hold_s": hold, "connect_s": round(connect_s, 2),
-            "heartbeat_negotiated_ms": list(hb),
-            "rss_before_mb": round(rss0 / 2**20, 1), "rss_connected_mb": round(rss_connected / 2**20, 1),
-            "rss_held_mb": round(rss_held / 2**20, 1),
-            "kb_per_connection": round(per_conn / 1024, 2),
-            "alive_at_end": alive, "heard_from_server_recently": heard,
-            "server_heartbeats_received": server_beats,
-        })
-        log(f"  {target.name} idle: {n} sessions, {res['kb_per_connection']} KB/conn, "
-            f"alive {alive}/{n}, heard {heard}")
+        res.update(
+            {
+                "connections": n,
+                "hold_s": hold,
+                "connect_s": round(connect_s, 2),
+                "heartbeat_negotiated_ms": list(hb),
+                "rss_before_mb": round(rss0 / 2**20, 1),
+                "rss_connected_mb": round(rss_connected / 2**20, 1),
+                "rss_held_mb": round(rss_held / 2**20, 1),
+                "kb_per_connection": round(per_conn / 1024, 2),
+                "alive_at_end": alive,
+                "heard_from_server_recently": heard,
+                "server_heartbeats_received": server_beats,
+            }
+        )
+        log(
+            f"  {target.name} idle: {n} sessions, {res['kb_per_connection']} KB/conn, "
+            f"alive {alive}/{n}, heard {heard}"
+        )
         return res
     finally:
         stop.set()

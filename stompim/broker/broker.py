@@ -17,6 +17,7 @@ Call order: `Broker(config, authenticator)`, `add_handler(...)`, optionally
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Coroutine
@@ -163,10 +164,8 @@ class Broker:
         """Stop listening, close every session (ERROR "server shutting down")."""
         if self._sweeper is not None:
             self._sweeper.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-            except asyncio.CancelledError:
-                pass
             self._sweeper = None
         if self._relieve_handle is not None:
             self._relieve_handle.cancel()
@@ -182,7 +181,7 @@ class Broker:
             await tcp.wait_closed()
         self._tcp_servers.clear()
         self._ws_servers.clear()
-        await self.events.drain(timeout=2.0)
+        await self.events.drain(grace=2.0)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

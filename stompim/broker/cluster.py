@@ -178,7 +178,7 @@ def _event(kind: int, parts: list[bytes]) -> Event:
             if len(parts) < 2 or len(parts) % 2:
                 raise BridgeDecodeError("bad MESSAGE record")
             text = [p.decode() for p in parts[2:]]
-            headers = tuple(zip(text[0::2], text[1::2]))
+            headers = tuple(zip(text[0::2], text[1::2], strict=False))
             return RemoteMessage(parts[0].decode(), headers, parts[1])
         if kind == RecordKind.CLOSE_SESSIONS:
             if len(parts) not in (2, 3):
@@ -344,7 +344,7 @@ class RedisBridge:
                 if not done.done():
                     done.cancel()
             raise
-        except Exception as exc:  # noqa: BLE001 - Redis away: the batch is lost, say so
+        except Exception as exc:
             self.stats.publish_errors += 1
             log.warning("cluster publish failed (%s); %d bytes lost", exc, len(payload))
             error = exc

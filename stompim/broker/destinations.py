@@ -125,9 +125,12 @@ class DestinationRules:
 
     def kind_of(self, destination: str) -> Kind:
         """Delivery kind for a server-side publish."""
-        if destination.startswith("/queue/") and _per_user(destination) is None:
-            if self._handler(destination) is None:
-                return Kind.QUEUE
+        if (
+            destination.startswith("/queue/")
+            and _per_user(destination) is None
+            and self._handler(destination) is None
+        ):
+            return Kind.QUEUE
         return Kind.TOPIC
 
     def for_subscribe(self, destination: str, principal: Principal) -> Route:

@@ -15,6 +15,7 @@ cited are those of STOMP 1.2 unless said otherwise.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -155,7 +156,7 @@ async def _disconnect_after_sends(session: Session, frame: Frame) -> Any:
     """The DISCONNECT receipt promises every earlier frame was handled, so pipelined
     SENDs settle (and send their receipts) first; bounded, like every wait here."""
     deadline = session.broker.loop.time() + DISCONNECT_DRAIN_SECONDS
-    while session.outcomes and session.broker.loop.time() < deadline:
+    while session.outcomes and session.broker.loop.time() < deadline:  # noqa: ASYNC110 - until the send-path rework
         await asyncio.sleep(0.005)
     if session.is_open:
         on_disconnect_now(session, frame)
@@ -343,7 +344,8 @@ def _pipelined_send(
         if not session.outcomes:
             business_refusal(session, exc, receipt)
         else:
-            session.outcomes.append([lambda: business_refusal(session, exc, receipt)])
+            # bind the error now: `exc` is unbound when the except block ends
+            session.outcomes.append([functools.partial(business_refusal, session, exc, receipt)])
         return NO_RECEIPT
     session.sends_in_flight += 1
     slot: list[Any] = []
@@ -437,9 +439,9 @@ def _find_ack(session: Session, frame: Frame) -> tuple[Subscription, str]:
     for sub in candidates:
         if not sub.by_mid or not sub.unacked:
             continue
-        ack_id = sub.by_mid.get(message_id)
-        if ack_id is not None and ack_id in sub.unacked:
-            return sub, ack_id
+        found = sub.by_mid.get(message_id)
+        if found is not None and found in sub.unacked:
+            return sub, found
     raise FrameRefused(f"unknown message-id {message_id.decode()!r}")
 
 

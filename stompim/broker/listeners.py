@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class SessionEvents:
 
     @staticmethod
     async def _run(
-        calls: list[Callable[[Principal], Awaitable[None]]], principal: Principal,
+        calls: Sequence[Callable[[Principal], Awaitable[None]]], principal: Principal,
         after: asyncio.Task[None] | None,
     ) -> None:
         if after is not None and not after.done():
@@ -81,12 +81,12 @@ class SessionEvents:
             except Exception:
                 log.exception("session listener %r failed", call)
 
-    async def drain(self, timeout: float) -> None:
-        """Wait up to `timeout` for running calls, then cancel what is left."""
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for running calls, then cancel what is left."""
         if not self.tasks:
             return
         pending = list(self.tasks)
-        _, still = await asyncio.wait(pending, timeout=timeout)
+        _, still = await asyncio.wait(pending, timeout=grace)
         for task in still:
             task.cancel()
         if still:

@@ -135,7 +135,7 @@ class Message:
             tpls = self._tpls = {}
         tpl = tpls.get(version)
         if tpl is None:
-            headers = (("destination", self.destination),) + self.headers
+            headers = (("destination", self.destination), *self.headers)
             if version == V1_0:
                 headers = tuple(h for h in headers if _sendable_in_10(*h))
             raw = encode(Frame(Command.MESSAGE, headers, self.body), version)
@@ -178,9 +178,7 @@ class Message:
             return None
         body = self.body
         if "content-length:" in text:
-            for name, length in headers:
-                if name == "content-length":
-                    break
+            length = next(value for name, value in headers if name == "content-length")
             if length != str(len(body)):
                 return None   # encode() reports the mismatch
             text += "\n"

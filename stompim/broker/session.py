@@ -103,8 +103,8 @@ class Session:
         "opened_task",
         "out",
         "out_bytes",
-        "parser",
         "outcomes",
+        "parser",
         "principal",
         "sends_in_flight",
         "state",
@@ -356,12 +356,16 @@ class Session:
         self.enqueue(data, message.is_text if self.websocket else True)
 
     def subscription_prefix(self, sub_id: str) -> bytes:
-        return b"MESSAGE\nsubscription:" + escape_value(sub_id, self.version).encode() + b"\nmessage-id:"
+        escaped = escape_value(sub_id, self.version).encode()
+        return b"MESSAGE\nsubscription:" + escaped + b"\nmessage-id:"
 
     # ---------------------------------------------------------------- closing
 
     def fail(
-        self, message: str, frame: Frame | None = None, body: str = "",
+        self,
+        message: str,
+        frame: Frame | None = None,
+        body: str = "",
         headers: dict[str, str] | None = None,
     ) -> None:
         """Send ERROR (flushed first), then close. Other sessions are unaffected."""
@@ -438,6 +442,5 @@ class Session:
                 return
             if self.hb_send and now - self.last_tx >= self.hb_send - slack:
                 self.enqueue(HEARTBEAT)
-        elif state is State.AWAITING_CONNECT:
-            if now - self.created > self.broker.connect_timeout:
-                self.fail("no CONNECT frame in time")
+        elif state is State.AWAITING_CONNECT and now - self.created > self.broker.connect_timeout:
+            self.fail("no CONNECT frame in time")

@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from websockets import frames as ws_frames
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.frames import Opcode, apply_mask
+from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 from websockets.typing import Subprotocol
+
+# The C speedup when websockets has one (frames re-exports it; utils has the pure version).
+apply_mask: Callable[[bytes | bytearray, bytes | bytearray], bytes] = ws_frames.apply_mask  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from .broker import Broker
@@ -63,7 +67,7 @@ def cut_frames(buf: bytes | bytearray, max_size: int | None) -> tuple[list[bytes
     `max_size` bytes), how many bytes they took, and whether the frame after them
     is one websockets must judge (True) rather than merely incomplete (False)."""
     end = len(buf)
-    payloads = []
+    payloads: list[bytes] = []
     pos = 0
     while end - pos >= 2:
         op = buf[pos]

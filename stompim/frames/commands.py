@@ -19,7 +19,7 @@ V1_2 = "1.2"
 SUPPORTED_VERSIONS: tuple[str, ...] = (V1_0, V1_1, V1_2)
 
 
-class Command(str, enum.Enum):
+class Command(enum.StrEnum):
     """A STOMP command; the value is the exact wire name."""
 
     #: client opens a session (all versions)

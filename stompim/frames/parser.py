@@ -59,9 +59,9 @@ _CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\n]*)\n").search
 # (three object.__setattr__ calls); the object is identical.  The parser makes one
 # Frame per received frame, so this is worth ~10% of parsing time.
 _new = Frame.__new__
-_set_command = Frame.command.__set__  # type: ignore[attr-defined]
-_set_headers = Frame.headers.__set__  # type: ignore[attr-defined]
-_set_body = Frame.body.__set__  # type: ignore[attr-defined]
+_set_command = Frame.command.__set__  # type: ignore[attr-defined,misc]
+_set_headers = Frame.headers.__set__  # type: ignore[attr-defined,misc]
+_set_body = Frame.body.__set__  # type: ignore[attr-defined,misc]
 
 # Parser states: between frames / inside the head / inside the body.
 _IDLE, _HEAD, _BODY = 0, 1, 2
@@ -223,7 +223,7 @@ class FrameParser:
                         raise TooManyHeaders(
                             f"frame has {len(lines)} headers, the limit is {limits.max_headers}"
                         )
-                    pairs = []
+                    pairs: list[tuple[str, str]] = []
                     add = pairs.append
                     for line in lines:
                         # The name ends at the FIRST colon; values may hold more.

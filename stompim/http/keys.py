@@ -14,7 +14,7 @@ SERVICES = web.AppKey("stompim.services", ImServices)
 """The IM services every handler calls: `request.app[SERVICES].accounts`."""
 
 MetricsSource = Callable[[], Mapping[str, float]]
-METRICS = web.AppKey("stompim.metrics", MetricsSource)
+METRICS: web.AppKey[MetricsSource] = web.AppKey("stompim.metrics")
 """Counters of the node (the broker's connections and message counts) for /metrics."""
 
 __all__ = ["API", "CLAIMS", "METRICS", "SERVICES"]

@@ -99,7 +99,9 @@ class ChatService:
 
     # -- sending --------------------------------------------------------------
 
-    async def send_private(self, sender_id: int, to_user_id: int, draft: MessageDraft) -> SendResult:
+    async def send_private(
+        self, sender_id: int, to_user_id: int, draft: MessageDraft
+    ) -> SendResult:
         return await self.enqueue_private(sender_id, to_user_id, draft)
 
     async def send_group(self, sender_id: int, group_id: int, draft: MessageDraft) -> SendResult:
@@ -225,14 +227,19 @@ class ChatService:
             raise ImError(FORBIDDEN, "only the sender or a group admin may recall", 403)
         if msg.recalled:
             return message_json(msg)
-        if not privileged:
-            if self.clock() - msg.created_at > self.config.recall_window_seconds * 1000:
-                raise ImError(RECALL_WINDOW_PASSED, "the recall window has passed", 400)
+        window_ms = self.config.recall_window_seconds * 1000
+        if not privileged and self.clock() - msg.created_at > window_ms:
+            raise ImError(RECALL_WINDOW_PASSED, "the recall window has passed", 400)
         now = self.clock()
         if await self.messages.mark_recalled(msg.id, now):
             body = orjson.dumps(
-                {"event": "recall", "messageId": msg.id, "conversationId": msg.conversation_id,
-                 "seq": msg.seq, "operatorId": user_id}
+                {
+                    "event": "recall",
+                    "messageId": msg.id,
+                    "conversationId": msg.conversation_id,
+                    "seq": msg.seq,
+                    "operatorId": user_id,
+                }
             )
             headers = event_headers("recall", msg.conversation_id)
             headers["x-message-id"] = str(msg.id)

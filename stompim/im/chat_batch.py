@@ -296,14 +296,14 @@ class SendBatcher:
         ]
         try:
             outcomes = await self.messages.write_batch(items)
-        except Exception as exc:  # noqa: BLE001 - any database failure: refuse, go on
+        except Exception as exc:
             log.warning("storing a batch of %d chat messages failed: %r", len(items), exc)
             for pending in live:
                 pending.fail(store_failed())
             return
         self.batches += 1
         stored: dict[int, tuple[MessageRecord, bool]] = {}
-        for pending, outcome in zip(writers, outcomes):
+        for pending, outcome in zip(writers, outcomes, strict=False):
             if isinstance(outcome, BaseException):
                 log.warning("storing a chat message failed: %r", outcome)
                 continue
@@ -313,19 +313,23 @@ class SendBatcher:
                 await self.publish(record)  # stored: publish errors are the publisher's
         for pending in live:
             source = pending.leader or pending
-            outcome = stored.get(id(source))
-            if outcome is None:
+            found = stored.get(id(source))
+            if found is None:
                 pending.fail(store_failed())
             elif pending.leader is not None:
-                pending.settle(outcome[0], True)
+                pending.settle(found[0], True)
             else:
-                pending.settle(*outcome)
+                pending.settle(*found)
 
     async def _check_rights(self, batch: list[PendingSend]) -> list[PendingSend]:
         """Refuse the sends their senders may not make; the ones left, in order."""
         private = {(p.sender_id, p.target_id) for p in batch if p.chat_type is ChatType.PRIVATE}
         in_group = {(p.target_id, p.sender_id) for p in batch if p.chat_type is ChatType.GROUP}
-        facts = await self.facts.private(private) if private else PairFacts(frozenset(), frozenset())
+        facts = (
+            await self.facts.private(private)
+            if private
+            else PairFacts(frozenset(), frozenset())
+        )
         blocked, friends = facts.blocked, facts.friends
         strangers = {target for _, target in private - blocked - friends}
         known: set[int] = set()

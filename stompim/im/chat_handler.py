@@ -65,8 +65,9 @@ class ChatDestinationHandler:
         self.replay_limit = replay_limit
 
     def handles(self, destination: str) -> bool:
-        return (
-            destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX)) or destination in (APP_PRIVATE, APP_GROUP)
+        return destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX)) or destination in (
+            APP_PRIVATE,
+            APP_GROUP,
         )
 
     async def authorize_subscribe(self, principal: Any, destination: str) -> None:

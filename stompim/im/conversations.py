@@ -160,7 +160,11 @@ class ConversationService:
         raise ImError(CONVERSATION_NOT_FOUND, "conversation not found", 404)
 
     async def read_seq_of(
-        self, user_id: int, conv: ConversationRecord, cursor: CursorRecord | None, member: Any = None
+        self,
+        user_id: int,
+        conv: ConversationRecord,
+        cursor: CursorRecord | None,
+        member: Any = None,
     ) -> int:
         """The user's effective read_seq, lifting a group cursor to the join baseline."""
         read = cursor.read_seq if cursor else 0
@@ -179,14 +183,18 @@ class ConversationService:
 
     # -- list -----------------------------------------------------------------
 
-    async def _muted(self, user_id: int, conv: ConversationRecord, cursor: CursorRecord | None) -> bool:
+    async def _muted(
+        self, user_id: int, conv: ConversationRecord, cursor: CursorRecord | None
+    ) -> bool:
         if cursor is not None and cursor.muted:
             return True
         if conv.chat_type is ChatType.PRIVATE:
             return bool(await self.friends.friend_muted(user_id, conv.peer_of(user_id)))
         return False
 
-    async def list(self, user_id: int, cursor: str | None = None, limit: int = 20) -> dict[str, Any]:
+    async def list(
+        self, user_id: int, cursor: str | None = None, limit: int = 20
+    ) -> dict[str, Any]:
         """One page of the user's conversations, newest activity first (keyset cursor)."""
         if limit < 1:
             raise ImError(BAD_REQUEST, "limit must be positive", 400)
@@ -197,9 +205,14 @@ class ConversationService:
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        last = await self.messages.at_seqs([(r.conversation.id, r.conversation.last_seq) for r in rows])
-        peers = [r.conversation.peer_of(user_id) for r in rows
-                 if r.conversation.chat_type is ChatType.PRIVATE]
+        last = await self.messages.at_seqs(
+            [(r.conversation.id, r.conversation.last_seq) for r in rows]
+        )
+        peers = [
+            r.conversation.peer_of(user_id)
+            for r in rows
+            if r.conversation.chat_type is ChatType.PRIVATE
+        ]
         users = await self.users.get_many(peers) if peers else {}
         items = []
         for row in rows:
@@ -211,7 +224,11 @@ class ConversationService:
         return {"list": items, "nextCursor": next_cursor, "hasMore": more}
 
     async def _item(
-        self, user_id: int, row: ListedConversation, last: Mapping[int, Any], users: Mapping[int, Any]
+        self,
+        user_id: int,
+        row: ListedConversation,
+        last: Mapping[int, Any],
+        users: Mapping[int, Any],
     ) -> dict[str, Any]:
         conv = row.conversation
         target = conv.target_for(user_id)

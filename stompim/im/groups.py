@@ -52,10 +52,10 @@ def role_of(member: MemberRecord | None) -> Role:
     return Role.OUTSIDER if member is None else Role(member.role)
 
 
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    if not isinstance(value, str):
+def _text(raw: Any, field: str, limit: int, *, required: bool = False) -> str:
+    if not isinstance(raw, str):
         raise ImError(BAD_REQUEST, f"{field}: must be a string")
-    value = value.strip() if required else value
+    value = raw.strip() if required else raw
     if required and not value:
         raise ImError(BAD_REQUEST, f"{field}: must not be empty")
     if len(value) > limit:

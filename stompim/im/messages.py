@@ -130,7 +130,7 @@ def _check_extra(msg_type: str, extra: Any) -> dict[str, Any] | None:
             # bool is an int subclass in Python but not a number in JSON terms
             if isinstance(value, bool) or not isinstance(value, allowed):
                 raise _bad(f"extra.{key} has the wrong type")
-            if key == "size" and value < 0:
+            if key == "size" and isinstance(value, int) and value < 0:
                 raise _bad("extra.size must not be negative")
     if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
         raise _bad(f"extra is larger than {MAX_EXTRA_BYTES} bytes")

@@ -20,8 +20,9 @@ import asyncio
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import bcrypt
 
@@ -54,7 +55,10 @@ def _bcrypt_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+T = TypeVar("T")
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     global _queued
     if _queued >= MAX_QUEUED:
         raise ImError(TOO_MANY_REQUESTS, "server busy checking passwords, retry shortly", 429)

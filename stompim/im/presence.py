@@ -27,6 +27,7 @@ broker calls `session_opened` / `session_closed` once per session, finally
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -67,7 +68,7 @@ class Presence:
         for start in range(0, len(unique), WRITE_CONCURRENCY):
             chunk = unique[start:start + WRITE_CONCURRENCY]
             flags.extend(await asyncio.gather(*(self._one(u) for u in chunk)))
-        return dict(zip(unique, flags))
+        return dict(zip(unique, flags, strict=False))
 
     async def _one(self, user_id: int) -> bool:
         key = presence_key(user_id)
@@ -175,11 +176,9 @@ class PresenceTracker:
         next_refresh = loop.time() + self.refresh
         while True:
             if not self._dirty:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(),
                                            max(0.0, next_refresh - loop.time()))
-                except TimeoutError:
-                    pass
             self._wake.clear()
             users, self._dirty = self._dirty, set()
             if loop.time() >= next_refresh:
@@ -226,10 +225,8 @@ class PresenceTracker:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         if self._pass_done is not None and not self._pass_done.done():
             self._pass_done.set_result(None)
         users = self._written | set(self._counts)

@@ -7,7 +7,8 @@ bridge, on every other node.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class Publisher(Protocol):

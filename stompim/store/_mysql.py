@@ -21,8 +21,9 @@ import contextvars
 import decimal
 import functools
 import itertools
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiomysql
@@ -31,7 +32,9 @@ from pymysql.constants import CLIENT
 
 from stompim.store.database import ExecResult, IntegrityError, Tx
 
-SQL_MODE = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+SQL_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
 # pymysql client-side error numbers (2000-2999) mean the connection itself is broken.
 _CLIENT_ERROR_MIN = 2000
 
@@ -116,14 +119,18 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
 
 
-async def _fetch_all(conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+async def _fetch_all(
+    conn: aiomysql.Connection, sql: str, params: Sequence[Any]
+) -> list[dict[str, Any]]:
     async with conn.cursor() as cur:
         await _run(cur, sql, params)
         rows = await cur.fetchall()
     return [_row(r) for r in rows]
 
 
-async def _fetch_one(conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+async def _fetch_one(
+    conn: aiomysql.Connection, sql: str, params: Sequence[Any]
+) -> dict[str, Any] | None:
     async with conn.cursor() as cur:
         await _run(cur, sql, params)
         row = await cur.fetchone()
@@ -142,7 +149,9 @@ async def _execute(conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -
         return ExecResult(max(cur.rowcount, 0), cur.lastrowid or None)
 
 
-async def _executemany(conn: aiomysql.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> ExecResult:
+async def _executemany(
+    conn: aiomysql.Connection, sql: str, rows: Sequence[Sequence[Any]]
+) -> ExecResult:
     if not rows:
         return ExecResult(0, None)
     async with conn.cursor() as cur:

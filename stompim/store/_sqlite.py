@@ -13,12 +13,14 @@ ContextVar) join it instead of waiting for the lock, which would deadlock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -104,7 +106,7 @@ class SqliteDatabase:
     async def open(cls, url: str) -> SqliteDatabase:
         path = sqlite_path(url)
         if path != ":memory:" and not path.startswith("file:"):
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(_make_parent_folder, path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
@@ -186,14 +188,19 @@ class SqliteDatabase:
             await self._conn.close()
 
 
+def _make_parent_folder(path: str) -> None:
+    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
 async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
-    try:
+    # SQLite may already have rolled back by itself (after some errors).
+    with contextlib.suppress(sqlite3.Error):
         await conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass  # already rolled back by SQLite itself (e.g. after some errors)
 
 
-async def _fetch_all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+async def _fetch_all(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
+) -> list[dict[str, Any]]:
     try:
         async with conn.execute(sql, tuple(params)) as cur:
             rows = await cur.fetchall()
@@ -202,7 +209,9 @@ async def _fetch_all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
     return [dict(row) for row in rows]
 
 
-async def _fetch_one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+async def _fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
+) -> dict[str, Any] | None:
     try:
         async with conn.execute(sql, tuple(params)) as cur:
             row = await cur.fetchone()
@@ -231,7 +240,9 @@ async def _execute(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) 
     return ExecResult(max(rowcount, 0), lastrowid if inserted else None)
 
 
-async def _executemany(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> ExecResult:
+async def _executemany(
+    conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]
+) -> ExecResult:
     if not rows:
         return ExecResult(0, None)
     try:

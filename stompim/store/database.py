@@ -25,7 +25,9 @@ use CLIENT.FOUND_ROWS), so `rowcount == 0` means "no such row", not "nothing cha
 
 from __future__ import annotations
 
-from typing import Any, AsyncContextManager, NamedTuple, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
 class ExecResult(NamedTuple):
@@ -64,7 +66,7 @@ class Database(Tx, Protocol):
 
     dialect: str
 
-    def transaction(self) -> AsyncContextManager[Tx]: ...
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
 
     async def close(self) -> None: ...
 

@@ -288,7 +288,8 @@ class FriendRepository:
             f"SELECT 0 AS kind, user_id, blocked_id AS other_id FROM friend_block"
             f" WHERE user_id IN ({_marks(ids)}) AND blocked_id IN ({_marks(ids)})"
             f" UNION ALL SELECT 1 AS kind, user_id, friend_id AS other_id FROM friend"
-            f" WHERE status = 1 AND user_id IN ({_marks(users)}) AND friend_id IN ({_marks(others)})",
+            f" WHERE status = 1 AND user_id IN ({_marks(users)})"
+            f" AND friend_id IN ({_marks(others)})",
             (*ids, *ids, *users, *others),
         )
         blocks: set[tuple[int, int]] = set()

@@ -241,7 +241,7 @@ class GroupRepository:
             " WHERE group_id = ? AND user_id = ? AND status = 1",
             (now, group_id, user_id),
         )
-        return res.rowcount > 0
+        return bool(res.rowcount > 0)
 
     async def set_role(self, q: Any, group_id: int, user_id: int, role: int, now: int) -> None:
         await q.execute(

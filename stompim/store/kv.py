@@ -22,9 +22,11 @@ Call order: `kv = await open_kv(url, prefix=...)`, use, `await kv.close()` once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 
 class KvTypeError(TypeError):
@@ -174,7 +176,9 @@ class Dispatcher:
             )
         self._queue.put_nowait((subs, data))
 
-    async def _run(self, queue: asyncio.Queue[tuple[tuple[ChannelSubscription, ...], bytes]]) -> None:
+    async def _run(
+        self, queue: asyncio.Queue[tuple[tuple[ChannelSubscription, ...], bytes]]
+    ) -> None:
         while True:
             subs, data = await queue.get()
             for sub in subs:
@@ -193,7 +197,5 @@ class Dispatcher:
         task, self._task, self._queue = self._task, None, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass

@@ -8,7 +8,8 @@ forgotten keys do not pile up. Deadlines use the monotonic clock.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from stompim.store.kv import (
     ChannelSubscription,

@@ -13,8 +13,10 @@ Call order: `kv = await RedisKeyValue.open(url, prefix=...)`, use, `await kv.clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -232,10 +234,8 @@ class RedisKeyValue:
         self._ready.clear()
         if self._listener is not None:
             self._listener.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-            except asyncio.CancelledError:
-                pass
             self._listener = None
         await self._dispatcher.stop()
         if self._pubsub is not None:

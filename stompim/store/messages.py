@@ -169,7 +169,7 @@ class MessageRepository:
                     out.append((await self._write([item]))[0])
                 except IntegrityError as one:
                     out.append(await self._after_conflict(item, one))
-                except Exception as one:  # noqa: BLE001 - this item only; the others are committed
+                except Exception as one:
                     out.append(one)
             return out
         return list(stored)
@@ -226,7 +226,7 @@ class MessageRepository:
                 seqs.append(seq)
                 cursors[(item.conversation_id, item.sender_id)] = (item, seq)  # last wins
             values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)" for _ in batch)
-            rows_in = [v for item, seq in zip(batch, seqs) for v in item.row(seq)]
+            rows_in = [v for item, seq in zip(batch, seqs, strict=False) for v in item.row(seq)]
             if returning:  # the new ids come back with the INSERT: one round trip less
                 stored = await tx.fetch_all(
                     f"{_INSERT_HEAD} VALUES {values} RETURNING id, conversation_id, seq", rows_in
@@ -236,19 +236,31 @@ class MessageRepository:
                 where = " OR ".join("(conversation_id = ? AND seq = ?)" for _ in batch)
                 stored = await tx.fetch_all(
                     f"SELECT id, conversation_id, seq FROM chat_message WHERE {where}",
-                    [v for item, seq in zip(batch, seqs) for v in (item.conversation_id, seq)],
+                    [
+                        v
+                        for item, seq in zip(batch, seqs, strict=False)
+                        for v in (item.conversation_id, seq)
+                    ],
                 )
             ids = {(int(r["conversation_id"]), int(r["seq"])): int(r["id"]) for r in stored}
             # own messages count as read by their sender
             await tx.execute(
                 cursor_upsert_sql(self._db.dialect, rows=len(cursors)),
-                [v for item, seq in cursors.values()
-                 for v in (item.conversation_id, item.sender_id, seq, item.sender_joined_at,
-                           item.now)],
+                [
+                    v
+                    for item, seq in cursors.values()
+                    for v in (
+                        item.conversation_id,
+                        item.sender_id,
+                        seq,
+                        item.sender_joined_at,
+                        item.now,
+                    )
+                ],
             )
         return [
             (item.record(ids[(item.conversation_id, seq)], seq), False)
-            for item, seq in zip(batch, seqs)
+            for item, seq in zip(batch, seqs, strict=False)
         ]
 
     async def get(self, message_id: int) -> MessageRecord | None:
@@ -294,7 +306,9 @@ class MessageRepository:
         rows = [_record(r) for r in await self._db.fetch_all(sql, params)]
         return rows if ascending else rows[::-1]
 
-    async def private_after_id(self, user_id: int, since_id: int, limit: int) -> list[MessageRecord]:
+    async def private_after_id(
+        self, user_id: int, since_id: int, limit: int
+    ) -> list[MessageRecord]:
         """All the user's private messages (sent or received) with id > since_id, by id."""
         rows = await self._db.fetch_all(
             f"SELECT {_COLS} FROM chat_message WHERE conversation_id IN"

@@ -10,8 +10,9 @@ are different usernames. An empty phone is stored as NULL (phone is optional and
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from stompim.im.errors import PHONE_EXISTS, USER_NOT_FOUND, USERNAME_EXISTS, ImError
 from stompim.store.database import Database, IntegrityError

@@ -32,7 +32,9 @@ def _conn() -> tuple[StompConn, list[bytes], list[bytes]]:
     return conn, messages, receipts
 
 
-MSG = b"MESSAGE\ndestination:/topic/a\nmessage-id:T_s@@session-1@@1\n\n@@0000000000000000042xxxx\x00"
+MSG = (
+    b"MESSAGE\ndestination:/topic/a\nmessage-id:T_s@@session-1@@1\n\n@@0000000000000000042xxxx\x00"
+)
 RCPT = b"RECEIPT\nreceipt-id:123\n\n\x00"
 
 
@@ -49,7 +51,7 @@ async def test_frames_split_anywhere_and_merged_are_all_read() -> None:
 
 async def test_one_byte_at_a_time() -> None:
     conn, messages, receipts = _conn()
-    for b in (MSG + RCPT):
+    for b in MSG + RCPT:
         conn.feed(bytes([b]))
     assert len(messages) == 1 and receipts == [b"123"]
 
@@ -127,7 +129,8 @@ def test_percentiles_in_ms() -> None:
 def test_profile_summary_self_and_inclusive(tmp_path: Path) -> None:
     raw = tmp_path / "p.txt"
     raw.write_text(
-        "main (stompim/cli.py:1);feed (/x/stompim/broker/session.py:10);parse (/x/stompim/frames/parser.py:5) 3\n"
+        "main (stompim/cli.py:1);feed (/x/stompim/broker/session.py:10);"
+        "parse (/x/stompim/frames/parser.py:5) 3\n"
         "main (stompim/cli.py:1);feed (/x/stompim/broker/session.py:10) 1\n"
     )
     total, selfs, incl = summarize(raw)
@@ -140,7 +143,11 @@ def _save(results: Path, scenario: str, target: str, result: dict) -> None:
     path = results / f"{scenario}.json"
     data = json.loads(path.read_text()) if path.exists() else {"scenario": scenario, "runs": {}}
     data["machine"] = {"cpu": "test cpu", "cores": 2, "ram_gb": 1, "python": "3.11"}
-    data["runs"][target] = {"quick": True, "command": f"python -m bench {scenario}", "result": result}
+    data["runs"][target] = {
+        "quick": True,
+        "command": f"python -m bench {scenario}",
+        "result": result,
+    }
     path.write_text(json.dumps(data))
 
 

@@ -44,7 +44,7 @@ class Harness:
 async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
     """Poll `condition` (bounded) for state that settles after a socket event."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - a bounded wait on state, not an ordering sleep
             await asyncio.sleep(0.01)
 
 

@@ -8,6 +8,7 @@ hanging it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import deque
 
@@ -167,10 +168,8 @@ class TcpClient(StompClient):
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 class WsClient(StompClient):

@@ -68,7 +68,7 @@ async def test_slow_consumer_disconnected(make_broker: BrokerFactory) -> None:
     sender = await hub.connected("tcp", "alice")
     body = b"x" * 8192
     assert len(hub.broker.sessions) == 3
-    for i in range(400):    # ~3.2 MB: far more than the socket buffers plus the cap
+    for _i in range(400):    # ~3.2 MB: far more than the socket buffers plus the cap
         await sender.send("/topic/flood", body)
         got = await fast.frame()
         assert got.body == body

@@ -55,7 +55,7 @@ async def test_frames_split_and_merged(hub: Harness) -> None:
     blob = one + b"\n" + two + three
     # split at awkward points: inside the command, a header and the body
     cuts = [3, 20, len(one) + 5, len(blob) - 4]
-    pieces = [blob[a:b] for a, b in zip([0, *cuts], [*cuts, len(blob)])]
+    pieces = [blob[a:b] for a, b in zip([0, *cuts], [*cuts, len(blob)], strict=False)]
     for piece in pieces:
         await sender.send_raw(piece, binary=True)
     await sender.receipt("r")

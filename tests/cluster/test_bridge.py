@@ -61,7 +61,9 @@ def test_round_trip_with_binary_body_and_all_kinds() -> None:
         max_size=6,
     ),
 )
-def test_round_trip_property(origin: str, raw: list[tuple[str, list[tuple[str, str]], bytes]]) -> None:
+def test_round_trip_property(
+    origin: str, raw: list[tuple[str, list[tuple[str, str]], bytes]]
+) -> None:
     events = [RemoteMessage(d, tuple(h), b) for d, h, b in raw]
     assert decode_batch(encode_batch(origin, events)) == (origin, events)
 

@@ -1,1 +1,3 @@
-"""End-to-end acceptance: real clients (stomp.py, STOMP.js) against a whole node on both deployments."""
+"""End-to-end acceptance: real clients (stomp.py, STOMP.js) against a whole node.
+
+Every flow runs on both deployments."""

@@ -79,9 +79,12 @@ def test_group_round_trip_reaches_all_three_members(node: FullNode, devices: Dev
     for dev in devs.values():
         dev.subscribe(topic, "g")
 
-    first = devs["bob"].stored(topic, {"type": "text", "content": "hello team", "clientMsgId": "b1"})
-    second = devs["carol"].stored("/app/chat/group", {"groupId": gid, "type": "text",
-                                                        "content": "hi bob"})
+    first = devs["bob"].stored(
+        topic, {"type": "text", "content": "hello team", "clientMsgId": "b1"}
+    )
+    second = devs["carol"].stored(
+        "/app/chat/group", {"groupId": gid, "type": "text", "content": "hi bob"}
+    )
     assert (first["seq"], second["seq"]) == ("1", "2")
     assert first["conversation-id"] == second["conversation-id"]
     for name, dev in devs.items():
@@ -92,8 +95,13 @@ def test_group_round_trip_reaches_all_three_members(node: FullNode, devices: Dev
         assert {m.headers["conversation-id"] for m in got} == {first["conversation-id"]}
         assert all(m.headers["destination"] == topic for m in got)
         body = json_of(got[0])
-        assert body == body | {"chatType": "group", "groupId": gid, "fromUserId": bob.id,
-                               "clientMsgId": "b1", "seq": 1}
+        assert body == body | {
+            "chatType": "group",
+            "groupId": gid,
+            "fromUserId": bob.id,
+            "clientMsgId": "b1",
+            "seq": 1,
+        }
     # unread = last_seq - read_seq, and sending moves the sender's cursor to its message:
     # carol's message (seq 2) came after bob's, so she has read everything
     unread = {p.name: p.call("GET", "/api/conversation/unread-total") for p in (owner, bob, carol)}
@@ -111,8 +119,11 @@ def test_duplicate_client_msg_id_is_stored_once(node: FullNode, devices: Devices
     first = alice_dev.stored(PRIVATE, body)
     again = alice_dev.stored(PRIVATE, body)  # a client retrying after a lost RECEIPT
     # the same id as a header instead of in the body (x-client-msg-id wins)
-    header = alice_dev.stored(PRIVATE, {"toUserId": bob.id, "type": "text", "content": "once"},
-                              **{"x-client-msg-id": "dup-1"})
+    header = alice_dev.stored(
+        PRIVATE,
+        {"toUserId": bob.id, "type": "text", "content": "once"},
+        **{"x-client-msg-id": "dup-1"},
+    )
     for later in (again, header):
         assert later["message-id"] == first["message-id"]
         assert later["seq"] == first["seq"] == "1"

@@ -92,7 +92,7 @@ def test_template_escapes_per_subscriber_headers() -> None:
     template = MessageTemplate((("destination", "/q"),), b"x", "1.2")
     own = (("message-id", "id:with\nstuff\\"),)
     data = template.render(own)
-    assert data == encode(Frame(Command.MESSAGE, own + (("destination", "/q"),), b"x"))
+    assert data == encode(Frame(Command.MESSAGE, (*own, ("destination", "/q")), b"x"))
     assert parse_one(data).get("message-id") == "id:with\nstuff\\"
 
 

@@ -66,7 +66,7 @@ def parse_all(data: bytes, version: str, cuts: list[int] | None = None) -> list[
     parser = FrameParser(LIMITS, version)
     out: list[Frame] = []
     previous = 0
-    for cut in sorted(cuts or []) + [len(data)]:
+    for cut in [*sorted(cuts or []), len(data)]:
         out += parser.feed(data[previous:cut])
         previous = cut
     assert parser.error is None, parser.error
@@ -100,7 +100,8 @@ def test_same_frames_however_chunked(data: st.DataObject) -> None:
     beats = data.draw(
         st.lists(st.sampled_from([b"", b"\n", b"\r\n"]), min_size=len(frames), max_size=len(frames))
     )
-    wire = b"".join(beat + encode(frame, version) for beat, frame in zip(beats, frames))
+    pairs = zip(beats, frames, strict=False)
+    wire = b"".join(beat + encode(frame, version) for beat, frame in pairs)
     cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=12))
     assert parse_all(wire, version, cuts) == parse_all(wire, version)
 

@@ -45,7 +45,7 @@ async def test_openapi_document_lists_every_route(client: Api) -> None:
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
     listed = {(m, p) for p, ops in doc["paths"].items() for m in ops}
-    assert USER_ENDPOINTS <= listed  # other areas add theirs
+    assert listed >= USER_ENDPOINTS  # other areas add theirs
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert op["summary"] and "200" in op["responses"]

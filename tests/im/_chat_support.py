@@ -139,7 +139,9 @@ class RecordingPublisher:
     ) -> None:
         self.published.append((destination, body, dict(headers or {})))
 
-    async def close_user_sessions(self, user_id: int, reason: str, token_id: str | None = None) -> None:
+    async def close_user_sessions(
+        self, user_id: int, reason: str, token_id: str | None = None
+    ) -> None:
         return None
 
     async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:

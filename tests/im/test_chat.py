@@ -88,7 +88,9 @@ async def count(db: Any, table: str) -> int:
 async def test_private_round_trip(env: Env) -> None:
     receipt = await send(env, 1, "/queue/chat/2", content="hello", clientMsgId="c-1")
     assert receipt["seq"] == "1"
-    row = await env.db.fetch_one("SELECT * FROM chat_message WHERE id = ?", (int(receipt["message-id"]),))
+    row = await env.db.fetch_one(
+        "SELECT * FROM chat_message WHERE id = ?", (int(receipt["message-id"]),)
+    )
     assert row is not None and row["content"] == "hello" and row["seq"] == 1
     assert int(receipt["conversation-id"]) == row["conversation_id"]
 
@@ -97,10 +99,18 @@ async def test_private_round_trip(env: Env) -> None:
     assert len(to_peer) == 1 and len(to_self) == 1
     body, headers = to_peer[0]
     assert body == {
-        "id": row["id"], "seq": 1, "conversationId": row["conversation_id"],
-        "chatType": "private", "fromUserId": 1, "toUserId": 2, "type": "text",
-        "content": "hello", "extra": None, "clientMsgId": "c-1",
-        "createdAt": row["created_at"], "status": 0,
+        "id": row["id"],
+        "seq": 1,
+        "conversationId": row["conversation_id"],
+        "chatType": "private",
+        "fromUserId": 1,
+        "toUserId": 2,
+        "type": "text",
+        "content": "hello",
+        "extra": None,
+        "clientMsgId": "c-1",
+        "createdAt": row["created_at"],
+        "status": 0,
     }
     assert headers["message-id"] == headers["x-message-id"] == receipt["message-id"]
     assert headers["conversation-id"] == receipt["conversation-id"]
@@ -140,7 +150,9 @@ async def test_plain_text_body_on_chat_queue(env: Env) -> None:
 # -- group ----------------------------------------------------------------------------
 async def test_group_round_trip(env: Env) -> None:
     first = await send(env, 2, f"/topic/chat/{GROUP}", content="one")
-    second = await env.handler.on_send(P(3), "/app/chat/group", {}, js(groupId=GROUP, content="two"))
+    second = await env.handler.on_send(
+        P(3), "/app/chat/group", {}, js(groupId=GROUP, content="two")
+    )
     assert (first["seq"], second["seq"]) == ("1", "2")
     assert first["conversation-id"] == second["conversation-id"]
     got = env.pub.to(f"/topic/chat/{GROUP}")
@@ -175,8 +187,12 @@ async def test_row_is_committed_before_publish_and_receipt(db: Any) -> None:
     env.chat.publisher = checker
     receipt = await send(env, 1, "/queue/chat/2", content="x")
     assert checker.seen == [True, True]
-    assert await db.fetch_val("SELECT COUNT(*) FROM chat_message WHERE id = ?",
-                              (int(receipt["message-id"]),)) == 1
+    assert (
+        await db.fetch_val(
+            "SELECT COUNT(*) FROM chat_message WHERE id = ?", (int(receipt["message-id"]),)
+        )
+        == 1
+    )
 
 
 async def test_failed_store_gives_no_receipt_and_no_seq(env: Env) -> None:
@@ -266,7 +282,9 @@ async def test_validation_refusals(env: Env) -> None:
     assert await refused(env, 1, "/queue/chat/2", type="sticker", content="x") == BAD_REQUEST
     assert await refused(env, 1, "/queue/chat/2", type="text", content="  ") == BAD_REQUEST
     assert await refused(env, 1, "/queue/chat/2", type="image") == BAD_REQUEST
-    assert await refused(env, 1, "/queue/chat/2", type="image", extra={"size": "big"}) == BAD_REQUEST
+    assert (
+        await refused(env, 1, "/queue/chat/2", type="image", extra={"size": "big"}) == BAD_REQUEST
+    )
     assert await refused(env, 1, "/app/chat/private", content="no target") == BAD_REQUEST
     assert await refused(env, 1, "/app/chat/group", groupId="abc", content="x") == BAD_REQUEST
     with pytest.raises(ImError) as err:
@@ -282,7 +300,9 @@ async def test_custom_length_limit(db: Any) -> None:
 # -- subscribe and replay -----------------------------------------------------------------
 async def test_handles_and_subscribe_rules(env: Env) -> None:
     h = env.handler
-    assert h.handles("/queue/chat/2") and h.handles("/topic/chat/1") and h.handles("/app/chat/group")
+    assert (
+        h.handles("/queue/chat/2") and h.handles("/topic/chat/1") and h.handles("/app/chat/group")
+    )
     assert not h.handles("/topic/news") and not h.handles("/queue/notification/1")
     await h.authorize_subscribe(P(2), "/queue/chat/2")
     await h.authorize_subscribe(P(2), f"/topic/chat/{GROUP}")
@@ -334,7 +354,9 @@ async def test_concurrent_sends_get_distinct_consecutive_seqs(env: Env) -> None:
         env.social.befriend(peer, 4)
 
     async def burst(uid: int, n: int) -> list[dict[str, str]]:
-        return [await send(env, uid, f"/topic/chat/{GROUP}", content=f"{uid}-{i}") for i in range(n)]
+        return [
+            await send(env, uid, f"/topic/chat/{GROUP}", content=f"{uid}-{i}") for i in range(n)
+        ]
 
     group_receipts = await asyncio.gather(*[burst(uid, 8) for uid in (1, 2, 3, 4, 5)])
     private = await asyncio.gather(

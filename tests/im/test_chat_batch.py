@@ -86,7 +86,7 @@ async def test_group_sends_in_one_batch_get_consecutive_seqs_and_publish_in_orde
     cursors = await db.fetch_all("SELECT user_id, read_seq FROM chat_cursor")
     # each sender's cursor sits at its own last message
     last_by_sender: dict[int, int] = {}
-    for receipt, uid in zip(receipts, (uid for _ in range(15) for uid in (1, 2, 3))):
+    for receipt, uid in zip(receipts, (uid for _ in range(15) for uid in (1, 2, 3)), strict=False):
         last_by_sender[uid] = max(last_by_sender.get(uid, 0), int(receipt["seq"]))
     assert {c["user_id"]: c["read_seq"] for c in cursors} == last_by_sender
 

@@ -62,7 +62,9 @@ class CheckingPublisher:
                 self.unseen.append(headers["message-id"])
         self.published.append((destination, body, headers))
 
-    async def close_user_sessions(self, user_id: int, reason: str, token_id: str | None = None) -> None:
+    async def close_user_sessions(
+        self, user_id: int, reason: str, token_id: str | None = None
+    ) -> None:
         return None
 
     async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
@@ -80,8 +82,13 @@ class World:
         self.groups = GroupService(db, self.pub, notifications, max_group_size=5000)
         self.users = UserRepository(db)
         self.chat = ChatService(
-            config=ImConfig(**im), db=db, publisher=self.pub, friends=self.friends,
-            groups=self.groups, users=self.users, clock=Clock(),
+            config=ImConfig(**im),
+            db=db,
+            publisher=self.pub,
+            friends=self.friends,
+            groups=self.groups,
+            users=self.users,
+            clock=Clock(),
         )
 
     async def user(self, name: str) -> int:
@@ -102,7 +109,9 @@ class World:
 
 
 @pytest.fixture
-async def witness(db: Database, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+async def witness(
+    db: Database, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Database]:
     """A second, independent connection to the same database as `db`."""
     if db.dialect == "mysql":
         url = request.getfixturevalue("mysql_session_url")
@@ -150,7 +159,10 @@ async def test_concurrent_sends_commit_before_their_receipts(
     for result in results:  # every receipt names its own stored row
         row = by_id[result.message.id]
         assert (int(row["conversation_id"]), int(row["seq"]), row["content"]) == (
-            result.message.conversation_id, result.message.seq, result.message.content)
+            result.message.conversation_id,
+            result.message.seq,
+            result.message.content,
+        )
         assert not result.duplicate
     per_conversation: dict[int, list[int]] = {}
     for row in rows:
@@ -159,7 +171,11 @@ async def test_concurrent_sends_commit_before_their_receipts(
     for seqs in per_conversation.values():
         assert seqs == list(range(1, 11))  # contiguous, and ids grow with seqs
     # in one conversation, the order of the contents is the order of the sends
-    contents = [r["content"] for r in rows if int(r["conversation_id"]) == results[0].message.conversation_id]
+    contents = [
+        r["content"]
+        for r in rows
+        if int(r["conversation_id"]) == results[0].message.conversation_id
+    ]
     assert contents == [f"{peers[0]}:{n}" for n in range(10)]
     last = await witness.fetch_all("SELECT last_seq FROM chat_conversation")
     assert [int(r["last_seq"]) for r in last] == [10] * 20
@@ -171,13 +187,16 @@ async def test_concurrent_sends_commit_before_their_receipts(
 
 async def test_refusals_inside_a_batch_leave_the_other_sends_alone(db: Database) -> None:
     w = World(db)
-    alice, bob, carol, dave, erin = [await w.user(n) for n in ("alice", "bob", "carol", "dave", "erin")]
+    alice, bob, carol, dave, erin = [
+        await w.user(n) for n in ("alice", "bob", "carol", "dave", "erin")
+    ]
     await w.befriend(alice, bob)
     await w.befriend(alice, erin)
     await w.friends.block(erin, alice)  # friends, but erin blocked alice
     gid = await w.group(alice, [bob, carol])
-    await db.execute("UPDATE group_member SET muted = 1 WHERE group_id = ? AND user_id = ?",
-                     (gid, carol))
+    await db.execute(
+        "UPDATE group_member SET muted = 1 WHERE group_id = ? AND user_id = ?", (gid, carol)
+    )
     jobs = {
         "ok-private": w.chat.send_private(alice, bob, text("hi bob")),
         "stranger": w.chat.send_private(alice, carol, text("hi carol")),
@@ -188,15 +207,25 @@ async def test_refusals_inside_a_batch_leave_the_other_sends_alone(db: Database)
         "no-group": w.chat.send_group(alice, gid + 1000, text("anyone?")),
         "ok-private-2": w.chat.send_private(bob, alice, text("hi alice")),
     }
-    outcomes = dict(zip(jobs, await asyncio.gather(*jobs.values(), return_exceptions=True)))
+    outcomes = dict(
+        zip(jobs, await asyncio.gather(*jobs.values(), return_exceptions=True), strict=False)
+    )
 
     assert w.chat.batcher.batches == 1  # all of them went through one batch
     codes = {k: v.code for k, v in outcomes.items() if isinstance(v, ImError)}
-    assert codes == {"stranger": NOT_FRIENDS, "blocked": BLOCKED, "not-member": NOT_GROUP_MEMBER,
-                     "muted": GROUP_MUTED, "no-group": GROUP_NOT_FOUND}
+    assert codes == {
+        "stranger": NOT_FRIENDS,
+        "blocked": BLOCKED,
+        "not-member": NOT_GROUP_MEMBER,
+        "muted": GROUP_MUTED,
+        "no-group": GROUP_NOT_FOUND,
+    }
     stored = await db.fetch_all("SELECT content, seq FROM chat_message ORDER BY id")
     assert [(r["content"], int(r["seq"])) for r in stored] == [
-        ("hi bob", 1), ("hi all", 1), ("hi alice", 2)]
+        ("hi bob", 1),
+        ("hi all", 1),
+        ("hi alice", 2),
+    ]
     for key in ("ok-private", "ok-group", "ok-private-2"):
         assert isinstance(outcomes[key], SendResult)
     assert len(w.pub.published) == 2 + 1 + 2  # two queues per private message, one topic
@@ -243,7 +272,11 @@ async def test_duplicates_inside_one_batch_are_stored_once(
     assert isinstance(reused, ImError) and reused.code == SEND_FAILED and reused.status == 409
     assert isinstance(plain, SendResult) and plain.message.seq == 1
     rows = await db.fetch_all("SELECT client_msg_id, seq FROM chat_message ORDER BY id")
-    assert [(r["client_msg_id"], int(r["seq"])) for r in rows] == [("c-0", 1), ("c-1", 2), (None, 1)]
+    assert [(r["client_msg_id"], int(r["seq"])) for r in rows] == [
+        ("c-0", 1),
+        ("c-1", 2),
+        (None, 1),
+    ]
     assert first.message.seq == 2  # the duplicates took no seq
     assert len([p for p in w.pub.published if p[2]["message-id"] == str(first.message.id)]) == 2
     assert "one by one" not in caplog.text  # deduplicated before the INSERT, no unique-key retry
@@ -258,14 +291,25 @@ async def test_a_unique_key_conflict_in_a_batch_loses_none_of_the_others(db: Dat
     first = await w.chat.send_private(alice, bob, text("first"))
     cid = first.message.conversation_id
     item = functools.partial(NewMessage, cid, alice, ChatType.PRIVATE, bob, now=5)
-    outcomes = await w.chat.messages.write_batch([
-        item(text("a")), item(text("b", "k-1")), item(text("b again", "k-1")), item(text("c")),
-    ])
+    outcomes = await w.chat.messages.write_batch(
+        [
+            item(text("a")),
+            item(text("b", "k-1")),
+            item(text("b again", "k-1")),
+            item(text("c")),
+        ]
+    )
     records = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(records) == 4
     assert [(r.content, r.seq, dup) for r, dup in records] == [
-        ("a", 2, False), ("b", 3, False), ("b", 3, True), ("c", 4, False)]
-    assert int(await db.fetch_val("SELECT last_seq FROM chat_conversation WHERE id = ?", (cid,))) == 4
+        ("a", 2, False),
+        ("b", 3, False),
+        ("b", 3, True),
+        ("c", 4, False),
+    ]
+    assert (
+        int(await db.fetch_val("SELECT last_seq FROM chat_conversation WHERE id = ?", (cid,))) == 4
+    )
 
 
 async def test_a_database_failure_fails_its_batch_and_the_writer_goes_on(db: Database) -> None:
@@ -277,8 +321,11 @@ async def test_a_database_failure_fails_its_batch_and_the_writer_goes_on(db: Dat
     await db.execute("ALTER TABLE chat_message RENAME TO chat_message_away")
     try:
         failed = await asyncio.gather(
-            *(w.chat.send_private(alice, peer, text(f"lost {n}")) for n in range(3)
-              for peer in (bob, carol)),
+            *(
+                w.chat.send_private(alice, peer, text(f"lost {n}"))
+                for n in range(3)
+                for peer in (bob, carol)
+            ),
             return_exceptions=True,
         )
     finally:
@@ -332,8 +379,11 @@ async def test_batched_rights_agree_with_the_per_call_checks(db: Database) -> No
     assert await batched.private(pairs) == await per_call.private(pairs)
     assert (await batched.private(pairs)).friends  # not trivially empty
     assert (await batched.private(pairs)).blocked
-    assert set(await batched.groups({g1, g2, g2 + 99})) == set(
-        await per_call.groups({g1, g2, g2 + 99})) == {g1}
+    assert (
+        set(await batched.groups({g1, g2, g2 + 99}))
+        == set(await per_call.groups({g1, g2, g2 + 99}))
+        == {g1}
+    )
     assert dict(await batched.members(memberships)) == dict(await per_call.members(memberships))
     assert isinstance(w.chat.batcher.facts, RepositoryFacts)  # the SQL services get batch queries
 

@@ -10,6 +10,7 @@ duplicate (private queue by message id, group topic by seq). SQLite and MariaDB.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,8 @@ class Client:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 def body(frame: Frame) -> dict[str, Any]:
@@ -163,7 +162,9 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
         assert receipt.command is Command.RECEIPT and receipt.get("receipt-id") == "s1", receipt
         mid, conv = receipt.get("message-id"), receipt.get("conversation-id")
         assert receipt.get("seq") == "1" and mid and conv
-        row = await services.db.fetch_one("SELECT content FROM chat_message WHERE id = ?", (int(mid),))
+        row = await services.db.fetch_one(
+            "SELECT content FROM chat_message WHERE id = ?", (int(mid),)
+        )
         assert row == {"content": "hi bob"}
         for device in (bob1, bob2, alice):  # both of bob's devices and alice's own queue
             [msg] = await device.messages(1)
@@ -173,8 +174,9 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
             assert [v for k, v in msg.headers if k == "message-id"] == [mid]
 
         # a resend is acknowledged with the same message and not delivered again
-        again = await alice.send_json("/app/chat/private", "s2", toUserId=b, content="hi bob",
-                                      clientMsgId="m-1")
+        again = await alice.send_json(
+            "/app/chat/private", "s2", toUserId=b, content="hi bob", clientMsgId="m-1"
+        )
         assert again.get("message-id") == mid
         await bob2.quiet()
 
@@ -236,8 +238,9 @@ async def test_non_member_cannot_subscribe_to_group(node: Node) -> None:
     group = await services.groups.create(a, name="Closed")
     carol = await Client.connect(node.ports.tcp, tc)
     try:
-        await carol.send_frame("SUBSCRIBE", {"destination": f"/topic/chat/{group['id']}",
-                                             "id": "g", "receipt": "r"})
+        await carol.send_frame(
+            "SUBSCRIBE", {"destination": f"/topic/chat/{group['id']}", "id": "g", "receipt": "r"}
+        )
         reply = await carol.next()
         assert reply.command is Command.ERROR and "forbidden" in (reply.get("message") or "")
     finally:

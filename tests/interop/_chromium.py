@@ -13,6 +13,7 @@ Call order: `PageServer(js_dir)` -> `start()`; `Chromium(binary, profile_dir)`
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import itertools
 import json
@@ -70,10 +71,9 @@ class PageServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                try:
+                # the browser may give up on this request (navigation, shutdown)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the browser gave up on this request (navigation, shutdown)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -206,7 +206,5 @@ class Chromium:
                 proc.wait(timeout=10)
         # Renderer/zygote helpers share the browser's process group (its id is
         # the browser's pid, set by start_new_session); end any left over.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -37,7 +37,7 @@ class LoopThread:
     def _main(self) -> None:
         try:
             asyncio.run(self._live())
-        except Exception as exc:  # noqa: BLE001 - re-raised by close(), not lost in the thread
+        except Exception as exc:
             self._error = exc
             self._ready.set()
 

@@ -14,6 +14,7 @@ for scenarios without checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
@@ -175,10 +176,9 @@ class NodeRun:
             proc.kill()
         proc.wait(timeout=10)
         if proc.stdin is not None:
-            try:
+            # the script may be gone; a pending "go" cannot be flushed then
+            with contextlib.suppress(OSError):
                 proc.stdin.close()
-            except OSError:  # the script is gone; a pending "go" cannot be flushed
-                pass
         # The readers end at EOF, which the exited process guarantees; join them
         # before closing their streams so no thread reads a closed file.
         for thread in (self._reader, self._stderr_reader):

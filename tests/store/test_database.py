@@ -20,7 +20,8 @@ _TABLES = {
     ],
     "mysql": [
         "CREATE TABLE IF NOT EXISTS t_parent (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
-        " name VARCHAR(64) NOT NULL, n BIGINT NOT NULL DEFAULT 0, UNIQUE KEY uk_t_parent_name (name))"
+        " name VARCHAR(64) NOT NULL, n BIGINT NOT NULL DEFAULT 0,"
+        " UNIQUE KEY uk_t_parent_name (name))"
         " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         "CREATE TABLE IF NOT EXISTS t_child (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
         " parent_id BIGINT NOT NULL, CONSTRAINT fk_t_child_parent FOREIGN KEY (parent_id)"
@@ -54,15 +55,21 @@ async def test_rows_are_dicts_and_exec_result(tdb: Database) -> None:
     assert total == 3 and type(total) is int  # MySQL DECIMAL comes back as int
     upd = await tdb.execute("UPDATE t_parent SET n = n WHERE name IN (?, ?)", ["a", "b"])
     assert upd == ExecResult(2, None)  # matched rows, even when nothing changed
-    assert await tdb.execute("UPDATE t_parent SET n = 5 WHERE name = ?", ["zz"]) == ExecResult(0, None)
+    assert await tdb.execute("UPDATE t_parent SET n = 5 WHERE name = ?", ["zz"]) == ExecResult(
+        0, None
+    )
     assert (await tdb.execute("DELETE FROM t_parent WHERE name = ?", ["b"])).rowcount == 1
 
 
 async def test_executemany(tdb: Database) -> None:
-    res = await tdb.executemany("INSERT INTO t_parent (name, n) VALUES (?, ?)", [(f"m{i}", i) for i in range(50)])
+    res = await tdb.executemany(
+        "INSERT INTO t_parent (name, n) VALUES (?, ?)", [(f"m{i}", i) for i in range(50)]
+    )
     assert res.rowcount == 50
     assert await tdb.fetch_val("SELECT COUNT(*) FROM t_parent") == 50
-    assert await tdb.executemany("INSERT INTO t_parent (name, n) VALUES (?, ?)", []) == ExecResult(0, None)
+    assert await tdb.executemany("INSERT INTO t_parent (name, n) VALUES (?, ?)", []) == ExecResult(
+        0, None
+    )
 
 
 async def test_placeholders_and_percent_signs(tdb: Database) -> None:

@@ -176,7 +176,9 @@ async def test_callback_may_subscribe(kv: KeyValue) -> None:
     await _eventually(lambda: inner == [b"x"])
 
 
-async def test_prefix_isolation(kv: KeyValue, request: pytest.FixtureRequest, kv_prefix: str) -> None:
+async def test_prefix_isolation(
+    kv: KeyValue, request: pytest.FixtureRequest, kv_prefix: str
+) -> None:
     url = "" if isinstance(kv, MemoryKeyValue) else request.getfixturevalue("redis_url")
     if url:
         other = await open_kv(url, prefix=kv_prefix + "_other")

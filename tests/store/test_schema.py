@@ -46,7 +46,10 @@ def _columns_from_text(text: str) -> dict[str, list[str]]:
 
 def test_schema_files_declare_same_columns() -> None:
     # catches drift without any server; the live test below also checks keys and nullability
-    mysql, sqlite = _columns_from_text(schema_text("mysql")), _columns_from_text(schema_text("sqlite"))
+    mysql, sqlite = (
+        _columns_from_text(schema_text("mysql")),
+        _columns_from_text(schema_text("sqlite")),
+    )
     assert "users" in mysql and "schema_version" in mysql
     assert {t: sorted(c) for t, c in sqlite.items()} == {t: sorted(c) for t, c in mysql.items()}
 

@@ -48,5 +48,11 @@ def test_translate(sql: str, expected: str) -> None:
 
 
 def test_split_statements() -> None:
-    text = "-- head; comment;\nCREATE TABLE a (\n  x INT -- trailing? no\n);\n\n-- c\nCREATE TABLE b (y INT);\n"
-    assert split_statements(text) == ["CREATE TABLE a (\n  x INT -- trailing? no\n)", "CREATE TABLE b (y INT)"]
+    text = (
+        "-- head; comment;\nCREATE TABLE a (\n  x INT -- trailing? no\n);\n\n"
+        "-- c\nCREATE TABLE b (y INT);\n"
+    )
+    assert split_statements(text) == [
+        "CREATE TABLE a (\n  x INT -- trailing? no\n)",
+        "CREATE TABLE b (y INT)",
+    ]

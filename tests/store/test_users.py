@@ -12,15 +12,30 @@ from stompim.store import Database, UserRecord, UserRepository
 
 
 async def _make(repo: UserRepository, name: str, phone: str | None = None) -> UserRecord:
-    return await repo.create(username=name, password_hash="$2b$hash", nickname=f"nick-{name}", phone=phone)
+    return await repo.create(
+        username=name, password_hash="$2b$hash", nickname=f"nick-{name}", phone=phone
+    )
 
 
 async def test_create_and_get(db: Database) -> None:
     repo = UserRepository(db)
-    user = await repo.create(username="alice", password_hash="h1", nickname="Alice", phone="13800000000")
+    user = await repo.create(
+        username="alice", password_hash="h1", nickname="Alice", phone="13800000000"
+    )
     assert user.id > 0
-    assert (user.username, user.password_hash, user.nickname, user.phone) == ("alice", "h1", "Alice", "13800000000")
-    assert (user.avatar, user.signature, user.gender, user.email, user.region) == ("", "", 0, "", "")
+    assert (user.username, user.password_hash, user.nickname, user.phone) == (
+        "alice",
+        "h1",
+        "Alice",
+        "13800000000",
+    )
+    assert (user.avatar, user.signature, user.gender, user.email, user.region) == (
+        "",
+        "",
+        0,
+        "",
+        "",
+    )
     assert user.status == 1
     assert user.created_at == user.updated_at > 1_600_000_000_000
     assert await repo.get(user.id) == user
@@ -88,15 +103,33 @@ async def test_update_profile_allowed_fields_only(db: Database) -> None:
     user = await _make(repo, "dave")
     changed = await repo.update_profile(
         user.id,
-        {"nickname": "D", "avatar": "http://x/a.png", "signature": "hi", "gender": 2,
-         "email": "d@example.com", "region": "Mars"},
+        {
+            "nickname": "D",
+            "avatar": "http://x/a.png",
+            "signature": "hi",
+            "gender": 2,
+            "email": "d@example.com",
+            "region": "Mars",
+        },
     )
-    assert (changed.nickname, changed.avatar, changed.signature, changed.gender,
-            changed.email, changed.region) == ("D", "http://x/a.png", "hi", 2, "d@example.com", "Mars")
+    assert (
+        changed.nickname,
+        changed.avatar,
+        changed.signature,
+        changed.gender,
+        changed.email,
+        changed.region,
+    ) == ("D", "http://x/a.png", "hi", 2, "d@example.com", "Mars")
     assert changed.updated_at >= user.updated_at
     assert await repo.get(user.id) == changed
-    for forbidden in ({"username": "x"}, {"password_hash": "x"}, {"status": 0}, {"id": 5},
-                      {"phone": "1"}, {"nickname": "ok", "created_at": 1}):
+    for forbidden in (
+        {"username": "x"},
+        {"password_hash": "x"},
+        {"status": 0},
+        {"id": 5},
+        {"phone": "1"},
+        {"nickname": "ok", "created_at": 1},
+    ):
         with pytest.raises(ValueError):
             await repo.update_profile(user.id, forbidden)
     assert await repo.get(user.id) == changed  # a refused call changed nothing
@@ -173,6 +206,13 @@ async def test_metacharacters_round_trip(db: Database, value: str) -> None:
     updated = await repo.update_profile(user.id, {"signature": value, "region": value[:64]})
     again = await repo.by_username(name)
     assert again == updated
-    assert (again.username, again.password_hash, again.nickname, again.signature) == (name, value, value, value)  # type: ignore[union-attr]
-    assert [u.id for u in await repo.search(name.strip())] == ([user.id] if name == name.strip() else [])
+    assert (again.username, again.password_hash, again.nickname, again.signature) == (
+        name,
+        value,
+        value,
+        value,
+    )  # type: ignore[union-attr]
+    assert [u.id for u in await repo.search(name.strip())] == (
+        [user.id] if name == name.strip() else []
+    )
     assert await db.fetch_val("SELECT COUNT(*) FROM users") == 1  # nothing injected

@@ -3,13 +3,20 @@ with an `ApiRoutes` and a `register_routes(app)`, then add it to ROUTE_MODULES."
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
-from stompim.http.routes import system, user
-from stompim.http.routes import conversation, message  # chat
-from stompim.http.routes import friend, group, notification, whitelist  # social
+from stompim.http.routes import (  # chat  # social
+    conversation,
+    friend,
+    group,
+    message,
+    notification,
+    system,
+    user,
+    whitelist,
+)
 
 RouteRegistrar = Callable[[web.Application], None]
 

@@ -24,7 +24,9 @@ MESSAGE_SCHEMA: Schema = obj(
         "groupId": s(INT, description="group chat only"),
         "type": s(STR, enum=["text", "image", "file", "audio", "video", "custom"]),
         "content": s(STR, description="empty once recalled"),
-        "extra": nullable(obj({}, description="media metadata: url, name, size, width, height, duration")),
+        "extra": nullable(
+            obj({}, description="media metadata: url, name, size, width, height, duration")
+        ),
         "clientMsgId": nullable(STR),
         "createdAt": s(INT, description="epoch ms"),
         "status": s(INT, enum=[0, 1], description="0 normal, 1 recalled"),
@@ -71,8 +73,11 @@ async def mark_read(request: web.Request) -> web.Response:
         request[CLAIMS].user_id, require_int(body, "conversationId"), require_int(body, "seq")
     )
     return ok(
-        {"conversationId": result.conversation_id, "readSeq": result.read_seq,
-         "unreadCount": result.unread}
+        {
+            "conversationId": result.conversation_id,
+            "readSeq": result.read_seq,
+            "unreadCount": result.unread,
+        }
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 import resource
+
+from aiohttp import web
 
 from stompim.http.api import API, ApiRoutes
 from stompim.http.keys import METRICS
@@ -35,7 +35,9 @@ def _process_metrics() -> dict[str, float]:
     return out
 
 
-@routes.get("/metrics", summary="Node counters in Prometheus text format (no envelope)", public=True)
+@routes.get(
+    "/metrics", summary="Node counters in Prometheus text format (no envelope)", public=True
+)
 async def metrics(request: web.Request) -> web.Response:
     values = {f"stompim_{k}": v for k, v in request.app[METRICS]().items()}
     values.update(_process_metrics())
