@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from stompim import __version__
-from stompim.config import Config, ConfigError, load_config
+from stompim.config import Config, load_config
+from stompim.errors import ConfigError
 
 log = logging.getLogger("stompim")
 

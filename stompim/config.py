@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from stompim.errors import ConfigError
+
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stompim.config import EXAMPLE_JWT_SECRET, Config, ConfigError, load_config
+from stompim.config import EXAMPLE_JWT_SECRET, Config, load_config
+from stompim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stompim.app import Node
-from stompim.config import Config, ConfigError
+from stompim.config import Config
+from stompim.errors import ConfigError
 from stompim.frames import Command, Frame, FrameParser, encode
 
 

@@ -7,7 +7,7 @@ into the ``message`` header of an ERROR frame.
 
 Hierarchy::
 
-    Exception
+    stompim.errors.ProtocolError          (the project's one error tree, stompim/errors.py)
      └── StompError                       .message: str
           ├── LocalProtocolError          we misused the API (e.g. encode() got a header
           │                               that cannot be written in this STOMP version)
@@ -24,6 +24,8 @@ Hierarchy::
 
 from __future__ import annotations
 
+from stompim import errors as tree
+
 __all__ = [
     "FrameTooLarge",
     "HeaderLineTooLong",
@@ -37,24 +39,15 @@ __all__ = [
 ]
 
 
-class StompError(Exception):
+class StompError(tree.ProtocolError):
     """Base of every codec error; ``message`` is fit for an ERROR frame header."""
 
-    message: str
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class LocalProtocolError(StompError):
+class LocalProtocolError(StompError, tree.LocalProtocolError):
     """Our side asked the codec for something STOMP cannot express."""
 
 
-class RemoteProtocolError(StompError):
+class RemoteProtocolError(StompError, tree.RemoteProtocolError):
     """The peer broke the protocol; answer with ERROR and close the connection."""
 
 

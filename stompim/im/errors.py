@@ -11,18 +11,12 @@ Codes follow DESIGN.md: 1xxx accounts, 2xxx friends, 3xxx messages, 4xxx groups,
 
 from __future__ import annotations
 
+from stompim.errors import Refusal
 
-class ImError(Exception):
-    """A refusal with a stable `code`, a readable `message` and an HTTP `status`."""
 
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-    def __repr__(self) -> str:
-        return f"ImError({self.code}, {self.message!r}, {self.status})"
+class ImError(Refusal):
+    """A refusal of the IM domain with a stable `code`, a readable `message` and an HTTP
+    `status` (the Refusal branch of stompim/errors.py)."""
 
 
 # accounts

@@ -1,0 +1,115 @@
+"""The one error tree of stompim: every error a module raises on purpose derives from it.
+
+This module is the bottom of the import graph (it imports nothing of stompim), so the codec,
+the broker, the store, the IM domain and both bindings share it.  Each branch says how the
+two bindings answer it, so a new error needs no new mapping code::
+
+    StompimError                  .message (readable, safe to show a client)
+     ├── ProtocolError            a wire protocol was broken
+     │    ├── LocalProtocolError  our own code misused an API: a bug.  Logged with its
+     │    │                       traceback; STOMP: ERROR "internal error" and close;
+     │    │                       REST: 500 (the only 500 there is)
+     │    └── RemoteProtocolError the peer broke the protocol (a malformed frame, a
+     │                            limit passed, a frame not allowed in this state).
+     │                            STOMP: ERROR (+ receipt-id) and close; REST: 400/9001
+     ├── Refusal                  a business rule says no (.code, .status).  STOMP: a
+     │                            refusal RECEIPT (x-error-code, x-error-message) and a
+     │                            MESSAGE on /user/queue/errors, the connection stays;
+     │                            REST: .status with the Result {code, message}
+     ├── Unavailable              infrastructure did not answer in time or refused (the
+     │                            database, Redis) (.dependency, .retry_after).  Retry
+     │                            later; nothing of the request took effect, or it is
+     │                            findable (a chat send: resend the same clientMsgId).
+     │                            STOMP: a send is refused with 3001, CONNECT gets ERROR
+     │                            "service unavailable, retry"; REST: 503 + Retry-After
+     ├── StoreError               a persistence outcome the caller must decide about
+     │    ├── DuplicateKey        a unique key is taken (the domain turns it into a
+     │    │                       Refusal or an idempotent answer)
+     │    └── NotFoundInStore     the row is not there
+     └── ConfigError              the configuration is wrong: the node refuses to start
+
+Local vs remote follows h11: "local" means we are at fault, "remote" the peer is.  Anything
+that is not a StompimError escaping a handler is a bug and is treated like a
+LocalProtocolError.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "UNAVAILABLE",
+    "ConfigError",
+    "DuplicateKey",
+    "LocalProtocolError",
+    "NotFoundInStore",
+    "ProtocolError",
+    "Refusal",
+    "RemoteProtocolError",
+    "StompimError",
+    "StoreError",
+    "Unavailable",
+]
+
+UNAVAILABLE = 9503
+"""REST code of an Unavailable answer (HTTP 503): "a dependency is down, retry"."""
+
+
+class StompimError(Exception):
+    """Base of every deliberate error; ``message`` is readable and safe to show a client."""
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ProtocolError(StompimError):
+    """A wire protocol (STOMP, WebSocket, HTTP) was broken by one side."""
+
+
+class LocalProtocolError(ProtocolError):
+    """Our side asked for something the protocol cannot express: a bug, never the peer's."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol: STOMP answers ERROR and closes; REST answers 400."""
+
+
+class Refusal(StompimError):
+    """A business refusal with a stable ``code`` and the HTTP ``status`` that fits it."""
+
+    def __init__(self, code: int, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}, {self.message!r}, {self.status})"
+
+
+class Unavailable(StompimError):
+    """A dependency (``"database"``, ``"redis"``) timed out or refused: retry later."""
+
+    def __init__(self, dependency: str, message: str = "", retry_after: float = 1.0) -> None:
+        super().__init__(message or f"{dependency} unavailable, retry")
+        self.dependency = dependency
+        self.retry_after = retry_after
+
+
+class StoreError(StompimError):
+    """A persistence outcome the caller decides about (the store knows no business rule)."""
+
+
+class DuplicateKey(StoreError):
+    """A unique key is already taken."""
+
+
+class NotFoundInStore(StoreError):
+    """The row asked for does not exist."""
+
+
+class ConfigError(StompimError, ValueError):
+    """The configuration is invalid; the message names the key."""
