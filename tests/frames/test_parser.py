@@ -324,3 +324,107 @@ def test_byte_at_a_time_equals_whole() -> None:
     single, parser_single = bytewise(stream)
     assert len(whole) == 4 and whole == single
     assert parser_whole.heartbeats == parser_single.heartbeats == 2
+
+
+# -- the head ends at the first empty line (LF or CRLF), never later -----------------
+
+
+def test_crlf_head_with_binary_body_holding_lf_lf() -> None:
+    body = b"\xff\xfe\n\n\x00\r\n\r\n\x80"
+    data = b"SEND\r\ncontent-length:%d\r\n\r\n" % len(body) + body + b"\x00"
+    expected = [Frame(Command.SEND, (("content-length", str(len(body))),), body)]
+    assert feed_all(data)[0] == expected
+    assert bytewise(data)[0] == expected
+
+
+def test_crlf_head_with_body_line_longer_than_a_header_line() -> None:
+    limits = Limits(max_header_length=16)
+    body = b"x" * 100 + b"\n\n" + b"y" * 100
+    data = b"SEND\r\na:b\r\n\r\n" + body + b"\x00"
+    expected = [Frame(Command.SEND, (("a", "b"),), body)]
+    assert feed_all(data, FrameParser(limits))[0] == expected
+    assert bytewise(data, FrameParser(limits))[0] == expected
+
+
+def test_crlf_frame_followed_by_a_frame_holding_lf_lf() -> None:
+    second = b"SEND\ncontent-length:2\n\n\n\n\x00"
+    data = b"SEND\r\na:b\r\n\r\nhi\x00" + second
+    frames, parser = feed_all(data)
+    assert frames == [
+        Frame(Command.SEND, (("a", "b"),), b"hi"),
+        Frame(Command.SEND, (("content-length", "2"),), b"\n\n"),
+    ]
+    assert parser.error is None and bytewise(data)[0] == frames
+
+
+@pytest.mark.parametrize("cut", range(1, 8))
+def test_lf_then_crlf_empty_line_split_anywhere(cut: int) -> None:
+    # The case that once made the fast and general paths disagree: the head "SEND"
+    # ends at the CRLF empty line, so the final LF starts the body.
+    data = b"SEND\n\r\n\n"
+    parser = FrameParser()
+    assert parser.feed(data[:cut]) + parser.feed(data[cut:]) == []
+    assert parser.error is None and parser.buffered == len(data)
+    assert parser.feed(b"\x00") == [Frame(Command.SEND, (), b"\n")]
+
+
+def test_mixed_line_ends_in_one_head() -> None:
+    data = b"SEND\r\na:1\nb:2\r\n\n\r\n\x00"
+    expected = [Frame(Command.SEND, (("a", "1"), ("b", "2")), b"\r\n")]
+    assert feed_all(data)[0] == expected == bytewise(data)[0]
+
+
+def test_content_length_of_thousands_of_digits_is_too_large_not_a_crash() -> None:
+    assert type(failure(b"SEND\ncontent-length:" + b"9" * 5000 + b"\n\n\x00")) is FrameTooLarge
+    frames, parser = feed_all(b"SEND\ncontent-length:" + b"0" * 5000 + b"2\n\nab\x00")
+    assert parser.error is None and frames[0].body == b"ab"
+
+
+def test_unknown_command_detected_when_its_line_ends() -> None:
+    parser = FrameParser()
+    assert parser.feed(b"GARBAGE") == [] and parser.error is None
+    assert parser.feed(b"\nx:y\n") == [] and type(parser.error) is UnknownCommand
+    assert parser.buffered == 0
+
+
+def test_every_complete_line_of_a_partial_head_is_checked() -> None:
+    parser = FrameParser(Limits(max_header_length=10))
+    parser.feed(b"SEND\n" + b"a:" + b"x" * 20 + b"\nb:1")  # the long line is not the last
+    assert type(parser.error) is HeaderLineTooLong
+
+
+# -- fast path --------------------------------------------------------------------
+
+
+def test_fast_path_frames_are_real_frozen_frames() -> None:
+    frame = feed_all(b"SEND\na:b\ncontent-length:2\n\nhi\x00")[0][0]
+    assert type(frame) is Frame
+    assert frame == Frame(Command.SEND, (("a", "b"), ("content-length", "2")), b"hi")
+    with pytest.raises(AttributeError):
+        frame.body = b"x"  # type: ignore[misc]
+    assert hash(frame) == hash(Frame(frame.command, frame.headers, frame.body))
+
+
+def test_fast_path_blank_has_the_frame_layout() -> None:
+    from stompim.frames.parser import _Blank
+
+    assert _Blank.__slots__ == Frame.__slots__
+    assert Frame.__bases__ == _Blank.__bases__ == (object,)
+    assert not hasattr(Frame(Command.SEND), "__dict__")
+
+
+def test_split_stream_goes_back_to_the_fast_path_after_the_held_frame() -> None:
+    stream = SEND * 5
+    for cut in range(len(stream) + 1):
+        parser = FrameParser()
+        frames = parser.feed(stream[:cut]) + parser.feed(stream[cut:])
+        assert frames == [Frame(Command.SEND, (("destination", "/q"),), b"hello")] * 5
+        assert parser.buffered == 0 and parser.error is None
+
+
+def test_setting_limits_applies_to_the_fast_path() -> None:
+    parser = FrameParser()
+    parser.limits = Limits(max_frame_size=10)
+    assert parser.limits == Limits(max_frame_size=10)
+    assert parser.feed(b"SEND\n\n" + b"x" * 20 + b"\x00") == []
+    assert type(parser.error) is FrameTooLarge

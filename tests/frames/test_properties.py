@@ -1,7 +1,9 @@
-"""Property tests: encode -> parse round trips, chunking invariance, no exceptions."""
+"""Property tests: encode -> parse round trips, chunking invariance, no exceptions, and the
+parser's two paths (fast and general) agreeing on every input and every split point."""
 
 from __future__ import annotations
 
+from frames.fuzz import Outcome, parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,8 +102,9 @@ def test_same_frames_however_chunked(data: st.DataObject) -> None:
     beats = data.draw(
         st.lists(st.sampled_from([b"", b"\n", b"\r\n"]), min_size=len(frames), max_size=len(frames))
     )
-    pairs = zip(beats, frames, strict=False)
-    wire = b"".join(beat + encode(frame, version) for beat, frame in pairs)
+    wire = b"".join(
+        beat + encode(frame, version) for beat, frame in zip(beats, frames, strict=True)
+    )
     cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=12))
     assert parse_all(wire, version, cuts) == parse_all(wire, version)
 
@@ -134,3 +137,94 @@ def test_parser_never_raises(chunks: list[bytes], version: str) -> None:
         assert all(isinstance(frame, Frame) for frame in result)
     assert parser.error is None or isinstance(parser.error, RemoteProtocolError)
     assert parser.buffered <= 200 + 50
+
+
+# -- CRLF and mixed heads, binary bodies, fed split at every byte ---------------------
+
+EOL = st.sampled_from([b"\n", b"\r\n"])
+binary_bodies = st.binary(max_size=48) | st.sampled_from(
+    [b"\n\n", b"\r\n\r\n", b"a\n\nb\x00c", b"\x00", b"\r\n\r\n\x00\n\n", b"x" * 200 + b"\n\n"]
+)
+
+
+@st.composite
+def wire_frames(draw: st.DrawFn, version: str) -> tuple[bytes, Frame]:
+    """A valid frame on the wire with a drawn EOL per head line (LF, CRLF or mixed) and
+    a binary body; without content-length when the body has no NUL and the draw says so.
+    Returns the wire bytes and the frame the parser must give back."""
+    frame = draw(frames_for(version))
+    frame = Frame(frame.command, frame.headers, draw(binary_bodies))
+    head = encode(frame, version).partition(b"\n\n")[0]  # encoded heads hold no LF LF
+    lines = head.split(b"\n")
+    expected = with_length(frame)
+    if frame.body and b"\x00" not in frame.body and draw(st.booleans()):
+        del lines[-1]  # the content-length line encode() appended
+        expected = frame
+    eols = draw(st.lists(EOL, min_size=len(lines) + 1, max_size=len(lines) + 1))
+    wire = b"".join(line + eol for line, eol in zip(lines, eols, strict=False))
+    return wire + eols[-1] + frame.body + b"\x00", expected
+
+
+def general_only(data: bytes, limits: Limits, version: str = "1.2") -> Outcome:
+    """``data`` parsed at once by the general path alone (the fast path skipped)."""
+    parser = FrameParser(limits, version)
+    frames: list[Frame] = []
+    parser._general(data, 0, frames, -1)
+    return Outcome(tuple(frames), parser.error, parser.heartbeats, parser.buffered)
+
+
+@SETTINGS
+@given(st.data())
+def test_crlf_heads_and_binary_bodies_split_at_every_byte(data: st.DataObject) -> None:
+    version = data.draw(st.sampled_from(["1.0", "1.1", "1.2"]))
+    items = data.draw(st.lists(wire_frames(version), min_size=1, max_size=3))
+    beats = data.draw(
+        st.lists(
+            st.sampled_from([b"", b"\n", b"\r\n", b"\r\n\n"]),
+            min_size=len(items),
+            max_size=len(items),
+        )
+    )
+    wire = b"".join(beat + frame for beat, (frame, _) in zip(beats, items, strict=True))
+    expected = tuple(frame for _, frame in items)
+    whole = parse(wire, [], LIMITS, version)
+    assert whole.frames == expected and whole.error is None and whole.buffered == 0
+    assert general_only(wire, LIMITS, version).exact() == whole.exact()
+    assert parse(wire, list(range(1, len(wire))), LIMITS, version).exact() == whole.exact()
+    for cut in range(1, len(wire)):
+        assert parse(wire, [cut], LIMITS, version).exact() == whole.exact()
+
+
+# -- the fast path, the general path and every split point agree ---------------------
+
+TIGHT = Limits(max_frame_size=120, max_headers=6, max_header_length=40)
+TOKENS = [b"SEND\n", b"MESSAGE\n", b"SEND\r\n", b"CONNECT\n", b"\n\n", b"\n", b"\r\n"]
+TOKENS += [b"\r", b"\n\r\n", b"\r\n\r\n", b"\x00", b"a:b\n", b"a:b\r\n", b"\\c", b"\xff"]
+TOKENS += [b"\r\n\n", b"a:b\r\n\n", b"SEND\na:b\r\n\nx\x00"]
+TOKENS += [b"content-length:3\n", b"content-length:x\n", b"content-length:3\r\n", b"x:a\\nb\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=30) | st.sampled_from(TOKENS), max_size=12),
+    st.sampled_from(["1.0", "1.1", "1.2"]),
+    st.sampled_from([TIGHT, LIMITS]),
+)
+def test_fast_path_general_path_and_every_split_agree(
+    chunks: list[bytes], version: str, limits: Limits
+) -> None:
+    """Whole input (fast path first) and the general path alone agree in every respect
+    (frames, error class and message, heart-beats, bytes held), whatever the limits.
+    Split at every byte and byte at a time agree with them on the frames and on the
+    verdict, and, with the limits out of reach, in every respect: with tight limits a
+    frame can break two limits and the one noticed first depends on where it was cut."""
+    data = b"".join(chunks)
+    whole = parse(data, [], limits, version)
+    assert general_only(data, limits, version).exact() == whole.exact()
+    splits = [[cut] for cut in range(1, len(data))] + [list(range(1, len(data)))]
+    for cuts in splits:
+        split = parse(data, cuts, limits, version)
+        if limits is LIMITS:
+            assert split.exact() == whole.exact(), cuts
+        else:
+            assert split.verdict() == whole.verdict(), cuts
