@@ -27,7 +27,7 @@ from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
 from stompim.store import KeyValue, migrate, open_database, open_kv
 
-log = logging.getLogger("stompim.app")
+log = logging.getLogger(__name__)
 
 
 class AccountAuthenticator:

@@ -10,11 +10,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from stompim import __version__
+from stompim import __version__, logs
 from stompim.config import Config, load_config
 from stompim.errors import ConfigError
 
-log = logging.getLogger("stompim")
+log = logging.getLogger(__name__)
 
 
 def _install_uvloop() -> str:
@@ -68,7 +68,7 @@ async def _migrate(config: Config) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stompim", description=__doc__)
     parser.add_argument("--config", help="path to config.toml (default: ./config.toml if present)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: log.level)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a node: REST, STOMP over WebSocket and TCP")
     serve.add_argument("--host", help="bind address (overrides server.host)")
@@ -82,15 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     if args.command == "version":
         print(f"stompim {__version__}")
         return 0
     try:
         config = _apply_flags(load_config(args.config), args)
+        level = args.log_level or config.log.level
+        if not logs.is_level(level):
+            raise ConfigError(f"--log-level: unknown level {level!r}")
+        logs.configure(config.log.format, level, access=config.log.access)
     except ConfigError as exc:
         print(f"stompim: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -81,7 +81,8 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class SmsConfig:
-    sender: str = "log"
+    sender: str = "outbox"
+    outbox_path: str = "stompim-sms-outbox.txt"
     code_ttl_seconds: int = 300
     max_per_phone_per_hour: int = 5
     max_per_ip_per_hour: int = 20
@@ -97,6 +98,17 @@ class ImConfig:
     max_message_length: int = 5000
 
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    format: str = "text"
+    level: str = "INFO"
+    access: bool = True
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -107,6 +119,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     im: ImConfig = field(default_factory=ImConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with some keys changed: `cfg.replace(server={"tcp_port": 0})`."""
@@ -127,6 +140,10 @@ class Config:
             raise ConfigError("stomp.allow_anonymous must be false when server.production = true")
         if len(self.auth.jwt_secret) < 32:
             raise ConfigError("auth.jwt_secret must be at least 32 characters")
+        if self.log.format not in LOG_FORMATS:
+            raise ConfigError(f"log.format must be one of {LOG_FORMATS}, got {self.log.format!r}")
+        if self.log.level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"log.level must be one of {LOG_LEVELS}, got {self.log.level!r}")
 
 
 _SECTION_CLASSES: dict[str, type] = {
@@ -138,6 +155,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "http": HttpConfig,
     "sms": SmsConfig,
     "im": ImConfig,
+    "log": LogConfig,
 }
 
 

@@ -18,19 +18,23 @@ Helpers for other areas (plain functions, importable as `from conftest import ..
 fixtures): `require_services()`, `unavailable(reason)`, `mysql_available()`,
 `redis_available()`, `mysql_url_for_new_database()` (context manager: a fresh empty
 database, dropped on exit), fixtures `mysql_session_url`, `sqlite_db`, `mysql_db`,
-`memory_kv`, `redis_kv`, `kv_prefix`, `redis_url`.
+`memory_kv`, `redis_kv`, `kv_prefix`, `redis_url`, `json_logs` (the node's JSON log
+handler on a buffer for one test; returns the parsed lines).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -266,3 +270,35 @@ def node_backend(
             }
         finally:
             _run_private_loop(_delete_prefixed(REDIS_URL, kv_prefix))
+
+
+# -- logs ---------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`stompim.cli.main` (and `json_logs`) install the node's log handler on the root
+    logger; every test ends with the handlers and levels it started with."""
+    names = ("", "stompim", "stompim.http.access")
+    loggers = [logging.getLogger(name or None) for name in names]
+    before = [(list(lg.handlers), lg.level) for lg in loggers]
+    yield
+    for logger, (handlers, level) in zip(loggers, before, strict=True):
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def json_logs() -> Callable[[], list[dict[str, Any]]]:
+    """The node's log handler (stompim.logs.configure, JSON, DEBUG) writing to a buffer
+    for one test, removed afterwards; calling the fixture's value parses every line
+    written so far (a line that is not one JSON object fails the test)."""
+    from stompim import logs
+
+    buffer = io.StringIO()
+    logs.configure("json", "DEBUG", stream=buffer)
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+    return lines  # _restore_logging removes the handler afterwards

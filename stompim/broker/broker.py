@@ -28,6 +28,7 @@ from websockets.asyncio.server import Server as WsServer
 
 from stompim.config import StompConfig
 from stompim.frames import Limits
+from stompim.logs import session_fields
 
 from .auth import Authenticator
 from .destinations import DestinationHandler, DestinationRules, Kind
@@ -41,7 +42,7 @@ from .websocket import start_websocket_server
 
 __all__ = ["Broker", "Stats"]
 
-log = logging.getLogger("stompim.broker")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -319,5 +320,6 @@ class Broker:
         for session in list(self._users.get(user_id, ())):
             for sub in list(session.subs.values()):
                 if sub.destination == destination:
-                    log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason)
+                    log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason,
+                             extra=session_fields(session))
                     unsubscribe(session, sub)

@@ -65,7 +65,7 @@ __all__ = [
     "encode_batch",
 ]
 
-log = logging.getLogger("stompim.broker.cluster")
+log = logging.getLogger(__name__)
 
 MAGIC = b"SIB1"
 _PART = struct.Struct(">I")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HANDLERS", "negotiate_heartbeat", "negotiate_version"]
 
-log = logging.getLogger("stompim.broker.handlers")
+log = logging.getLogger(__name__)
 
 
 def _require(frame: Frame, name: str) -> str:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionEvents", "SessionListener"]
 
-log = logging.getLogger("stompim.broker.listeners")
+log = logging.getLogger(__name__)
 
 
 class SessionListener(Protocol):

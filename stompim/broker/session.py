@@ -38,6 +38,7 @@ from stompim.frames import (
     RemoteProtocolError,
     encode,
 )
+from stompim.logs import session_fields
 
 from .errors import FrameRefused
 from .message import Message, escape_value
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NO_RECEIPT", "Link", "Session"]
 
-log = logging.getLogger("stompim.broker.session")
+log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 10000
 """Frames that may wait while an asynchronous handler runs; more is a flood."""
@@ -393,7 +394,7 @@ class Session:
         """Drop the connection without flushing (slow consumer)."""
         if self.state is State.CLOSED:
             return
-        log.info("session %s closed: %s", self.id, reason)
+        log.info("session %s closed: %s", self.id, reason, extra=session_fields(self))
         if self.state is not State.CLOSING:
             self.transition(Event.FAIL)
         self.out = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
+from stompim.logs import CURRENT_SESSION
+
 if TYPE_CHECKING:
     from .broker import Broker
     from .session import Session
@@ -72,7 +74,11 @@ class StompTcpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.session is not None
-        self.session.feed(data)
+        scope = CURRENT_SESSION.set(self.session)  # log lines name this session
+        try:
+            self.session.feed(data)
+        finally:
+            CURRENT_SESSION.reset(scope)
 
     def eof_received(self) -> bool:
         return False   # close our side too: STOMP has no half-close

@@ -41,6 +41,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 from websockets.typing import Subprotocol
 
+from stompim.logs import CURRENT_SESSION
+
 # The C speedup when websockets has one (frames re-exports it; utils has the pure version).
 apply_mask: Callable[[bytes | bytearray, bytes | bytearray], bytes] = ws_frames.apply_mask  # type: ignore[attr-defined]
 
@@ -155,7 +157,11 @@ class StompWsConnection(ServerConnection):
                 self.stomp_early = []
             self.stomp_early.append(data)
         else:
-            session.feed(data)
+            scope = CURRENT_SESSION.set(session)  # log lines name this session
+            try:
+                session.feed(data)
+            finally:
+                CURRENT_SESSION.reset(scope)
 
     def process_event(self, event: Any) -> None:
         if self.request is None:          # the handshake request
@@ -261,6 +267,7 @@ async def start_websocket_server(broker: Broker, host: str, port: int, path: str
         )
         conn.stomp_session = session
         early, conn.stomp_early = conn.stomp_early, None
+        CURRENT_SESSION.set(session)  # this task serves this session only
         for data in early or ():
             session.feed(data)
         if conn.protocol.state is not WsState.OPEN:

@@ -2,7 +2,7 @@
 
 Call order (app.py of the package): build the store and the services, then
 `create_http_app(services)`, then run it with an AppRunner. The factory installs
-the middlewares (CORS, errors -> Result, auth), the body limit
+the middlewares (request id + access log, CORS, errors -> Result, auth), the body limit
 (`http.max_body_bytes` -> 413/9006) and every module in `routes.ROUTE_MODULES`.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from stompim.http import access
 from stompim.http.api import API, ApiRegistry
 from stompim.http.keys import METRICS, SERVICES, MetricsSource
 from stompim.http.middlewares import auth_middleware, cors_middleware, error_middleware
@@ -24,8 +25,14 @@ def create_http_app(
     config = services.config
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
-        middlewares=[cors_middleware(config.http.cors_origins), error_middleware, auth_middleware],
+        middlewares=[
+            access.access_middleware,
+            cors_middleware(config.http.cors_origins),
+            error_middleware,
+            auth_middleware,
+        ],
     )
+    access.install(app)
     app[SERVICES] = services
     app[API] = ApiRegistry()
     app[METRICS] = metrics if metrics is not None else dict

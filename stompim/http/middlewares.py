@@ -24,7 +24,7 @@ from stompim.http.result import error
 from stompim.im import errors as codes
 from stompim.im.errors import ImError
 
-log = logging.getLogger("stompim.http")
+log = logging.getLogger(__name__)
 
 _STATUS_CODES = {
     400: codes.BAD_REQUEST,
@@ -37,7 +37,8 @@ _STATUS_CODES = {
 }
 
 ALLOWED_METHODS = "GET, POST, PUT, DELETE, PATCH, OPTIONS"
-ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With, X-Request-Id"
+EXPOSED_HEADERS = "X-Request-Id"
 
 
 @web.middleware
@@ -124,6 +125,7 @@ def cors_middleware(origins: Iterable[str]) -> Middleware:
         if origin_ok(origin) and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = origin  # type: ignore[assignment]
             response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             response.headers.add("Vary", "Origin")
         return response
 

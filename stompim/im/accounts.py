@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from stompim.im.publisher import Publisher
     from stompim.store import Database, KeyValue
 
-log = logging.getLogger("stompim.accounts")
+log = logging.getLogger(__name__)
 
 ACTIVE = 1
 MAX_ONLINE_QUERY = 200
@@ -72,7 +72,7 @@ class AccountService:
         self.publisher = publisher
         auth = config.auth
         self.tokens = TokenService(kv, auth.jwt_secret, auth.token_ttl_seconds)
-        self.sms = SmsCodes(kv, sms_sender or sender_from_config(config.sms.sender), config.sms)
+        self.sms = SmsCodes(kv, sms_sender or sender_from_config(config.sms), config.sms)
         self.presence = Presence(kv)
         window = auth.login_failure_window_seconds
         self._fail_account = FixedWindowLimiter(

@@ -54,7 +54,7 @@ from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
-log = logging.getLogger("stompim.im.chat")
+log = logging.getLogger(__name__)
 
 __all__ = ["ADMIN_ROLE", "ChatService", "SendResult"]
 

@@ -56,12 +56,13 @@ from stompim.im.errors import (
     ImError,
 )
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord
+from stompim.logs import detached_context
 from stompim.store.conversations import ConversationRepository, pair_key
 from stompim.store.friends import FriendRepository, PairFacts
 from stompim.store.groups import GroupRepository
 from stompim.store.messages import MessageRepository, NewMessage
 
-log = logging.getLogger("stompim.im.chat_batch")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 """Sends handled in one batch (one transaction) at most."""
@@ -249,7 +250,9 @@ class SendBatcher:
         pending = PendingSend(chat_type, sender_id, target_id, draft, now, loop.create_future())
         self._queue.append(pending)
         if self._writer is None:
-            self._writer = loop.create_task(self._drain(), name="chat-send-writer")
+            self._writer = loop.create_task(
+                self._drain(), name="chat-send-writer", context=detached_context()
+            )
         return pending.done
 
     async def submit(

@@ -38,7 +38,7 @@ from stompim.store.conversations import (
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
-log = logging.getLogger("stompim.im.conversations")
+log = logging.getLogger(__name__)
 
 MAX_LIST_LIMIT = 100
 

@@ -36,7 +36,7 @@ from stompim.store.users import UserRepository
 
 __all__ = ["GroupRecord", "GroupService", "MemberRecord", "group_topic"]
 
-log = logging.getLogger("stompim.im.groups")
+log = logging.getLogger(__name__)
 
 MAX_NAME = 64
 MAX_AVATAR = 512

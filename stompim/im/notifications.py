@@ -24,7 +24,7 @@ from stompim.store.database import Database
 from stompim.store.notifications import NotificationRecord, NotificationRepository
 
 MAX_PAGE_SIZE = 100
-log = logging.getLogger("stompim.im.notifications")
+log = logging.getLogger(__name__)
 
 
 class NotificationType(enum.StrEnum):

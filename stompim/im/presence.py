@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Presence", "PresenceTracker", "presence_key"]
 
-log = logging.getLogger("stompim.im.presence")
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 60.0
 WRITE_CONCURRENCY = 64

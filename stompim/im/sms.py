@@ -1,8 +1,10 @@
 """SMS verification codes: 6 digits, kept in the key-value store for `code_ttl_seconds`.
 
-Sending is pluggable through `SmsSender`; the default `LogSmsSender` writes the
-code to the log (development). `MemorySmsSender` keeps the codes it was asked to
-send, for tests and tools. A real gateway implements the same one method.
+Sending is pluggable through `SmsSender`; the default `OutboxSmsSender` appends the
+code to a local file (development: read the code there instead of on a phone).
+Codes never go to the log, which is shipped and kept where codes must not be.
+`MemorySmsSender` keeps the codes it was asked to send, for tests and tools. A real
+gateway implements the same one method.
 
 Call order: `SmsCodes.request(phone, ip)` (rate limited per phone and per IP per
 hour -> 429/9005), later `SmsCodes.verify(phone, code)` which consumes the code
@@ -12,9 +14,13 @@ impractical.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import os
 import secrets
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from stompim.im.ratelimit import FixedWindowLimiter
@@ -23,7 +29,7 @@ if TYPE_CHECKING:
     from stompim.config import SmsConfig
     from stompim.store import KeyValue
 
-log = logging.getLogger("stompim.sms")
+log = logging.getLogger(__name__)
 
 MAX_WRONG_GUESSES = 5
 HOUR = 3600
@@ -34,11 +40,27 @@ class SmsSender(Protocol):
         """Deliver `code` to `phone`. Raising aborts the request (the code is dropped)."""
 
 
-class LogSmsSender:
-    """Development sender: the code appears in the server log."""
+def masked(phone: str) -> str:
+    """`phone` with all but its last four digits hidden, for log lines."""
+    return "*" * max(0, len(phone) - 4) + phone[-4:]
+
+
+class OutboxSmsSender:
+    """Development sender: appends "<time> <phone> <code>" lines to a file readable by
+    its owner only; the log names the phone (masked) and the file, never the code."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
 
     async def send_code(self, phone: str, code: str) -> None:
-        log.info("SMS verification code for %s: %s", phone, code)
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {phone} {code}\n"
+        await asyncio.to_thread(self._append, line)
+        log.info("SMS code for %s written to %s (development sender)", masked(phone), self.path)
+
+    def _append(self, line: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(line)
 
 
 class MemorySmsSender:
@@ -51,12 +73,12 @@ class MemorySmsSender:
         self.sent[phone] = code
 
 
-def sender_from_config(name: str) -> SmsSender:
-    if name == "log":
-        return LogSmsSender()
-    if name == "memory":
+def sender_from_config(config: SmsConfig) -> SmsSender:
+    if config.sender == "outbox":
+        return OutboxSmsSender(config.outbox_path)
+    if config.sender == "memory":
         return MemorySmsSender()
-    raise ValueError(f"unknown sms.sender {name!r} (known: log, memory)")
+    raise ValueError(f"unknown sms.sender {config.sender!r} (known: outbox, memory)")
 
 
 class SmsCodes:

@@ -28,6 +28,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from stompim.logs import detached_context
+
 
 class KvTypeError(TypeError):
     """A string operation on a hash key or the other way round (Redis: WRONGTYPE)."""
@@ -95,7 +97,7 @@ async def open_kv(url: str, *, prefix: str = "stompim") -> KeyValue:
 # Subscription bookkeeping shared by both implementations.
 # ---------------------------------------------------------------------------------------
 
-_log = logging.getLogger("stompim.store.kv")
+_log = logging.getLogger(__name__)
 
 
 class _Closer(Protocol):
@@ -172,7 +174,7 @@ class Dispatcher:
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(
-                self._run(self._queue), name="stompim-kv-dispatch"
+                self._run(self._queue), name="stompim-kv-dispatch", context=detached_context()
             )
         self._queue.put_nowait((subs, data))
 

@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from stompim.logs import detached_context
 from stompim.store.kv import (
     ChannelSubscription,
     Dispatcher,
@@ -30,7 +31,7 @@ from stompim.store.kv import (
     ttl_ms,
 )
 
-_log = logging.getLogger("stompim.store.kv")
+_log = logging.getLogger(__name__)
 
 # INCRBY, and set the expiry only when this call created the key (atomic on the server).
 _INCR_WITH_TTL = """
@@ -175,7 +176,9 @@ class RedisKeyValue:
                     raise
                 if self._listener is None:
                     self._listener = asyncio.get_running_loop().create_task(
-                        self._listen(), name="stompim-kv-redis-listener"
+                        self._listen(),
+                        name="stompim-kv-redis-listener",
+                        context=detached_context(),
                     )
             ready = self._ready[sub.channel]
         try:

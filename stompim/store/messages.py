@@ -59,7 +59,7 @@ def _record(row: dict[str, Any]) -> MessageRecord:
     )
 
 
-log = logging.getLogger("stompim.store.messages")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,7 @@ async def test_unexpected_error_is_500_result_without_details(
 
     _, token = await client.user("heidi")
     monkeypatch.setattr(type(client.services.accounts), "search", boom)
-    with caplog.at_level("ERROR", logger="stompim.http"):
+    with caplog.at_level("ERROR", logger="stompim.http.middlewares"):
         reply = await client.call("GET", "/api/user/search?keyword=x", token=token)
     assert (reply.status, reply.code) == (500, 9999)
     assert "secret" not in reply.body["message"]

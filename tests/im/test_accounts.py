@@ -318,7 +318,7 @@ async def test_logout_survives_a_failing_publisher(db: Database, kv: KeyValue, c
     accounts = AccountService(config(), db, kv, Broken())
     await accounts.register(username="leo", password=PW)
     token = (await accounts.login(username="leo", password=PW)).token
-    with caplog.at_level("ERROR", logger="stompim.accounts"):
+    with caplog.at_level("ERROR", logger="stompim.im.accounts"):
         await accounts.logout(await accounts.authenticate_token(token))
     assert (await _error(accounts.authenticate_token(token))).code == 1003
     assert any("broker down" in (r.exc_text or "") for r in caplog.records)
