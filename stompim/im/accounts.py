@@ -165,8 +165,16 @@ class AccountService:
     # ---------------------------------------------------------------- authentication
 
     async def authenticate_token(self, token: str) -> TokenClaims:
-        """Valid, unexpired, unrevoked HS256 token -> claims; else ImError(1003, 401)."""
-        return await self.tokens.validate(token)
+        """Valid, unexpired, unrevoked HS256 token of an active account -> claims; else
+        ImError(1003, 401). The account is read on every call: a user disabled from
+        another process (`stompim user disable`) loses every token at once, on every
+        node, whatever the token registry still holds (an in-process registry cannot
+        be reached from outside the node)."""
+        claims = await self.tokens.validate(token)
+        user = await self.users.get(claims.user_id)
+        if user is None or user.status != ACTIVE:
+            raise invalid("account disabled")
+        return claims
 
     async def authenticate_stomp(
         self,
@@ -255,11 +263,19 @@ class AccountService:
         for jti in await self.tokens.revoke_others(user.id, claims.jti):
             await self._close_sessions(user.id, "password changed", jti)
 
-    async def disable_user(self, user_id: int) -> None:
-        """Disable an account: it disappears from lookups and every token dies."""
+    async def disable_user(self, user_id: int) -> int:
+        """Disable an account: it disappears from lookups, every token dies and its
+        STOMP sessions close (cluster-wide through the publisher). Returns how many
+        live tokens the registry revoked."""
         await self.users.set_status(user_id, 0)
-        await self.tokens.revoke_all(user_id)
-        await self._close_sessions(user_id, "account disabled", None)
+        return await self.end_sessions(user_id, "account disabled")
+
+    async def end_sessions(self, user_id: int, reason: str) -> int:
+        """Revoke every token of the user and close all their STOMP sessions (login +
+        password ones too), cluster-wide. Returns how many tokens were revoked."""
+        revoked = await self.tokens.revoke_all(user_id)
+        await self._close_sessions(user_id, reason, None)
+        return len(revoked)
 
     # ---------------------------------------------------------------- SMS, presence
 

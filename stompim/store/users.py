@@ -190,6 +190,23 @@ class UserRepository:
         if result.rowcount == 0:
             raise ImError(USER_NOT_FOUND, "user not found", 404)
 
+    async def list_page(
+        self, offset: int, limit: int, status: int | None = None
+    ) -> list[UserRecord]:
+        """Users in id order, `limit` of them from `offset`; only `status` when given."""
+        where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM users {where} ORDER BY id LIMIT ? OFFSET ?",
+            (*params, int(limit), int(offset)),
+        )
+        return [UserRecord.from_row(r) for r in rows]
+
+    async def count(self, status: int | None = None) -> int:
+        if status is None:
+            return int(await self._db.fetch_val("SELECT COUNT(*) FROM users"))
+        return int(await self._db.fetch_val("SELECT COUNT(*) FROM users WHERE status = ?",
+                                            (status,)))
+
     async def search(self, keyword: str, limit: int = 20) -> list[UserRecord]:
         """Active users whose username or phone equals `keyword` exactly (no wildcards)."""
         keyword = keyword.strip()

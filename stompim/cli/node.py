@@ -1,0 +1,98 @@
+"""`stompim serve` (run a node until SIGINT/SIGTERM) and `stompim migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from stompim import __version__
+from stompim.cli.common import EXIT_CONFIG, EXIT_PROBLEM
+from stompim.config import Config
+from stompim.errors import ConfigError
+
+__all__ = ["add_parsers", "apply_flags", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run a node: REST, STOMP over WebSocket and TCP")
+    serve.add_argument("--host", help="bind address (overrides server.host)")
+    serve.add_argument("--http-port", type=int, help="REST port (overrides server.http_port)")
+    serve.add_argument("--ws-port", type=int, help="WebSocket port (overrides server.ws_port)")
+    serve.add_argument("--tcp-port", type=int, help="STOMP TCP port; -1 disables it")
+    sub.add_parser("migrate", help="create or upgrade the configured database, then exit")
+
+
+def apply_flags(config: Config, args: argparse.Namespace) -> Config:
+    """`serve --host/--http-port/...` over the loaded configuration."""
+    server: dict[str, object] = {}
+    for flag in ("host", "http_port", "ws_port", "tcp_port"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            server[flag] = value
+    return config.replace(server=server) if server else config
+
+
+def _install_uvloop() -> str:
+    """Use uvloop when it is installed; the default loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+async def _serve(config: Config) -> None:
+    from stompim.app import Node
+
+    node = Node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows has no signal handlers
+            loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await node.stop()
+
+
+async def _migrate(config: Config) -> int:
+    from stompim.store import migrate, open_database
+
+    db = await open_database(
+        config.database.url, pool_min=config.database.pool_min, pool_max=config.database.pool_max
+    )
+    try:
+        return await migrate(db)
+    finally:
+        await db.close()
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    if args.command == "migrate":
+        version = asyncio.run(_migrate(config))
+        print(f"stompim: database at schema version {version}")
+        return 0
+    loop_name = _install_uvloop()
+    log.info("stompim %s starting on %s", __version__, loop_name)
+    try:
+        asyncio.run(_serve(config))
+    except ConfigError as exc:
+        print(f"stompim: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"stompim: cannot start: {exc}", file=sys.stderr)
+        print("  hint: `stompim doctor` checks the ports, the database and Redis",
+              file=sys.stderr)
+        return EXIT_PROBLEM
+    return 0
