@@ -10,8 +10,9 @@ middlewares decided:
    (stompim.logs), so every line written while the request is served carries it, and
    its user id once the auth middleware identified the caller;
 2. after the handler, one access line on the ``stompim.http.access`` logger: method,
-   route template (``/api/user/info/{userId}``, never the query string), status,
-   duration, remote address, request id and user id.
+   route template (``/api/user/info/{userId}``, never the query string; the path when
+   no route matched), status, duration (until the response was ready: a file's bytes
+   go out after), remote address, request id and user id.
 
 `echo_request_id` (an ``on_response_prepare`` signal, installed by `install`) writes the
 id into the ``X-Request-Id`` response header of every response, streamed ones included.

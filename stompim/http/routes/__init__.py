@@ -13,6 +13,7 @@ from stompim.http.routes import (  # chat  # social
     group,
     message,
     notification,
+    swagger,
     system,
     user,
     whitelist,
@@ -29,4 +30,5 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     group.register_routes,  # social
     whitelist.register_routes,  # social
     notification.register_routes,  # social
+    swagger.register_routes,
 ]
