@@ -28,6 +28,7 @@ from stompim.cli.admin_store import AdminStore, StoreUnreachable, open_admin_sto
 from stompim.cli.common import EXIT_PROBLEM, problem
 from stompim.config import Config
 from stompim.im import passwords
+from stompim.im.accounts import ACTIVE_CACHE_SECONDS
 from stompim.im.errors import ImError
 from stompim.store.users import STATUS_ACTIVE, UserRecord
 
@@ -164,8 +165,8 @@ def _report_reach(store: AdminStore, revoked: int, *, disabled: bool) -> int:
     """Say what happened to the user's tokens and sessions on the nodes."""
     if not store.reaches_nodes:
         if disabled:
-            print("  tokens: a running node refuses them from now on (it checks the account "
-                  "on every request and STOMP CONNECT)")
+            print(f"  tokens: a running node refuses them within {ACTIVE_CACHE_SECONDS:g} s "
+                  "(its token check reads the account)")
             kept = "STOMP sessions it already has open stay until they disconnect"
         else:
             kept = ("tokens issued before stay valid and STOMP sessions stay open in the "

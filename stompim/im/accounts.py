@@ -17,9 +17,12 @@ password give the same ImError(1002) after the same bcrypt work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from cachetools import TTLCache
 
 from stompim.im import passwords, userfields
 from stompim.im.errors import (
@@ -44,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTIVE = 1
+ACTIVE_CACHE_SECONDS = 2.0
+"""How long a node trusts that an account it saw active still is (see authenticate_token)."""
+ACTIVE_CACHE_SIZE = 50_000
 MAX_ONLINE_QUERY = 200
 SEARCH_LIMIT = 20
 _WRONG = "wrong account or password"
@@ -65,6 +71,7 @@ class AccountService:
         publisher: Publisher,
         *,
         sms_sender: SmsSender | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.users = UserRepository(db)
@@ -79,6 +86,10 @@ class AccountService:
             kv, "login-account", auth.login_max_failures, window
         )
         self._fail_ip = FixedWindowLimiter(kv, "login-ip", auth.login_max_failures * 4, window)
+        # user ids recently seen active, so a token check costs no query every time
+        self._active: TTLCache[int, bool] = TTLCache(
+            ACTIVE_CACHE_SIZE, ACTIVE_CACHE_SECONDS, timer=monotonic
+        )
 
     # ---------------------------------------------------------------- register / login
 
@@ -166,14 +177,17 @@ class AccountService:
 
     async def authenticate_token(self, token: str) -> TokenClaims:
         """Valid, unexpired, unrevoked HS256 token of an active account -> claims; else
-        ImError(1003, 401). The account is read on every call: a user disabled from
-        another process (`stompim user disable`) loses every token at once, on every
-        node, whatever the token registry still holds (an in-process registry cannot
-        be reached from outside the node)."""
+        ImError(1003, 401). The account's status is read from the database (and kept
+        ACTIVE_CACHE_SECONDS): a user disabled from another process (`stompim user
+        disable`) loses every token within that time on every node, whatever the token
+        registry still holds (an in-process registry cannot be reached from outside
+        the node)."""
         claims = await self.tokens.validate(token)
-        user = await self.users.get(claims.user_id)
-        if user is None or user.status != ACTIVE:
-            raise invalid("account disabled")
+        if claims.user_id not in self._active:
+            user = await self.users.get(claims.user_id)
+            if user is None or user.status != ACTIVE:
+                raise invalid("account disabled")
+            self._active[claims.user_id] = True
         return claims
 
     async def authenticate_stomp(
@@ -268,6 +282,7 @@ class AccountService:
         STOMP sessions close (cluster-wide through the publisher). Returns how many
         live tokens the registry revoked."""
         await self.users.set_status(user_id, 0)
+        self._active.pop(user_id, None)
         return await self.end_sessions(user_id, "account disabled")
 
     async def end_sessions(self, user_id: int, reason: str) -> int:

@@ -9,9 +9,10 @@ Ending a user's access (disable, reset_password) goes through
 `AccountService.end_sessions`: the tokens are deleted from the registry in the
 key-value store and a "close this user's sessions" control is published. With Redis
 both reach every node. On the embedded default (in-process store) neither can leave
-the admin process; there the node's authentication, which reads the account on every
-token check, refuses the disabled user's tokens, while STOMP sessions already open stay
-until they end. Credential generations (issue 10) will close that gap.
+the admin process; there the node's token check, which reads the account (trusting an
+active one for ACTIVE_CACHE_SECONDS), refuses the disabled user's tokens, while STOMP
+sessions already open stay until they end, and after a password reset the old tokens
+stay valid. Credential generations (issue 10) will close that gap.
 
 Call order: `admin = AccountAdmin(services.accounts)`, then any method; none keeps state.
 """

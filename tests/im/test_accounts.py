@@ -15,12 +15,12 @@ import pytest
 
 from stompim.config import Config
 from stompim.im import passwords
-from stompim.im.accounts import AccountService
+from stompim.im.accounts import ACTIVE_CACHE_SECONDS, AccountService
 from stompim.im.errors import ImError
 from stompim.im.presence import presence_key
 from stompim.im.sms import MemorySmsSender
 from stompim.im.tokens import TokenService, looks_like_jwt
-from stompim.store import Database, KeyValue
+from stompim.store import Database, KeyValue, UserRepository
 
 SECRET = "test-secret-for-stompim-account-tests-012345"
 PW = "passw0rd-ok"
@@ -295,6 +295,26 @@ async def test_disable_user_kills_tokens_and_sessions(
     assert (user.id, "account disabled", None) in recorder.closed
     assert (await _error(accounts.get_user(user.id))).code == 1004
     assert await accounts.search("judy") == []
+
+
+async def test_disabled_elsewhere_refuses_the_token_once_the_cache_expires(
+    db: Database, kv: KeyValue, recorder: Recorder
+) -> None:
+    """`stompim user disable` from another process cannot always reach this node's token
+    registry (in-process store): the account read on authentication still ends the
+    token, at most ACTIVE_CACHE_SECONDS later."""
+    now = [100.0]
+    accounts = AccountService(config(), db, kv, recorder, monotonic=lambda: now[0])
+    user = await accounts.register(username="nina", password=PW)
+    token = (await accounts.login(username="nina", password=PW)).token
+    assert (await accounts.authenticate_token(token)).user_id == user.id
+    await UserRepository(db).set_status(user.id, 0)  # another process's disable
+    assert (await accounts.authenticate_token(token)).user_id == user.id  # trusted a while
+    now[0] += ACTIVE_CACHE_SECONDS + 0.01
+    error = await _error(accounts.authenticate_token(token))
+    assert (error.code, error.status, error.message) == (1003, 401, "account disabled")
+    await UserRepository(db).set_status(user.id, 1)
+    assert (await accounts.authenticate_token(token)).user_id == user.id
 
 
 async def test_logout_closes_sessions_of_that_token(
