@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stompim import logs
 from stompim.cli.check import FAIL, OK, WARN, Check
 from stompim.cli.common import EXIT_PROBLEM, configure_logging
 from stompim.cli.ports import check_ports
@@ -33,7 +32,8 @@ from stompim.errors import ConfigError
 from stompim.logs import redact
 from stompim.store.migrate import SCHEMA_VERSION
 
-__all__ = ["Check", "add_parser", "run"]
+__all__ = ["add_parser", "config_checks", "database_checks", "redis_check", "run"]
+
 
 def add_parser(sub: Any) -> None:
     doctor = sub.add_parser(
@@ -86,9 +86,9 @@ def _config_source(path: str | None) -> str:
     path = path or os.environ.get("STOMPIM_CONFIG")
     if path is None and Path("config.toml").exists():
         path = "config.toml"
-    overrides = sorted(k for k in os.environ if k.startswith("STOMPIM_") and k != "STOMPIM_CONFIG")
+    overrides = sum(k.startswith("STOMPIM_") and k != "STOMPIM_CONFIG" for k in os.environ)
     source = path if path is not None else "built-in defaults (no config.toml here)"
-    return f"{source} + {len(overrides)} STOMPIM_* override(s)" if overrides else source
+    return f"{source} + {overrides} STOMPIM_* override(s)" if overrides else source
 
 
 def config_checks(config: Config, path: str | None) -> list[Check]:
@@ -246,5 +246,5 @@ async def redis_check(url: str, within: float) -> Check:
 def _reason(exc: BaseException, within: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {within:g} s"
-    return logs.redact(str(exc) or type(exc).__name__).splitlines()[0]
+    return redact(str(exc) or type(exc).__name__).splitlines()[0]
 
