@@ -19,6 +19,8 @@ from typing import Any
 from stompim.errors import ConfigError
 
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
+ERROR_STATUS_MODES = ("http", "ok")
+"""http.error_status: refusals as 4xx ("http"), or as 200 with the code in the Result ("ok")."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class AuthConfig:
 class HttpConfig:
     cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://localhost:5173")
     max_body_bytes: int = 1024 * 1024
+    max_json_bytes: int = 64 * 1024
+    error_status: str = "http"
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,11 @@ class Config:
             raise ConfigError(f"log.format must be one of {LOG_FORMATS}, got {self.log.format!r}")
         if self.log.level.upper() not in LOG_LEVELS:
             raise ConfigError(f"log.level must be one of {LOG_LEVELS}, got {self.log.level!r}")
+        if self.http.error_status not in ERROR_STATUS_MODES:
+            raise ConfigError(
+                f"http.error_status must be one of {', '.join(ERROR_STATUS_MODES)}, "
+                f"not {self.http.error_status!r}"
+            )
 
 
 _SECTION_CLASSES: dict[str, type] = {

@@ -1,8 +1,8 @@
-"""The REST API (aiohttp): `create_http_app(services)`; see app.py and routes/."""
+"""The REST API (aiohttp): `create_http_app(services)`; see app.py, api.py and routes/."""
 
 from __future__ import annotations
 
-from stompim.http.api import API, ApiRegistry, ApiRoutes, Endpoint, Param
+from stompim.http.api import API, ApiRegistry, ApiRoutes, Endpoint
 from stompim.http.app import create_http_app
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.result import error, ok
@@ -14,7 +14,6 @@ __all__ = [
     "ApiRegistry",
     "ApiRoutes",
     "Endpoint",
-    "Param",
     "create_http_app",
     "error",
     "ok",

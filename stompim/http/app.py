@@ -2,33 +2,66 @@
 
 Call order (app.py of the package): build the store and the services, then
 `create_http_app(services)`, then run it with an AppRunner. The factory installs
-the middlewares (request id + access log, CORS, errors -> Result, auth), the body limit
+the middlewares (request id + access log, CORS, errors -> Result, with
+http.error_status = "ok" refusals as HTTP 200, auth), the body limit
 (`http.max_body_bytes` -> 413/9006) and every module in `routes.ROUTE_MODULES`.
 """
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from stompim.http import access
 from stompim.http.api import API, ApiRegistry
 from stompim.http.keys import METRICS, SERVICES, MetricsSource
-from stompim.http.middlewares import auth_middleware, cors_middleware, error_middleware
+from stompim.http.middlewares import (
+    auth_middleware,
+    cors_middleware,
+    error_middleware,
+    refusals_as_ok,
+)
 from stompim.http.routes import ROUTE_MODULES
 from stompim.im.services import ImServices
+
+
+class _QuietParseErrors(logging.Filter):
+    """aiohttp logs a request it cannot even parse (a NUL in a header, a request line
+    over 8 KiB) at ERROR with a traceback, after answering it 400 itself.  That is the
+    client's fault, not ours: one INFO line, so no client can fill the log with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = "unparsable request refused: %s"
+            record.args = (" ".join(str(exc).split())[:200],)
+            record.exc_info = None
+        return True
+
+
+def _quiet_parse_errors() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _QuietParseErrors) for f in server_log.filters):
+        server_log.addFilter(_QuietParseErrors())
 
 
 def create_http_app(
     services: ImServices, *, metrics: MetricsSource | None = None
 ) -> web.Application:
     """`metrics` supplies the node's counters for /metrics (the broker's, in app.py)."""
+    _quiet_parse_errors()
     config = services.config
+    status_mode = [refusals_as_ok] if config.http.error_status == "ok" else []
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
         middlewares=[
             access.access_middleware,
             cors_middleware(config.http.cors_origins),
             error_middleware,
+            *status_mode,
             auth_middleware,
         ],
     )

@@ -1,4 +1,6 @@
-"""Typed keys for what the HTTP app and its requests carry (aiohttp AppKey/RequestKey)."""
+"""Typed keys for what the HTTP app and its requests carry (aiohttp AppKey/RequestKey).
+
+The endpoint registry's key, `API`, lives beside its type in stompim/http/api.py."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from stompim.http.api import API
 from stompim.im.services import ImServices
 from stompim.im.tokens import TokenClaims
 
@@ -17,7 +18,7 @@ MetricsSource = Callable[[], Mapping[str, float]]
 METRICS: web.AppKey[MetricsSource] = web.AppKey("stompim.metrics")
 """Counters of the node (the broker's connections and message counts) for /metrics."""
 
-__all__ = ["API", "CLAIMS", "METRICS", "SERVICES"]
+__all__ = ["CLAIMS", "METRICS", "SERVICES"]
 
 CLAIMS = web.RequestKey("stompim.claims", TokenClaims)
 """Set by the auth middleware on every non-public route: who is calling."""

@@ -1,10 +1,13 @@
-"""The three middlewares, outermost first: CORS, errors -> Result, authentication.
+"""The middlewares, outermost first: CORS, errors -> Result, [refusals as 200], authentication.
 
 cors_middleware   answers preflight OPTIONS itself; adds Access-Control-*
                   headers to every response for an allowed Origin.
 error_middleware  turns every failure into a Result: ImError -> its code and
                   status; aiohttp HTTPException (404 route, 405, 413) -> 9xxx;
                   anything else -> logged with traceback, 500/9999, no details.
+refusals_as_ok    only with http.error_status = "ok": a Refusal (ImError included)
+                  raised by auth or a handler answers HTTP 200 with its code in the
+                  Result; everything else passes on to error_middleware unchanged.
 auth_middleware   requires `Authorization: Bearer <jwt>` except on public
                   routes and on requests no route matched (so 404/405 stay
                   404/405); stores TokenClaims under request[CLAIMS].
@@ -18,6 +21,7 @@ from collections.abc import Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from stompim.errors import Refusal
 from stompim.http.api import API
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.result import error
@@ -74,6 +78,20 @@ def _http_exception_result(request: web.Request, exc: web.HTTPException) -> web.
     if "Allow" in exc.headers:
         response.headers["Allow"] = exc.headers["Allow"]
     return response
+
+
+@web.middleware
+async def refusals_as_ok(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The status mode "ok" (http.error_status): a business refusal is HTTP 200 with its
+    code in the Result, as Spring backends whose clients read only the envelope answer.
+    Sits inside error_middleware, so what is not a Refusal (an unavailable dependency,
+    a framework 404/405/413, a bug) keeps the status error_middleware gives it."""
+    try:
+        return await handler(request)
+    except Refusal as exc:
+        if exc.status >= 500:
+            raise
+        return error(exc.code, exc.message, 200)
 
 
 @web.middleware

@@ -33,6 +33,7 @@ from stompim.im.errors import (
     USER_NOT_FOUND,
     ImError,
 )
+from stompim.im.paging import Page, check_window, window
 from stompim.im.presence import Presence
 from stompim.im.ratelimit import FixedWindowLimiter, too_many
 from stompim.im.sms import SmsCodes, SmsSender, sender_from_config
@@ -235,11 +236,16 @@ class AccountService:
         return user
 
     async def update_profile(self, user_id: int, changes: Mapping[str, Any]) -> UserRecord:
-        """Change the caller's own profile. `id`/`username` may be echoed back
-        unchanged (front ends send the whole object) but never changed."""
+        """Change the caller's own profile. The read-only `id`, `username`, `phone` and
+        `status` may be echoed back unchanged (front ends send the whole object) but
+        never changed here."""
         user = await self.get_user(user_id)
         changes = dict(changes)
-        for echoed, current in (("id", user.id), ("username", user.username)):
+        read_only = (
+            ("id", user.id), ("username", user.username), ("phone", user.phone),
+            ("status", user.status),
+        )
+        for echoed, current in read_only:
             if echoed in changes:
                 if changes[echoed] != current:
                     raise ImError(BAD_REQUEST, f"{echoed}: cannot be changed here")
@@ -249,13 +255,18 @@ class AccountService:
             return user
         return await self.users.update_profile(user_id, checked)
 
-    async def search(self, keyword: Any) -> list[UserRecord]:
-        """Active users whose username or phone equals `keyword` exactly."""
+    async def search(
+        self, keyword: Any, *, offset: int = 0, limit: int = SEARCH_LIMIT
+    ) -> Page[UserRecord]:
+        """Active users whose username or phone equals `keyword` exactly (at most
+        SEARCH_LIMIT hits in all)."""
         if not isinstance(keyword, str):
             raise ImError(BAD_REQUEST, "keyword: must be a string")
+        check_window(offset, limit, SEARCH_LIMIT)
         if not keyword or len(keyword) > 64:
-            return []
-        return await self.users.search(keyword, SEARCH_LIMIT)
+            return Page([], 0)
+        hits = await self.users.search(keyword, SEARCH_LIMIT)
+        return Page(window(hits, offset, limit), len(hits))
 
     async def change_password(
         self, claims: TokenClaims, old_password: Any, new_password: Any

@@ -19,6 +19,7 @@ Call order: ChatService holds one ConversationService; REST routes call
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ from stompim.store.messages import MessageRepository
 log = logging.getLogger(__name__)
 
 MAX_LIST_LIMIT = 100
+_INT64_MAX = 2**63 - 1
 
 
 # What chat needs from the social services (IM_API.md names); the real
@@ -102,14 +104,18 @@ def _cursor_text(updated_at: int, conv_id: int) -> str:
     return f"{updated_at}_{conv_id}"
 
 
+_CURSOR = re.compile(r"([0-9]{1,19})_([0-9]{1,19})")  # ASCII digits: what _cursor_text wrote
+
+
 def _parse_cursor(cursor: str | None) -> tuple[int, int] | None:
+    """A cursor this server gave out; anything else (other digits, values past 64 bits,
+    which no database could compare) is refused as bad input."""
     if not cursor:
         return None
-    try:
-        left, right = cursor.split("_", 1)
-        return int(left), int(right)
-    except ValueError:
-        raise ImError(BAD_REQUEST, "bad cursor", 400) from None
+    match = _CURSOR.fullmatch(cursor)
+    if match is None or max(int(match[1]), int(match[2])) > _INT64_MAX:
+        raise ImError(BAD_REQUEST, "cursor: not a cursor this server gave", 400)
+    return int(match[1]), int(match[2])
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from stompim.im.errors import (
     ImError,
 )
 from stompim.im.notifications import NotificationService, NotificationType
+from stompim.im.paging import Page, check_window, window
 from stompim.store.database import Database, IntegrityError
 from stompim.store.friends import (
     ACCEPTED,
@@ -39,6 +40,7 @@ from stompim.store.users import UserRecord, UserRepository
 
 MAX_REQUEST_MESSAGE = 255
 MAX_REMARK = 64
+MAX_PAGE_SIZE = 100  # requests and blacklist entries per page
 
 
 def user_summary(user: UserRecord | None, user_id: int) -> dict[str, Any]:
@@ -155,11 +157,21 @@ class FriendService:
             out.append(request_json(r) | {key: user_summary(users.get(other), other)})
         return out
 
-    async def received_requests(self, user_id: int) -> list[dict[str, Any]]:
-        return await self._with_users(await self.repo.received(user_id), "fromUser")
+    async def received_requests(
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+    ) -> Page[dict[str, Any]]:
+        """Requests sent to `user_id`, newest first, with the sender's summary."""
+        check_window(offset, limit, MAX_PAGE_SIZE)
+        reqs = await self.repo.received(user_id)
+        return Page(await self._with_users(window(reqs, offset, limit), "fromUser"), len(reqs))
 
-    async def sent_requests(self, user_id: int) -> list[dict[str, Any]]:
-        return await self._with_users(await self.repo.sent(user_id), "toUser")
+    async def sent_requests(
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+    ) -> Page[dict[str, Any]]:
+        """Requests `user_id` sent, newest first, with the receiver's summary."""
+        check_window(offset, limit, MAX_PAGE_SIZE)
+        reqs = await self.repo.sent(user_id)
+        return Page(await self._with_users(window(reqs, offset, limit), "toUser"), len(reqs))
 
     async def _lock_request_to(self, tx: Any, user_id: int, request_id: int) -> FriendRequestRecord:
         """The request addressed to `user_id`, locked in `tx`; anyone else's is not found."""
@@ -262,10 +274,16 @@ class FriendService:
     async def unblock(self, user_id: int, target_id: int) -> None:
         await self.repo.unblock(user_id, target_id)
 
-    async def blacklist(self, user_id: int) -> list[dict[str, Any]]:
+    async def blacklist(
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+    ) -> Page[dict[str, Any]]:
+        """Users `user_id` blocked, with their summaries."""
+        check_window(offset, limit, MAX_PAGE_SIZE)
         entries = await self.repo.blocked_list(user_id)
-        users = await self.users.get_many(uid for uid, _ in entries)
-        return [
+        shown = window(entries, offset, limit)
+        users = await self.users.get_many(uid for uid, _ in shown)
+        records = [
             {"userId": uid, "blockedAt": at, "user": user_summary(users.get(uid), uid)}
-            for uid, at in entries
+            for uid, at in shown
         ]
+        return Page(records, len(entries))

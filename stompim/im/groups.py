@@ -27,6 +27,7 @@ from stompim.im.errors import (
 from stompim.im.friends import display_name, user_summary
 from stompim.im.invitations import InvitationService
 from stompim.im.notifications import NotificationService, NotificationType
+from stompim.im.paging import Page, check_window, window
 from stompim.im.publisher import Publisher
 from stompim.im.roles import Action, Role, check, kick_action
 from stompim.store.database import Database
@@ -42,6 +43,7 @@ MAX_NAME = 64
 MAX_AVATAR = 512
 MAX_ANNOUNCEMENT = 1024
 MAX_GROUP_NICKNAME = 64
+MAX_MEMBERS_PAGE = 500  # members per page: a whole default-sized group at once
 
 
 def group_topic(group_id: int) -> str:
@@ -245,11 +247,16 @@ class GroupService:
                 out.append(g.to_json() | {"myRole": m.role, "myNickname": m.nickname})
         return out
 
-    async def members(self, actor_id: int, group_id: int) -> list[dict[str, Any]]:
+    async def members(
+        self, actor_id: int, group_id: int, *, offset: int = 0, limit: int = MAX_MEMBERS_PAGE
+    ) -> Page[dict[str, Any]]:
+        """Members with roles and profile summaries (members only may look)."""
+        check_window(offset, limit, MAX_MEMBERS_PAGE)
         await self._authorize(actor_id, group_id, Action.VIEW)
-        members = await self.repo.members(group_id)
+        everyone = await self.repo.members(group_id)
+        members = window(everyone, offset, limit)
         users = await self.users.get_many(m.user_id for m in members)
-        return [
+        records = [
             {
                 "userId": m.user_id,
                 "role": m.role,
@@ -261,6 +268,7 @@ class GroupService:
             }
             for m in members
         ]
+        return Page(records, len(everyone))
 
     # -- membership changes --------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from stompim.im.clock import Clock, now_ms
-from stompim.im.errors import BAD_REQUEST, ImError
+from stompim.im.paging import Page, check_window
 from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.notifications import NotificationRecord, NotificationRepository
@@ -76,15 +76,14 @@ class NotificationService:
         for uid in user_ids:
             await self.notify(uid, type, message, extra)
 
-    async def page(self, user_id: int, page: int = 1, size: int = 20) -> dict[str, Any]:
-        """Newest first; `page` counts from 1, `size` at most MAX_PAGE_SIZE."""
-        if page < 1:
-            raise ImError(BAD_REQUEST, "page: must be >= 1")
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise ImError(BAD_REQUEST, f"size: must be between 1 and {MAX_PAGE_SIZE}")
-        records = await self.repo.page(user_id, (page - 1) * size, size)
+    async def page(
+        self, user_id: int, *, offset: int = 0, limit: int = 20
+    ) -> Page[dict[str, Any]]:
+        """Newest first; at most MAX_PAGE_SIZE a page."""
+        check_window(offset, limit, MAX_PAGE_SIZE)
+        records = await self.repo.page(user_id, offset, limit)
         total = await self.repo.count(user_id)
-        return {"list": [r.to_json() for r in records], "total": total, "page": page, "size": size}
+        return Page([r.to_json() for r in records], total)
 
     async def list_records(self, user_id: int, limit: int = 100) -> list[NotificationRecord]:
         return await self.repo.page(user_id, 0, limit)

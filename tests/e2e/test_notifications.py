@@ -24,7 +24,7 @@ def test_friend_request_and_acceptance_are_pushed_live(node: FullNode, devices: 
     assert note["type"] == "FRIEND_REQUEST" and note["userId"] == bob.id and not note["read"]
     assert pushed.headers["destination"] == f"/queue/notification/{bob.id}"
     # the push is the notification center's row
-    [stored] = bob.call("GET", "/api/notification?page=1&size=10")["list"]
+    [stored] = bob.call("GET", "/api/notification?page=1&size=10")["records"]
     assert stored["id"] == note["id"] and stored["type"] == "FRIEND_REQUEST"
 
     bob.call("POST", f"/api/friend/request/{request['id']}/accept")
@@ -44,7 +44,7 @@ def test_offline_user_finds_notifications_over_rest(node: FullNode, devices: Dev
     # carol had no connection at all: the center has it, unread
     page = carol.call("GET", "/api/notification?page=1&size=10")
     assert page["total"] == 1
-    [note] = page["list"]
+    [note] = page["records"]
     assert note["type"] == "FRIEND_REQUEST" and note["read"] is False
     assert carol.call("GET", "/api/notification/unread-count") == 1
     carol.call("POST", f"/api/friend/request/{request['id']}/accept")
@@ -52,7 +52,7 @@ def test_offline_user_finds_notifications_over_rest(node: FullNode, devices: Dev
     assert carol.call("GET", "/api/notification/unread-count") == 0
     # alice was online for the acceptance: pushed live and stored
     [live] = alice_dev.wait_on("n", 1, "FRIEND_ACCEPTED")
-    [kept] = alice.call("GET", "/api/notification?page=1&size=10")["list"]
+    [kept] = alice.call("GET", "/api/notification?page=1&size=10")["records"]
     assert kept["id"] == json_of(live)["id"] and kept["type"] == "FRIEND_ACCEPTED"
 
 

@@ -139,9 +139,9 @@ async def test_sql_metacharacters_round_trip(client: Api) -> None:
         reply = await client.call(
             "GET", "/api/user/search", params={"keyword": keyword}, token=token
         )
-        assert reply.status == 200 and reply.data == [], (keyword, reply.data)
+        assert reply.status == 200 and reply.data["records"] == [], (keyword, reply.data)
     exact = await client.call("GET", "/api/user/search", params={"keyword": "carol"}, token=token)
-    assert [u["nickname"] for u in exact.data] == ["O'Brien \"; --"]
+    assert [u["nickname"] for u in exact.data["records"]] == ["O'Brien \"; --"]
     login = await client.call(
         "POST", "/api/user/login", json={"username": "carol' --", "password": "x' OR '1'='1"}
     )
@@ -250,7 +250,7 @@ async def test_cors_preflight_and_headers(client: Api) -> None:
 async def test_unexpected_error_is_500_result_without_details(
     client: Api, monkeypatch, caplog
 ) -> None:
-    async def boom(self, keyword):  # type: ignore[no-untyped-def]
+    async def boom(self, keyword, **paging):  # type: ignore[no-untyped-def]
         raise RuntimeError("secret internal detail")
 
     _, token = await client.user("heidi")

@@ -45,9 +45,9 @@ async def test_friend_flow(client: Api) -> None:
     bad = await client.call("POST", "/api/friend/request", token=ta, json={"toUserId": "x"})
     assert (bad.status, bad.code) == (400, 9001) and "toUserId" in bad.body["message"]
     received = await client.call("GET", "/api/friend/request/received", token=tb)
-    assert [x["fromUser"]["username"] for x in received.data] == ["alice"]
+    assert [x["fromUser"]["username"] for x in received.data["records"]] == ["alice"]
     sent = await client.call("GET", "/api/friend/request/sent", token=ta)
-    assert sent.data[0]["toUserId"] == b
+    assert sent.data["records"][0]["toUserId"] == b
     acc = await client.call("POST", f"/api/friend/request/{r.data['id']}/accept", token=tb)
     assert acc.data["status"] == 1
     again = await client.call("POST", "/api/friend/request", token=tb, json={"toUserId": a})
@@ -73,7 +73,7 @@ async def test_blacklist_and_internal_check(client: Api) -> None:
     (a, ta), (b, tb) = await _users(client, "carol", "david")
     assert (await client.call("POST", f"/api/friend/blacklist/{b}", token=ta)).status == 200
     listed = await client.call("GET", "/api/friend/blacklist", token=ta)
-    assert [x["userId"] for x in listed.data] == [b]
+    assert [x["userId"] for x in listed.data["records"]] == [b]
     refused = await client.call("POST", "/api/friend/request", token=tb, json={"toUserId": a})
     assert (refused.status, refused.code) == (403, 2005)
     path = f"/api/friend/internal/check-blocked?userId={a}&targetId={b}"
@@ -149,7 +149,7 @@ async def test_group_flow(client: Api) -> None:
                              token=extra[1])
     assert (full.status, full.code) == (409, 4004)
     members = await client.call("GET", f"/api/group/{gid}/members", token=owner[1])
-    assert {m["userId"]: m["role"] for m in members.data} == {
+    assert {m["userId"]: m["role"] for m in members.data["records"]} == {
         owner[0]: 2, friend[0]: 0, stranger[0]: 0}
     assert (await client.call("PUT", f"/api/group/{gid}/admin/{friend[0]}", token=owner[1],
                               json={"admin": True})).status == 200
@@ -196,11 +196,11 @@ async def test_notification_routes(client: Api) -> None:
     unauth = await client.call("GET", "/api/notification")
     assert unauth.status == 401
     page = await client.call("GET", "/api/notification?page=1&size=1", token=ta)
-    assert page.data["total"] == 2 and page.data["page"] == 1 and page.data["size"] == 1
-    (newest,) = page.data["list"]
+    assert page.data["total"] == 2 and page.data["current"] == 1 and page.data["size"] == 1
+    (newest,) = page.data["records"]
     assert newest["type"] == "FRIEND_REQUEST" and newest["extra"]["fromUserId"] == c
     page2 = await client.call("GET", "/api/notification?page=2&size=1", token=ta)
-    assert page2.data["list"][0]["extra"]["fromUserId"] == b
+    assert page2.data["records"][0]["extra"]["fromUserId"] == b
     too_big = await client.call("GET", "/api/notification?size=101", token=ta)
     assert too_big.code == 9001 and "size" in too_big.body["message"]
     assert (await client.call("GET", "/api/notification/unread-count", token=ta)).data == 2

@@ -294,7 +294,7 @@ async def test_disable_user_kills_tokens_and_sessions(
     assert (await _error(accounts.authenticate_token(token))).code == 1003
     assert (user.id, "account disabled", None) in recorder.closed
     assert (await _error(accounts.get_user(user.id))).code == 1004
-    assert await accounts.search("judy") == []
+    assert (await accounts.search("judy")).records == []
 
 
 async def test_disabled_elsewhere_refuses_the_token_once_the_cache_expires(

@@ -19,20 +19,20 @@ async def test_request_is_stored_listed_and_pushed(db) -> None:
     a, b = await make_users(db, 2)
     req = await s.friends.send_request(a.id, b.id, "hello")
     assert req["status"] == 0 and req["fromUserId"] == a.id and req["toUserId"] == b.id
-    received = await s.friends.received_requests(b.id)
+    received = (await s.friends.received_requests(b.id)).records
     assert [r["id"] for r in received] == [req["id"]]
     assert received[0]["fromUser"]["nickname"] == a.nickname
     assert received[0]["message"] == "hello"
-    sent = await s.friends.sent_requests(a.id)
+    sent = (await s.friends.sent_requests(a.id)).records
     assert sent[0]["toUser"]["id"] == b.id
-    assert await s.friends.received_requests(a.id) == []
+    assert (await s.friends.received_requests(a.id)).records == []
     assert s.publisher.types_for(b.id) == ["FRIEND_REQUEST"]
     dest, body, headers = s.publisher.published[0]
     assert dest == f"/queue/notification/{b.id}"
     assert headers == {"content-type": "application/json"}
     assert body["extra"]["requestId"] == req["id"]
     page = await s.notifications.page(b.id)
-    assert page["total"] == 1 and page["list"][0]["type"] == "FRIEND_REQUEST"
+    assert page.total == 1 and page.records[0]["type"] == "FRIEND_REQUEST"
 
 
 async def test_request_refusals(db) -> None:
@@ -61,7 +61,7 @@ async def test_blocked_either_way_refuses_requests(db) -> None:
     req = await s.friends.send_request(c.id, a.id)
     await s.friends.block(a.id, c.id)
     assert await _code(s.friends.accept(a.id, req["id"])) == 2005
-    listed = await s.friends.blacklist(a.id)
+    listed = (await s.friends.blacklist(a.id)).records
     assert [e["userId"] for e in listed] == [c.id]
     assert listed[0]["user"]["nickname"] == c.nickname
     await s.friends.unblock(b.id, a.id)
@@ -86,7 +86,7 @@ async def test_accept_creates_both_directions_and_notifies(db) -> None:
     assert [(f["friendId"], f["nickname"], f["remark"], f["muted"]) for f in friends] == [
         (b.id, b.nickname, "", False)
     ]
-    assert (await s.friends.sent_requests(a.id))[0]["status"] == 1
+    assert (await s.friends.sent_requests(a.id)).records[0]["status"] == 1
 
 
 async def test_reject_notifies_sender_and_allows_a_new_request(db) -> None:

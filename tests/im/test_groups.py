@@ -33,7 +33,7 @@ async def test_create_adds_friends_directly_and_invites_others(db) -> None:
     assert g["name"] == "Team" and g["ownerId"] == owner.id and g["memberCount"] == 2
     assert g["memberIds"] == [owner.id, friend.id] and g["invitedUserIds"] == [stranger.id]
     gid = g["id"]
-    members = await s.groups.members(owner.id, gid)
+    members = (await s.groups.members(owner.id, gid)).records
     assert [(m["userId"], m["role"]) for m in members] == [(owner.id, 2), (friend.id, 0)]
     assert members[1]["nickname"] == friend.nickname
     assert await s.groups.member(gid, stranger.id) is None
@@ -150,7 +150,7 @@ async def test_roles_transfer_nickname(db) -> None:
     await s.groups.set_nickname(m1.id, gid, "my name here")
     me = await s.groups.member(gid, m1.id)
     assert me is not None and me.nickname == "my name here"
-    members = await s.groups.members(m1.id, gid)
+    members = (await s.groups.members(m1.id, gid)).records
     assert {m["userId"]: m["groupNickname"] for m in members}[m1.id] == "my name here"
     assert await _code(s.groups.set_admin(m2.id, gid, m2.id, False)) == 4003  # owner's role fixed
 

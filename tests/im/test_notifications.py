@@ -20,7 +20,7 @@ async def test_notify_stores_then_pushes_to_the_users_queue(db) -> None:
     assert pushed == body
     assert set(pushed) == {"id", "userId", "type", "message", "extra", "read", "createdAt"}
     stored = await s.notifications.page(u.id)
-    assert stored["list"] == [body]  # an offline user finds exactly what was pushed
+    assert stored.records == [body]  # an offline user finds exactly what was pushed
 
 
 async def test_paging_newest_first(db) -> None:
@@ -29,17 +29,17 @@ async def test_paging_newest_first(db) -> None:
     for i in range(25):
         await s.notifications.notify(u.id, NotificationType.FRIEND_REQUEST, f"n{i}", {"i": i})
     await s.notifications.notify(other.id, NotificationType.FRIEND_REQUEST, "not yours")
-    p1 = await s.notifications.page(u.id, page=1, size=10)
-    assert (p1["total"], p1["page"], p1["size"]) == (25, 1, 10)
-    assert [n["extra"]["i"] for n in p1["list"]] == list(range(24, 14, -1))
-    p3 = await s.notifications.page(u.id, page=3, size=10)
-    assert [n["extra"]["i"] for n in p3["list"]] == [4, 3, 2, 1, 0]
-    assert (await s.notifications.page(u.id, page=4, size=10))["list"] == []
-    for bad in ({"page": 0}, {"size": 0}, {"size": 101}):
+    p1 = await s.notifications.page(u.id, offset=0, limit=10)
+    assert p1.total == 25
+    assert [n["extra"]["i"] for n in p1.records] == list(range(24, 14, -1))
+    p3 = await s.notifications.page(u.id, offset=20, limit=10)
+    assert [n["extra"]["i"] for n in p3.records] == [4, 3, 2, 1, 0]
+    assert (await s.notifications.page(u.id, offset=30, limit=10)).records == []
+    for bad in ({"offset": -1}, {"limit": 0}, {"limit": 101}):
         with pytest.raises(ImError) as info:
             await s.notifications.page(u.id, **bad)
         assert info.value.code == 9001
-    assert (await s.notifications.page(u.id, size=100))["size"] == 100
+    assert len((await s.notifications.page(u.id, limit=100)).records) == 25
 
 
 async def test_unread_count_mark_read_and_read_all(db) -> None:
@@ -57,7 +57,7 @@ async def test_unread_count_mark_read_and_read_all(db) -> None:
     assert await s.notifications.mark_read(u.id, [ids[0]]) == 0
     assert await s.notifications.mark_read(u.id, []) == 0
     page = await s.notifications.page(u.id)
-    assert {n["id"]: n["read"] for n in page["list"]} == {
+    assert {n["id"]: n["read"] for n in page.records} == {
         ids[0]: True, ids[1]: True, ids[2]: False, ids[3]: False, ids[4]: False
     }
     assert await s.notifications.mark_all_read(u.id) == 3
@@ -91,7 +91,7 @@ async def test_every_social_event_is_stored_and_pushed(db) -> None:
     }
     for uid, types in expected.items():
         assert s.publisher.types_for(uid) == types
-        stored = (await s.notifications.page(uid))["list"]
+        stored = (await s.notifications.page(uid)).records
         assert [n["type"] for n in reversed(stored)] == types
         assert await s.notifications.unread_count(uid) == len(types)
     assert {t.value for t in NotificationType} == {t for ts in expected.values() for t in ts}
@@ -106,5 +106,5 @@ async def test_a_failed_push_keeps_the_stored_notification(db) -> None:
     (u,) = await make_users(db, 1)
     service = NotificationService(db, _BrokenPublisher())
     body = await service.notify(u.id, NotificationType.GROUP_DISSOLVED, "gone")
-    assert (await service.page(u.id))["list"] == [body]
+    assert (await service.page(u.id)).records == [body]
     assert await service.unread_count(u.id) == 1

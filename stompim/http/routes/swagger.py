@@ -20,8 +20,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stompim.http.api import ApiRoutes, Param
-from stompim.http.schema import STR, s
+from pydantic import Field
+
+from stompim.http.api import ApiRoutes
+from stompim.http.fields import Text
+from stompim.http.models.base import Path as PathParams
 
 __all__ = ["ASSETS", "PAGE_PATHS", "register_routes", "swagger_ui_dir"]
 
@@ -86,26 +89,32 @@ def spec_url(app: web.Application) -> str:
     return next((path for path in SPEC_PATHS if path in routed), SPEC_PATHS[-1])
 
 
-@routes.get("/swagger-ui.html", summary="Swagger UI (HTML page, no envelope)", public=True)
+@routes.get("/swagger-ui.html", summary="Swagger UI (HTML page, no envelope)", public=True,
+            raw="text/html")
 async def swagger_ui(request: web.Request) -> web.Response:
     page = _PAGE.format(spec_url=json.dumps(spec_url(request.app)))
     return web.Response(text=page, content_type="text/html",
                         headers={"Cache-Control": "no-cache"})
 
 
-@routes.get("/doc.html", summary="Swagger UI at Knife4j's path (HTML page)", public=True)
+@routes.get("/doc.html", summary="Swagger UI at Knife4j's path (HTML page)", public=True,
+            raw="text/html")
 async def doc_html(request: web.Request) -> web.StreamResponse:
     return await swagger_ui(request)
+
+
+class AssetPath(PathParams):
+    asset: Text = Field(json_schema_extra={"enum": ["index.html", *ASSETS]})
 
 
 @routes.get(
     "/swagger-ui/{asset}",
     summary="Swagger UI's files (index.html is the page; no envelope)",
     public=True,
-    path_params=(Param("asset", s(STR, enum=["index.html", *ASSETS]), True),),
+    raw="*/*",
 )
-async def swagger_asset(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["asset"]
+async def swagger_asset(request: web.Request, path: AssetPath) -> web.StreamResponse:
+    name = path.asset
     if name == "index.html":
         return await swagger_ui(request)
     if name not in ASSETS:

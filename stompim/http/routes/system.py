@@ -1,23 +1,28 @@
-"""/health, /metrics (Prometheus text) and /api/docs (the OpenAPI document)."""
+"""/health, /metrics (Prometheus text) and the OpenAPI document at /v3/api-docs (where
+springdoc serves it) and /api/docs."""
 
 from __future__ import annotations
 
 import resource
 
+import orjson
 from aiohttp import web
+from pydantic import Field
 
 from stompim.http.api import API, ApiRoutes
 from stompim.http.keys import METRICS
+from stompim.http.models.base import View
 from stompim.http.openapi import build_openapi
-from stompim.http.result import json_response, ok
-from stompim.http.schema import STR, obj
 
 routes = ApiRoutes("system")
 
+class Health(View):
+    status: str = Field(description='"ok" while the process serves')
 
-@routes.get("/health", summary="Liveness probe", public=True, response=obj({"status": STR}))
-async def health(request: web.Request) -> web.Response:
-    return ok({"status": "ok"})
+
+@routes.get("/health", summary="Liveness probe", public=True, response=Health)
+async def health(request: web.Request) -> object:
+    return {"status": "ok"}
 
 
 def _process_metrics() -> dict[str, float]:
@@ -36,19 +41,40 @@ def _process_metrics() -> dict[str, float]:
 
 
 @routes.get(
-    "/metrics", summary="Node counters in Prometheus text format (no envelope)", public=True
+    "/metrics", summary="Node counters in Prometheus text format (no envelope)", public=True,
+    raw="text/plain",
 )
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> object:
     values = {f"stompim_{k}": v for k, v in request.app[METRICS]().items()}
     values.update(_process_metrics())
     lines = [f"{name} {value}" for name, value in sorted(values.items())]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-@routes.get("/api/docs", summary="This OpenAPI 3 document (plain JSON, no envelope)", public=True)
-async def docs(request: web.Request) -> web.Response:
-    return json_response(build_openapi(request.app[API]))
+_DOCUMENT: web.AppKey[dict[str, bytes]] = web.AppKey("stompim.openapi")
+"""The document, built on first use (every route module has registered by then)."""
+
+
+def _openapi(request: web.Request) -> web.Response:
+    cache = request.app[_DOCUMENT]
+    if "json" not in cache:
+        cache["json"] = orjson.dumps(build_openapi(request.app[API]))
+    return web.Response(body=cache["json"], content_type="application/json")
+
+
+_DOCS = "This OpenAPI 3.1 document (plain JSON, no envelope)"
+
+
+@routes.get("/v3/api-docs", summary=_DOCS, public=True, raw="application/json")
+async def api_docs_v3(request: web.Request) -> object:
+    return _openapi(request)
+
+
+@routes.get("/api/docs", summary=_DOCS, public=True, raw="application/json")
+async def api_docs(request: web.Request) -> object:
+    return _openapi(request)
 
 
 def register_routes(app: web.Application) -> None:
+    app[_DOCUMENT] = {}
     routes.register(app)

@@ -1,0 +1,140 @@
+"""Models of /api/group/*: groups, members, invitations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from stompim.http.fields import Bounded, Flag, Id, Text
+from stompim.http.models.base import Body, Path, View
+from stompim.http.models.friend import UserSummary
+from stompim.http.paging import PageQuery
+from stompim.im.groups import (
+    MAX_ANNOUNCEMENT,
+    MAX_AVATAR,
+    MAX_GROUP_NICKNAME,
+    MAX_MEMBERS_PAGE,
+    MAX_NAME,
+)
+
+MAX_IDS = 500  # ids in one request body (memberIds, userIds)
+
+# -- requests --------------------------------------------------------------------------
+
+
+class GroupCreation(Body):
+    name: Text = Field(json_schema_extra={"minLength": 1, "maxLength": MAX_NAME})
+    avatar: Text | None = Field(None, json_schema_extra={"maxLength": MAX_AVATAR})
+    announcement: Text | None = Field(None, json_schema_extra={"maxLength": MAX_ANNOUNCEMENT})
+    member_ids: list[Id] | None = Field(
+        None, max_length=MAX_IDS, fail_fast=True,
+        description="friends join at once, others are invited",
+    )
+    use_whitelist: Flag | None = Field(None, description="also add my whitelisted friends")
+
+
+class GroupUpdate(Body):
+    """A partial update: null or absent fields keep their value; the whole Group object
+    may be sent back (its read-only fields are ignored)."""
+
+    name: Text | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": MAX_NAME})
+    avatar: Text | None = Field(None, json_schema_extra={"maxLength": MAX_AVATAR})
+    announcement: Text | None = Field(None, json_schema_extra={"maxLength": MAX_ANNOUNCEMENT})
+    all_muted: Flag | None = None
+    allow_member_invite: Flag | None = None
+
+
+class Invite(Body):
+    user_ids: list[Id] = Field(max_length=MAX_IDS, fail_fast=True)
+
+
+class AdminChange(Body):
+    admin: Flag
+
+
+class OwnerChange(Body):
+    user_id: Id
+
+
+class GroupNickname(Body):
+    nickname: Text = Field(json_schema_extra={"maxLength": MAX_GROUP_NICKNAME})
+
+
+class GroupIdPath(Path):
+    group_id: Id
+
+
+class GroupMemberPath(Path):
+    group_id: Id
+    user_id: Id
+
+
+class InvitationIdPath(Path):
+    invitation_id: Id
+
+
+class MembersQuery(PageQuery):
+    size: Annotated[int, Bounded(1, MAX_MEMBERS_PAGE)] | None = Field(
+        None, description="records per page (default 20)"
+    )
+    page_size: Annotated[int, Bounded(1, MAX_MEMBERS_PAGE)] | None = Field(
+        None, description="alias of size"
+    )
+
+
+# -- responses -------------------------------------------------------------------------
+
+
+class Group(View):
+    id: int
+    name: str
+    avatar: str
+    announcement: str
+    owner_id: int
+    member_count: int
+    max_members: int
+    all_muted: bool
+    allow_member_invite: bool
+    status: int = Field(description="1 active")
+    created_at: int
+    updated_at: int
+
+
+class MyGroup(Group):
+    my_role: int = Field(description="0 member, 1 admin, 2 owner")
+    my_nickname: str
+
+
+class CreatedGroup(Group):
+    member_ids: list[int] = Field(description="who joined at once, the owner first")
+    invited_user_ids: list[int] = Field(description="who was invited instead")
+
+
+class GroupMember(View):
+    user_id: int
+    role: int = Field(description="0 member, 1 admin, 2 owner")
+    group_nickname: str
+    muted: bool
+    joined_at: int
+    username: str
+    nickname: str
+    avatar: str
+
+
+class GroupInvitation(View):
+    id: int
+    group_id: int
+    inviter_id: int
+    invitee_id: int
+    status: int = Field(description="0 pending, 1 accepted, 2 rejected")
+    expires_at: int
+    created_at: int
+    updated_at: int
+
+
+class PendingInvitation(GroupInvitation):
+    group_name: str
+    group_avatar: str
+    member_count: int
+    inviter: UserSummary
