@@ -111,9 +111,7 @@ def _declared_models(handler: ModelHandler) -> dict[str, type[BaseModel]]:
 
 
 def _check_path(endpoint: Endpoint) -> None:
-    placeholders = {
-        part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")
-    }
+    placeholders = {part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")}
     model = endpoint.models.get("path")
     declared = {f.alias or n for n, f in model.model_fields.items()} if model else set()
     if placeholders != declared:
@@ -151,6 +149,8 @@ def _wrap(endpoint: Endpoint) -> Handler:
         if isinstance(value, web.StreamResponse):
             return value
         if render is None:
+            if value is not None:  # data the document does not declare: our bug, a 500
+                raise TypeError(f"{endpoint.operation_id} declares no response data")
             return ok(None)
         # A value that does not fit the declared response is our bug: it raises here and
         # the error middleware answers 500 (tests and schemathesis look for exactly that).

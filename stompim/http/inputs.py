@@ -10,7 +10,7 @@ in a thread: the decoder holds the GIL for the whole document, so a worker threa
 the loop just as long (bench/results/json_decode.md measures both).  What keeps it short
 is the size: JSON bodies are capped by `http.max_json_bytes` (64 KiB by default, far
 above the largest legitimate body, a 500-id member list of ~10 KB), whatever
-`http.max_body_bytes` allows for uploads; the worst 64 KiB body decodes in about a
+`http.max_body_bytes` allows for uploads; the worst 64 KiB body decodes in under a
 millisecond.  jiter also refuses invalid UTF-8, lone surrogates and nesting deeper than
 its recursion limit, and reads 30-digit integers exactly (orjson would turn them into
 floats), so the range checks of stompim/http/fields.py see what the client sent.

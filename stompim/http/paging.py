@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from stompim.http.fields import Bounded
 from stompim.http.models.base import Query, View
+from stompim.im.paging import MAX_LIMIT
 from stompim.im.paging import Page as DomainPage
 
 T = TypeVar("T")
@@ -35,8 +36,10 @@ class PageQuery(Query):
     current: PageNumber | None = Field(None, description="page number, from 1 (default 1)")
     page_num: PageNumber | None = Field(None, description="alias of current")
     page: PageNumber | None = Field(None, description="alias of current")
-    size: Annotated[int, Bounded(1, 100)] | None = Field(None, description=SIZE_DOC)
-    page_size: Annotated[int, Bounded(1, 100)] | None = Field(None, description="alias of size")
+    size: Annotated[int, Bounded(1, MAX_LIMIT)] | None = Field(None, description=SIZE_DOC)
+    page_size: Annotated[int, Bounded(1, MAX_LIMIT)] | None = Field(
+        None, description="alias of size"
+    )
 
     @model_validator(mode="after")
     def _aliases_agree(self) -> PageQuery:

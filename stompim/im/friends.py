@@ -27,7 +27,7 @@ from stompim.im.errors import (
     ImError,
 )
 from stompim.im.notifications import NotificationService, NotificationType
-from stompim.im.paging import Page, check_window, window
+from stompim.im.paging import MAX_LIMIT, Page, check_window, window
 from stompim.store.database import Database, IntegrityError
 from stompim.store.friends import (
     ACCEPTED,
@@ -40,7 +40,6 @@ from stompim.store.users import UserRecord, UserRepository
 
 MAX_REQUEST_MESSAGE = 255
 MAX_REMARK = 64
-MAX_PAGE_SIZE = 100  # requests and blacklist entries per page
 
 
 def user_summary(user: UserRecord | None, user_id: int) -> dict[str, Any]:
@@ -158,18 +157,18 @@ class FriendService:
         return out
 
     async def received_requests(
-        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_LIMIT
     ) -> Page[dict[str, Any]]:
         """Requests sent to `user_id`, newest first, with the sender's summary."""
-        check_window(offset, limit, MAX_PAGE_SIZE)
+        check_window(offset, limit, MAX_LIMIT)
         reqs = await self.repo.received(user_id)
         return Page(await self._with_users(window(reqs, offset, limit), "fromUser"), len(reqs))
 
     async def sent_requests(
-        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_LIMIT
     ) -> Page[dict[str, Any]]:
         """Requests `user_id` sent, newest first, with the receiver's summary."""
-        check_window(offset, limit, MAX_PAGE_SIZE)
+        check_window(offset, limit, MAX_LIMIT)
         reqs = await self.repo.sent(user_id)
         return Page(await self._with_users(window(reqs, offset, limit), "toUser"), len(reqs))
 
@@ -275,10 +274,10 @@ class FriendService:
         await self.repo.unblock(user_id, target_id)
 
     async def blacklist(
-        self, user_id: int, *, offset: int = 0, limit: int = MAX_PAGE_SIZE
+        self, user_id: int, *, offset: int = 0, limit: int = MAX_LIMIT
     ) -> Page[dict[str, Any]]:
         """Users `user_id` blocked, with their summaries."""
-        check_window(offset, limit, MAX_PAGE_SIZE)
+        check_window(offset, limit, MAX_LIMIT)
         entries = await self.repo.blocked_list(user_id)
         shown = window(entries, offset, limit)
         users = await self.users.get_many(uid for uid, _ in shown)

@@ -18,12 +18,11 @@ from typing import Any
 import orjson
 
 from stompim.im.clock import Clock, now_ms
-from stompim.im.paging import Page, check_window
+from stompim.im.paging import MAX_LIMIT, Page, check_window
 from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.notifications import NotificationRecord, NotificationRepository
 
-MAX_PAGE_SIZE = 100
 log = logging.getLogger(__name__)
 
 
@@ -79,8 +78,8 @@ class NotificationService:
     async def page(
         self, user_id: int, *, offset: int = 0, limit: int = 20
     ) -> Page[dict[str, Any]]:
-        """Newest first; at most MAX_PAGE_SIZE a page."""
-        check_window(offset, limit, MAX_PAGE_SIZE)
+        """Newest first; at most MAX_LIMIT a page."""
+        check_window(offset, limit, MAX_LIMIT)
         records = await self.repo.page(user_id, offset, limit)
         total = await self.repo.count(user_id)
         return Page([r.to_json() for r in records], total)

@@ -15,6 +15,9 @@ from stompim.im.errors import BAD_REQUEST, ImError
 
 T = TypeVar("T")
 
+MAX_LIMIT = 100
+"""Records per page of a paged list, unless the list says otherwise (group members: 500)."""
+
 
 @dataclass(frozen=True)
 class Page(Generic[T]):

@@ -225,7 +225,7 @@ async def test_update_profile(client: Api) -> None:
         {"gender": 3},
         {"gender": True},
         {"gender": "x"},
-        {"gender": 1.0},
+        {"gender": 1.5},
         {"email": "not-an-email"},
         {"region": "r" * 65},
         {"status": 0},

@@ -43,17 +43,17 @@ async def test_refusals_answer_200_with_the_code(ok_mode: Raw) -> None:
     status, body = await ok_mode.call("POST", "/api/user/register", json=register)
     assert (status, body["code"]) == (200, 200)
     status, body = await ok_mode.call("POST", "/api/user/login", json={**register})
-    token = body["data"]["token"]
+    token, me = body["data"]["token"], body["data"]["user"]["id"]
     cases = [
         (("POST", "/api/user/register"), {"json": register}, 1001),  # was 409
         (("POST", "/api/user/login"), {"json": {**register, "password": "wrong-1x"}}, 1002),
         (("GET", "/api/user/info"), {}, 9002),  # no token: was 401
         (("GET", "/api/user/info"), {"token": "not-a-jwt"}, 1003),
-        (("GET", "/api/user/info/99999"), {"token": token}, 1004),  # was 404
+        (("GET", f"/api/user/info/{me + 1000}"), {"token": token}, 1004),  # was 404
         (("GET", "/api/user/info/0"), {"token": token}, 9001),  # was 400
         (("GET", "/api/notification"), {"token": token, "params": {"size": "0"}}, 9001),
-        (("POST", "/api/friend/request"), {"token": token, "json": {"toUserId": 1}}, 2004),
-        (("GET", "/api/group/1"), {"token": token}, 4001),
+        (("POST", "/api/friend/request"), {"token": token, "json": {"toUserId": me}}, 2004),
+        (("GET", "/api/group/999999999"), {"token": token}, 4001),
         (("GET", "/api/friend/internal/check-blocked"),
          {"params": {"userId": "1", "targetId": "2"}}, 9003),  # was 403
     ]
