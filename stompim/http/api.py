@@ -27,7 +27,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
@@ -39,7 +39,7 @@ from stompim.http.result import ok
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ModelHandler = Callable[..., Awaitable[object]]
-Decorator = Callable[[ModelHandler], ModelHandler]
+H = TypeVar("H", bound=ModelHandler)
 
 _INPUTS: dict[str, type[BaseModel]] = {
     "body": Body,
@@ -172,8 +172,10 @@ class ApiRoutes:
         self.tag = tag
         self._endpoints: list[Endpoint] = []
 
-    def route(self, method: str, path: str, *, summary: str, **options: Any) -> Decorator:
-        def decorate(handler: ModelHandler) -> ModelHandler:
+    def route(
+        self, method: str, path: str, *, summary: str, **options: Any
+    ) -> Callable[[H], H]:
+        def decorate(handler: H) -> H:
             endpoint = Endpoint(method, path, handler, summary, self.tag, **options)
             endpoint.models.update(_declared_models(handler))
             _check_path(endpoint)
@@ -182,16 +184,16 @@ class ApiRoutes:
 
         return decorate
 
-    def get(self, path: str, *, summary: str, **options: Any) -> Decorator:
+    def get(self, path: str, *, summary: str, **options: Any) -> Callable[[H], H]:
         return self.route("GET", path, summary=summary, **options)
 
-    def post(self, path: str, *, summary: str, **options: Any) -> Decorator:
+    def post(self, path: str, *, summary: str, **options: Any) -> Callable[[H], H]:
         return self.route("POST", path, summary=summary, **options)
 
-    def put(self, path: str, *, summary: str, **options: Any) -> Decorator:
+    def put(self, path: str, *, summary: str, **options: Any) -> Callable[[H], H]:
         return self.route("PUT", path, summary=summary, **options)
 
-    def delete(self, path: str, *, summary: str, **options: Any) -> Decorator:
+    def delete(self, path: str, *, summary: str, **options: Any) -> Callable[[H], H]:
         return self.route("DELETE", path, summary=summary, **options)
 
     @property

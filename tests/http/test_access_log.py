@@ -66,7 +66,7 @@ async def test_access_line_names_route_template_status_and_user(
 async def test_lines_written_while_serving_carry_the_request(
     client: Api, json_logs: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def boom(self: Any, keyword: Any) -> Any:
+    async def boom(self: Any, keyword: Any, **paging: Any) -> Any:
         raise RuntimeError("unexpected")
 
     user, token = await client.user("heidi")

@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 from aiohttp import web
-
 from pydantic import Field
 
 from stompim.http.api import ApiRoutes
