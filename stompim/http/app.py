@@ -13,6 +13,7 @@ import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 
 from stompim.http import access
 from stompim.http.api import API, ApiRegistry
@@ -43,9 +44,8 @@ class _QuietParseErrors(logging.Filter):
 
 
 def _quiet_parse_errors() -> None:
-    server_log = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, _QuietParseErrors) for f in server_log.filters):
-        server_log.addFilter(_QuietParseErrors())
+    if not any(isinstance(f, _QuietParseErrors) for f in server_logger.filters):
+        server_logger.addFilter(_QuietParseErrors())
 
 
 def create_http_app(
