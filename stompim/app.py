@@ -161,9 +161,11 @@ class Node:
 
     async def _start_http(self, services: ImServices) -> None:
         from stompim.http import create_http_app
+        from stompim.http.keys import WS_PORT
 
         broker = self.broker
         app = create_http_app(services, metrics=(lambda: broker.metrics) if broker else None)
+        app[WS_PORT] = lambda: self.ports.ws
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)

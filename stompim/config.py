@@ -81,6 +81,8 @@ class HttpConfig:
     max_body_bytes: int = 1024 * 1024
     max_json_bytes: int = 64 * 1024
     error_status: str = "http"
+    web_client: bool = True
+    client_ws_url: str = ""
 
 
 @dataclass(frozen=True)

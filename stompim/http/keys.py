@@ -18,7 +18,10 @@ MetricsSource = Callable[[], Mapping[str, float]]
 METRICS: web.AppKey[MetricsSource] = web.AppKey("stompim.metrics")
 """Counters of the node (the broker's connections and message counts) for /metrics."""
 
-__all__ = ["CLAIMS", "METRICS", "SERVICES"]
+WS_PORT: web.AppKey[Callable[[], int]] = web.AppKey("stompim.ws_port")
+"""The port the STOMP WebSocket listener bound (set by the node; /api/client-config)."""
+
+__all__ = ["CLAIMS", "METRICS", "SERVICES", "WS_PORT"]
 
 CLAIMS = web.RequestKey("stompim.claims", TokenClaims)
 """Set by the auth middleware on every non-public route: who is calling."""

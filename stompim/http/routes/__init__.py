@@ -16,6 +16,7 @@ from stompim.http.routes import (  # chat  # social
     swagger,
     system,
     user,
+    webclient,
     whitelist,
 )
 
@@ -31,4 +32,5 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     whitelist.register_routes,  # social
     notification.register_routes,  # social
     swagger.register_routes,
+    webclient.register_routes,
 ]
