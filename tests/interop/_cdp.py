@@ -214,9 +214,11 @@ class Page:
         """Uncaught exceptions and console errors of this page so far."""
         out = []
         for event in self.browser.events(self.session):
+            params = event["params"]
             if event["method"] == "Runtime.exceptionThrown":
-                details = event["params"]["exceptionDetails"]
+                details = params["exceptionDetails"]
                 out.append(details.get("exception", {}).get("description") or details["text"])
-            elif event["method"] == "Runtime.consoleAPICalled" and event["params"]["type"] == "error":
-                out.append(" ".join(str(a.get("value", a.get("description"))) for a in event["params"]["args"]))
+            elif event["method"] == "Runtime.consoleAPICalled" and params["type"] == "error":
+                args = params["args"]
+                out.append(" ".join(str(a.get("value", a.get("description"))) for a in args))
         return out

@@ -75,10 +75,15 @@ def send(page: Page, text: str) -> None:
     page.click("[data-action=send]")
 
 
+def _as_js_json(values: list[str]) -> str:
+    """A JS string literal holding the JSON.stringify of `values`."""
+    return json.dumps(json.dumps(values, separators=(",", ":")))
+
+
 def wait_bubbles(page: Page, expected: list[str], timeout: float = 10.0) -> None:
     page.wait(
-        f"JSON.stringify([...document.querySelectorAll('.messages .msg .bubble')]"
-        f".map(e => e.textContent)) === {json.dumps(json.dumps(expected, separators=(',', ':')))}",
+        "JSON.stringify([...document.querySelectorAll('.messages .msg .bubble')]"
+        f".map(e => e.textContent)) === {_as_js_json(expected)}",
         timeout,
         f"bubbles {expected}; now {bubbles(page)}",
     )
@@ -87,7 +92,7 @@ def wait_bubbles(page: Page, expected: list[str], timeout: float = 10.0) -> None
 def wait_states(page: Page, expected: list[str], timeout: float = 10.0) -> None:
     page.wait(
         "JSON.stringify([...document.querySelectorAll('.messages .msg.mine .state')]"
-        f".map(e => e.dataset.state)) === {json.dumps(json.dumps(expected, separators=(',', ':')))}",
+        f".map(e => e.dataset.state)) === {_as_js_json(expected)}",
         timeout,
         f"states {expected}; now {states(page)}",
     )
@@ -155,7 +160,8 @@ def test_two_users_chat_through_the_web_client(
     # Server text is never HTML: names and messages show as written, nothing ran.
     for page in (alice, bob):
         assert page.evaluate("window.__pwned") is None
-        assert page.evaluate("document.querySelectorAll('#app img, #app script, .bubble b').length") == 0
+        injected = "document.querySelectorAll('#app img, #app script, .bubble b').length"
+        assert page.evaluate(injected) == 0
     assert alice.texts(".me-name") == [EVIL_NICK]
     assert bob.texts(".chat-title") == [EVIL_NICK]
     assert alice.errors() == [] and bob.errors() == []

@@ -13,6 +13,7 @@ Needs Node.js >= 20 only (no npm packages).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -52,12 +53,14 @@ def node_command() -> list[str]:
 
 def run_node_tests(command: list[str], files: Sequence[str], env: dict[str, str]) -> None:
     done = subprocess.run(
-        [*command, "--test", "--test-reporter=spec", *files],
+        [*command, "--test", "--test-reporter=tap", *files],
         cwd=TESTS, capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, **env, "NO_COLOR": "1"},
+        env={**os.environ, **env},
     )
-    assert done.returncode == 0, f"node --test failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
-    assert "# fail 0" in done.stdout or "ℹ fail 0" in done.stdout, done.stdout[-3000:]
+    report = f"node --test:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == 0, report
+    passed = re.search(r"^# pass (\d+)$", done.stdout, re.MULTILINE)
+    assert passed is not None and int(passed.group(1)) > 0 and "\n# fail 0\n" in done.stdout, report
 
 
 def test_codec_and_chat_state(node_command: list[str]) -> None:
@@ -79,9 +82,10 @@ def node(loop_thread: LoopThread, tmp_path: Path) -> Iterator[FullNode]:
 
 
 def _user(node: FullNode, name: str) -> tuple[int, str]:
-    status, created = node.rest("POST", "/api/user/register", {"username": name, "password": PASSWORD})
+    account = {"username": name, "password": PASSWORD}
+    status, created = node.rest("POST", "/api/user/register", account)
     assert created["code"] == 200, (status, created)
-    _, login = node.rest("POST", "/api/user/login", {"username": name, "password": PASSWORD})
+    _, login = node.rest("POST", "/api/user/login", account)
     return int(created["data"]["id"]), str(login["data"]["token"])
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stompim.http.api import API, ApiRoutes
+from stompim.http.api import ApiRoutes, Param
 from stompim.http.keys import SERVICES, WS_PORT
 from stompim.http.result import ok
 from stompim.http.schema import INT, STR, obj, s
@@ -102,6 +102,10 @@ def _shipped_files() -> dict[str, Path]:
     }
 
 
+FILES = _shipped_files()
+"""The only files served: name -> path, listed once at import."""
+
+
 def _file_response(path: Path, **headers: str) -> web.FileResponse:
     return web.FileResponse(
         path,
@@ -114,25 +118,26 @@ def _file_response(path: Path, **headers: str) -> web.FileResponse:
     )
 
 
+@routes.get("/", summary="The built-in web client (an HTML page, no envelope)", public=True)
+async def page(request: web.Request) -> web.FileResponse:
+    headers = {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "no-referrer"}
+    return _file_response(FILES["index.html"], **headers)
+
+
+@routes.get(
+    "/web/{name}",
+    summary="A file of the web client: ES module, style sheet or icon (no envelope)",
+    public=True,
+    path_params=(Param("name", STR, True, "e.g. stomp.mjs, the STOMP client other pages may use"),),
+)
+async def asset(request: web.Request) -> web.FileResponse:
+    path = FILES.get(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return _file_response(path)
+
+
 def register_routes(app: web.Application) -> None:
-    """All three, unless http.web_client is off. The page and its files are not API
-    endpoints (not in the OpenAPI document) but are public, as the config endpoint is."""
-    if not app[SERVICES].config.http.web_client:
-        return
-    routes.register(app)
-    files = _shipped_files()
-
-    async def page(request: web.Request) -> web.FileResponse:
-        return _file_response(
-            files["index.html"], **{"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "no-referrer"}
-        )
-
-    async def asset(request: web.Request) -> web.FileResponse:
-        path = files.get(request.match_info["name"])
-        if path is None:
-            raise web.HTTPNotFound()
-        return _file_response(path)
-
-    public = app[API].public_routes
-    for path, handler in (("/", page), ("/web/{name}", asset)):
-        public.update(app.router.add_get(path, handler).resource or ())  # GET and HEAD
+    """All three, unless http.web_client is off."""
+    if app[SERVICES].config.http.web_client:
+        routes.register(app)
