@@ -10,6 +10,7 @@ import { showMembers } from "./view-social.mjs";
 const NEAR_BOTTOM = 48;
 const NEAR_TOP = 80;
 const CLAMP = 1200; // characters of a long message shown until "Show all"
+const RUN_MS = 5 * 60 * 1000;
 
 export class ChatView {
   constructor(pane, messenger, { onBack }) {
@@ -154,21 +155,27 @@ export class ChatView {
         build: () => h("div", { class: "day" }, h("span", {}, dayLabel(ms))),
       });
     };
-    for (const msg of stored) {
+    stored.forEach((msg, i) => {
       day(msg.createdAt);
       const mine = msg.fromUserId === m.me.id;
       const showSender = chat.type === "group" && !mine && lastSender !== msg.fromUserId;
       lastSender = msg.fromUserId;
+      const next = stored[i + 1];
+      // The last of a run (same sender, within RUN_MS) shows its time and state; the others
+      // show them on hover.
+      const inRun = next
+        ? next.fromUserId === msg.fromUserId && next.createdAt - msg.createdAt < RUN_MS
+        : mine && pending.length > 0;
       const state = mine ? m.store.deliveryState(chat, msg) : "";
       const recallable = m.canRecall(chat, msg);
       const sender = showSender ? m.displayName(msg.fromUserId) : "";
       const whole = this.expanded.has(msg.seq);
       out.push({
         key: `s:${msg.seq}`,
-        sig: `${msg.status}|${msg.content.length}|${state}|${recallable}|${sender}|${whole}`,
-        build: () => this.storedMessage(chat, msg, { mine, state, recallable, sender }),
+        sig: `${msg.status}|${msg.content.length}|${state}|${recallable}|${sender}|${whole}|${inRun}`,
+        build: () => this.storedMessage(chat, msg, { mine, state, recallable, sender, inRun }),
       });
-    }
+    });
     for (const entry of pending) {
       day(entry.createdAt);
       lastSender = m.me.id;
@@ -181,7 +188,7 @@ export class ChatView {
     return out;
   }
 
-  storedMessage(chat, msg, { mine, state, recallable, sender }) {
+  storedMessage(chat, msg, { mine, state, recallable, sender, inRun }) {
     const m = this.m;
     const recalled = msg.status === 1;
     let text;
@@ -233,7 +240,7 @@ export class ChatView {
     return h(
       "div",
       {
-        class: `msg ${mine ? "mine" : "theirs"}${recalled ? " recalled" : ""}`,
+        class: `msg ${mine ? "mine" : "theirs"}${recalled ? " recalled" : ""}${inRun ? " in-run" : ""}`,
         dataset: { seq: String(msg.seq), id: String(msg.id) },
       },
       chat.type === "group" && !mine
