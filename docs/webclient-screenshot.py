@@ -53,11 +53,12 @@ def say(page: Page, text: str) -> None:
 
 def open_chat(page: Page, name: str) -> None:
     page.click("[data-tab=chats]")
-    page.wait(f"[...document.querySelectorAll('.chat-row .name')].some(e => e.textContent === {name!r})")
-    page.evaluate(
-        f"[...document.querySelectorAll('.chat-row')].find(e => e.querySelector('.name')"
-        f".textContent === {name!r}).click()"
+    row = (
+        "[...document.querySelectorAll('.chat-row')]"
+        f".find(e => e.querySelector('.name').textContent === {name!r})"
     )
+    page.wait(f"!!{row}")
+    page.evaluate(f"{row}.click()")
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Headless Chromium driven over the DevTools protocol at browser level: isolated browser
 contexts (one per user, as two separate browsers would be), pages in them, and the few
-page operations a UI test needs (evaluate, click, fill, wait, screenshot, offline).
+page operations a UI test needs (evaluate, click, fill, wait, screenshot, closing the
+page's WebSockets, a script run before each document's own).
 
 The process is started and ended by `_chromium.Chromium` (same flags, same clean-up of
 its process group); this module adds one WebSocket to the browser target and talks to
@@ -74,8 +75,11 @@ class Browser:
     def events(self, session: str) -> list[dict[str, Any]]:
         return self._events.get(session, [])
 
-    def new_page(self, url: str, width: int = 1280, height: int = 800) -> Page:
-        """A page in a fresh browser context (own cookies and storage), attached and enabled."""
+    def new_page(
+        self, url: str, width: int = 1280, height: int = 800, init_script: str = ""
+    ) -> Page:
+        """A page in a fresh browser context (own cookies and storage), attached and enabled;
+        `init_script` runs in every document it loads, before the page's own scripts."""
         context = self.call("Target.createBrowserContext")["browserContextId"]
         target = self.call(
             "Target.createTarget",
@@ -90,6 +94,8 @@ class Browser:
         # Every page behaves as the focused window (headless has no real focus to give).
         self.call("Emulation.setFocusEmulationEnabled", {"enabled": True}, session)
         page.viewport(width, height)
+        if init_script:
+            page.call("Page.addScriptToEvaluateOnNewDocument", {"source": init_script})
         page.navigate(url)
         return page
 
@@ -174,16 +180,10 @@ class Page:
             )
         )
 
-    def offline(self, offline: bool) -> None:
-        """Cut (or restore) the page's network as DevTools' "Offline" does."""
-        self.call(
-            "Network.emulateNetworkConditions",
-            {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-        )
-
     def close_websockets(self) -> int:
         """Close every WebSocket of the page from inside it, as a dropped network would end
-        them for the page (DevTools' offline mode leaves open sockets alone). Found with
+        them for the page (DevTools' offline mode leaves open sockets alone, and
+        Network.setBlockedURLs does not apply to WebSockets). Found with
         Runtime.queryObjects, so the page needs no test hook. Returns how many were open."""
         proto = self.call(
             "Runtime.evaluate", {"expression": "WebSocket.prototype", "returnByValue": False}

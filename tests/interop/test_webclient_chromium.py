@@ -2,8 +2,9 @@
 
 Two users in two browser contexts (separate storage, as two browsers) do everything
 through the page itself: register, find each other, send and accept a friend request,
-chat with receipts ("Sending…" -> "Sent" -> "Read"), one loses the network and comes
-back to find what was sent meanwhile exactly once and in order, one reloads mid-chat.
+chat with receipts ("Sending…" -> "Sent" -> "Read"), one loses the connection and comes
+back to find what was sent meanwhile exactly once and in order, one reloads mid-chat, and a
+message written while disconnected survives a reload and is sent once.
 Names and messages carrying HTML are shown as text. A screenshot is written under the
 test's tmp dir (path printed) and checked to be a real picture. (docs/webclient.png, the
 README's picture, is made by docs/webclient-screenshot.py with the same tools.)
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,16 @@ from ._loop import LoopThread
 pytestmark = [pytest.mark.slow]
 
 PASSWORD = "web-passw0rd"
+REFUSING = "test.wsRefusedBy"
+# Run before the page's scripts: while sessionStorage names a refusing address, every new
+# WebSocket of the page goes there (a bound port nobody accepts on), as if the node could
+# not be reached; kept in sessionStorage so it outlasts a reload. The page has no test hook.
+SWITCH = (
+    "(() => { const Native = window.WebSocket;"
+    " window.WebSocket = class extends Native { constructor(url, protocols) {"
+    f" super(sessionStorage.getItem('{REFUSING}') || url, protocols); }} }};"
+    " })();"
+)
 EVIL_NICK = '<img src=x onerror="window.__pwned=1">Alice'
 EVIL_TEXT = "<script>window.__pwned=2</script><b>bold?</b> & done"
 
@@ -42,6 +54,14 @@ def node(loop_thread: LoopThread, tmp_path: Path) -> Iterator[FullNode]:
 
 
 @pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """A ws:// address that refuses every connection (bound, never listening)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
+
+
+@pytest.fixture
 def browser(chromium_binary: str, tmp_path: Path) -> Iterator[Browser]:
     browser = Browser(chromium_binary, tmp_path / "profile")
     browser.start()
@@ -49,6 +69,20 @@ def browser(chromium_binary: str, tmp_path: Path) -> Iterator[Browser]:
         yield browser
     finally:
         browser.close()
+
+
+def cut_off(page: Page, refusing_url: str) -> None:
+    """The page's connection drops and new ones are refused (see SWITCH)."""
+    page.evaluate(f"sessionStorage.setItem({REFUSING!r}, {refusing_url!r})")
+    assert page.close_websockets() == 1
+    page.wait_for(".conn-dot.waiting")
+    assert not page.evaluate("document.querySelector('.conn-banner').hidden")
+
+
+def reconnect(page: Page) -> None:
+    """The node can be reached again; the browser says it is back online."""
+    page.evaluate(f"sessionStorage.removeItem({REFUSING!r})")
+    page.evaluate("window.dispatchEvent(new Event('online'))")
 
 
 def register(page: Page, username: str, nickname: str) -> None:
@@ -97,13 +131,13 @@ def wait_states(page: Page, expected: list[str], timeout: float = 10.0) -> None:
 
 
 def test_two_users_chat_through_the_web_client(
-    node: FullNode, browser: Browser, tmp_path: Path
+    node: FullNode, browser: Browser, refusing_url: str, tmp_path: Path
 ) -> None:
     base = f"http://127.0.0.1:{node.ports.http}/"
     tag = secrets.token_hex(3)
     alice_name, bob_name = f"alice_{tag}", f"bob_{tag}"
     alice = browser.new_page(base)
-    bob = browser.new_page(base)
+    bob = browser.new_page(base, init_script=SWITCH)
     register(alice, alice_name, EVIL_NICK)
     register(bob, bob_name, "Bob")
 
@@ -129,11 +163,8 @@ def test_two_users_chat_through_the_web_client(
     send(bob, "hi Alice")
     wait_bubbles(alice, [EVIL_TEXT, "hi Alice"])
 
-    # Bob's network drops; Alice writes meanwhile (each message stored: "Sent").
-    bob.offline(True)
-    assert bob.close_websockets() == 1
-    bob.wait_for(".conn-dot.waiting")
-    assert not bob.evaluate("document.querySelector('.conn-banner').hidden")
+    # Bob's connection drops and cannot come back; Alice writes meanwhile ("Sent": stored).
+    cut_off(bob, refusing_url)
     missed = [f"while you were away {i}" for i in range(1, 4)]
     for text in missed:
         send(alice, text)
@@ -141,7 +172,7 @@ def test_two_users_chat_through_the_web_client(
     # Bob writes offline too: held as "Sending…", sent once the connection is back.
     send(bob, "typed offline")
     bob.wait_for(".msg.pending [data-state=sending]")
-    bob.offline(False)
+    reconnect(bob)
     bob.wait_for(".conn-dot.open", timeout=20)
     everything = [EVIL_TEXT, "hi Alice", *missed, "typed offline"]
     wait_bubbles(bob, everything)
@@ -153,7 +184,21 @@ def test_two_users_chat_through_the_web_client(
     send(alice, "sent during the reload")
     bob.wait_for(".chat-row", timeout=15)
     bob.click(".chat-row")
-    wait_bubbles(bob, [*everything, "sent during the reload"])
+    everything.append("sent during the reload")
+    wait_bubbles(bob, everything)
+
+    # A message still waiting for its connection survives a reload, and is sent once.
+    cut_off(bob, refusing_url)
+    send(bob, "waited through a reload")
+    bob.wait_for(".msg.pending [data-state=sending]")
+    bob.reload()
+    bob.wait_for(".chat-row", timeout=15)
+    bob.click(".chat-row")
+    bob.wait_for(".msg.pending [data-state=sending]")
+    reconnect(bob)
+    everything.append("waited through a reload")
+    wait_bubbles(bob, everything, timeout=20)
+    wait_bubbles(alice, everything)
 
     # Server text is never HTML: names and messages show as written, nothing ran.
     for page in (alice, bob):
@@ -172,3 +217,87 @@ def test_two_users_chat_through_the_web_client(
     colours = image.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200, "screenshot looks blank"
     assert max(count for count, _ in colours) < 0.9 * 1280 * 800
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[data-action=submit]")
+    page.wait_for(".conn-dot.open", timeout=15)
+
+
+def account(node: FullNode, username: str, nickname: str) -> tuple[int, str]:
+    credentials = {"username": username, "password": PASSWORD}
+    _, created = node.rest("POST", "/api/user/register", {**credentials, "nickname": nickname})
+    _, login = node.rest("POST", "/api/user/login", credentials)
+    return int(created["data"]["id"]), str(login["data"]["token"])
+
+
+def test_a_group_through_the_web_client(node: FullNode, browser: Browser) -> None:
+    """Create (a friend joins at once), invite (pushed live), join, chat, recall, leave."""
+    base = f"http://127.0.0.1:{node.ports.http}/"
+    tag = secrets.token_hex(3)
+    names = {who: f"{who}_{tag}" for who in ("owner", "friend", "guest")}
+    ids = {who: account(node, name, who.title()) for who, name in names.items()}
+    for who in ("friend", "guest"):
+        _, request = node.rest("POST", "/api/friend/request", {"toUserId": ids[who][0]},
+                               ids["owner"][1])
+        node.rest("POST", f"/api/friend/request/{request['data']['id']}/accept", None, ids[who][1])
+    pages = {who: browser.new_page(base) for who in names}
+    for who, page in pages.items():
+        sign_in(page, names[who])
+    owner, friend, guest = pages["owner"], pages["friend"], pages["guest"]
+
+    owner.click("[data-tab=groups]")
+    owner.click("[data-action=new-group]")
+    owner.fill("input[name=groupName]", "Trail <b>crew</b>")
+    owner.click(f"input[name=member][data-user={names['friend']}]")
+    owner.click("[data-action=create-group]")
+    owner.wait("document.querySelector('.chat-title')?.textContent === 'Trail <b>crew</b>'")
+    send(owner, "first message")
+    wait_states(owner, ["sent"])
+
+    # Added directly, the friend gets no notification: the client looks again on focus.
+    friend.evaluate("window.dispatchEvent(new Event('focus'))")
+    friend.click("[data-tab=groups]")
+    friend.click("[data-list=groups] button")
+    wait_bubbles(friend, ["first message"])
+
+    owner.click("[data-action=members]")
+    owner.wait("document.querySelectorAll('[data-list=members] li').length === 2")
+    owner.click(f".invite input[data-user={names['guest']}]")
+    owner.click("[data-action=invite]")
+    guest.wait("document.querySelector('[data-tab=groups] .badge')?.textContent === '1'")
+    guest.click("[data-tab=groups]")
+    guest.click("[data-action=join]")
+    guest.click("[data-list=groups] button")
+    wait_bubbles(guest, ["first message"])  # history from before joining
+    send(guest, "hello crew")
+    send(friend, "welcome!")
+    everything = ["first message", "hello crew", "welcome!"]
+    for page in (owner, friend, guest):
+        wait_bubbles(page, everything)
+    assert friend.texts(".msg.theirs .sender") == ["Owner", "Guest"]
+
+    # The sender recalls; every member sees it go.
+    guest.click(".msg.mine [data-action=recall]")
+    guest.click("dialog [data-action=confirm]")
+    for page in (owner, friend, guest):
+        page.wait("document.querySelectorAll('.msg.recalled').length === 1")
+    assert "hello crew" not in " ".join(owner.texts(".bubble"))
+
+    # The owner's alerts show the invitation was accepted.
+    owner.click("[data-tab=alerts]")
+    owner.wait("!!document.querySelector('[data-list=alerts] [data-type=INVITATION_ACCEPTED]')")
+
+    # The guest leaves: the chat stays readable, writing to it ends.
+    guest.click("[data-action=members]")
+    guest.click("[data-action=quit]")
+    guest.wait("document.querySelector('.composer').hidden")
+    assert guest.texts(".chat-head .muted") == ["you are no longer a member"]
+    send(owner, "after the guest left")
+    after = ["first message", "Message recalled", "welcome!", "after the guest left"]
+    wait_bubbles(friend, after)
+    assert "after the guest left" not in guest.texts(".bubble")
+    for page in (owner, friend, guest):
+        assert page.errors() == []

@@ -1,31 +1,42 @@
 // The web client's session with a node: REST for lists and actions, one STOMP connection for
 // everything live, and the rules that keep both in step across reconnects. No DOM: views
-// listen for its events ("chats", "chat", "social", "notifications", "connection", "toast").
+// listen for its events ("chats", "chat", "social", "notifications", "people",
+// "connection", "toast"). People, friends, requests and notifications live in its
+// `directory` (directory.mjs); chats in its `store` (chat-store.mjs).
 //
 // Start-up (start): load the lists over REST, then connect. Every SUBSCRIBE to a chat
 // destination names the last message already held (`x-since-seq`): on /user/queue/chat the
 // highest private message id seen, on /topic/chat/<gid> the group conversation's highest seq.
 // After a network drop the broker replays what was stored meanwhile before live messages,
 // and ChatStore keeps one copy of each by seq, so nothing is lost, doubled or out of order.
-// Sends wait in an outbox until their RECEIPT ("stored"); a send cut off by a drop is sent
-// again after the reconnect with the same clientMsgId, which the server never stores twice.
-// The outbox is kept in sessionStorage too, so a reload (or signing in again after the
-// session ended) sends what was still waiting instead of losing it.
+// Sends wait in the outbox (outbox.mjs) until their RECEIPT says "stored".
 
-import { StompClient } from "./stomp.mjs";
 import { ChatStore, chatKey } from "./chat-store.mjs";
+import { Directory } from "./directory.mjs";
+import { Outbox } from "./outbox.mjs";
+import { StompClient } from "./stomp.mjs";
 
 const HISTORY_PAGE = 30;
 const LIST_PAGE = 100;
+const MAX_LIST_PAGES = 20; // how far a chat's conversation is looked for in the list
 
+const WS_URL_KEY = "stompim.wsUrl";
+
+/**
+ * Where the STOMP WebSocket may be (README "Web client"): the configured public URL, else the
+ * page's own host and port (STOMP on the REST port), then the STOMP listener's port. The one
+ * that answered last time in this tab is tried first.
+ */
 function wsCandidates(config) {
   if (config.wsUrl) return [config.wsUrl];
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const urls = [
+    sessionStorage.getItem(WS_URL_KEY),
     `${scheme}//${location.host}${config.wsPath}`,
     `${scheme}//${location.hostname}:${config.wsPort}${config.wsPath}`,
   ];
-  return [...new Set(urls)];
+  const known = new Set(urls.slice(1));
+  return [...new Set(urls.filter((url) => url && known.has(url)))];
 }
 
 export class Messenger extends EventTarget {
@@ -35,19 +46,13 @@ export class Messenger extends EventTarget {
     this.me = me;
     this.config = config;
     this.store = new ChatStore(me.id);
-    this.people = new Map(); // user id -> {id, username, nickname, avatar}
-    this.peopleLoading = new Map();
-    this.friends = [];
-    this.requestsIn = [];
-    this.requestsOut = [];
+    this.directory = new Directory(api, me, (type, detail) => this.emit(type, detail));
     this.groups = new Map(); // group id -> group JSON (with myRole)
-    this.invitations = [];
-    this.notifications = { list: [], total: 0, unread: 0, page: 0 };
+    this.listCursor = null; // nextCursor of the conversation list, while it has more
     this.privateSince = 0; // highest private message id held (the seq header of /user/queue/chat)
     this.groupSince = new Map(); // group id -> highest seq held
     this.groupSubs = new Map(); // group id -> subscription
-    this.outbox = []; // {chat, entry} waiting for a RECEIPT
-    this.sends = 0;
+    this.outbox = new Outbox(this);
     this.openKey = null;
     this.readInFlight = new Set();
     this.candidates = wsCandidates(config);
@@ -55,42 +60,6 @@ export class Messenger extends EventTarget {
     this.wasConnected = false;
     this.stomp = null;
     this.stale = false;
-    this.remember(me);
-    this.restoreOutbox();
-  }
-
-  get outboxKey() {
-    return `stompim.outbox.${this.me.id}`;
-  }
-
-  saveOutbox() {
-    const waiting = this.outbox.map(({ chat, entry }) => ({
-      key: chat.key,
-      clientMsgId: entry.clientMsgId,
-      content: entry.content,
-      createdAt: entry.createdAt,
-    }));
-    try {
-      if (waiting.length) sessionStorage.setItem(this.outboxKey, JSON.stringify(waiting));
-      else sessionStorage.removeItem(this.outboxKey);
-    } catch {
-      // storage full or disabled: the outbox still lives in memory
-    }
-  }
-
-  restoreOutbox() {
-    let waiting = [];
-    try {
-      waiting = JSON.parse(sessionStorage.getItem(this.outboxKey) ?? "[]");
-    } catch {
-      return;
-    }
-    for (const { key, clientMsgId, content, createdAt } of waiting) {
-      const chat = this.store.chat(key);
-      const entry = { clientMsgId, content, createdAt, state: "sending", error: "" };
-      chat.pending.push(entry);
-      this.outbox.push({ chat, entry });
-    }
   }
 
   emit(type, detail = {}) {
@@ -106,15 +75,11 @@ export class Messenger extends EventTarget {
   /** Loads the lists and connects; throws the first list that failed (the connection is
    * made anyway, and the lists are loaded again once it is up). */
   async start() {
-    const results = await Promise.allSettled([
-      this.loadConversations(),
-      this.loadGroups(),
-      this.loadFriends(),
-      this.loadRequests(),
-      this.loadInvitations(),
-      this.loadNotificationCount(),
+    const [lists, people] = await Promise.all([
+      Promise.allSettled([this.loadConversations(), this.loadGroups()]),
+      this.directory.reload(),
     ]);
-    const failed = results.find((r) => r.status === "rejected");
+    const failed = [...lists, ...people].find((r) => r.status === "rejected");
     this.stale = Boolean(failed);
     this.connect();
     if (failed) throw failed.reason;
@@ -177,55 +142,25 @@ export class Messenger extends EventTarget {
 
   async connected(reconnected) {
     this.wasConnected = true;
-    for (const { chat, entry } of [...this.outbox]) this.transmit(chat, entry);
+    sessionStorage.setItem(WS_URL_KEY, this.candidates[this.candidate % this.candidates.length]);
+    this.outbox.flush();
     if (!reconnected && !this.stale) return;
     this.stale = false;
     // Pushes that fell into the gap are not replayed: ask again.
-    await Promise.allSettled([
-      this.loadConversations(),
-      this.loadGroups(),
-      this.loadRequests(),
-      this.loadInvitations(),
-      this.loadNotificationCount(),
-      this.notifications.page ? this.loadNotifications() : null,
-      this.loadFriends(),
-    ]);
+    await Promise.allSettled([this.loadConversations(), this.loadGroups(), this.directory.reload()]);
     if (this.openKey) this.fillGaps(this.store.chat(this.openKey));
   }
 
   // -- lists -----------------------------------------------------------------------------
 
-  remember(user) {
-    if (!user || !user.id) return;
-    const known = this.people.get(user.id) ?? {};
-    this.people.set(user.id, { ...known, ...user });
-  }
-
   displayName(userId) {
-    if (userId === this.me.id) return this.me.nickname || this.me.username;
-    const friend = this.friends.find((f) => f.friendId === userId);
-    if (friend) return friend.remark || friend.nickname || friend.username;
-    const person = this.people.get(userId);
-    if (person) return person.nickname || person.username || `user ${userId}`;
-    this.lookUp(userId);
-    return `user ${userId}`;
+    return this.directory.displayName(userId);
   }
 
-  lookUp(userId) {
-    if (this.peopleLoading.has(userId)) return;
-    const loading = this.api
-      .get(`/api/user/info/${userId}`)
-      .then((user) => {
-        this.remember(user);
-        this.emit("chats");
-        this.emit("chat", { key: this.openKey });
-      })
-      .catch(() => {});
-    this.peopleLoading.set(userId, loading);
-  }
-
-  async loadConversations() {
-    const page = await this.api.get("/api/conversation/list", { limit: LIST_PAGE });
+  /** The first page of the conversation list (or, with `cursor`, the next one). */
+  async loadConversations(cursor = null) {
+    const page = await this.api.get("/api/conversation/list", { limit: LIST_PAGE, cursor });
+    this.listCursor = page.hasMore ? page.nextCursor : null;
     for (const item of page.list) {
       const chat = this.store.applyConversation(item);
       const last = item.lastMessage;
@@ -248,6 +183,7 @@ export class Messenger extends EventTarget {
     this.syncGroupSubscriptions();
     this.emit("social");
     this.emit("chats");
+    this.emit("chat", { key: this.openKey }); // its header: name, members, still a member?
   }
 
   /** One subscription per group I am in: new groups added, groups I left dropped. */
@@ -268,64 +204,6 @@ export class Messenger extends EventTarget {
       );
       this.groupSubs.set(gid, sub);
     }
-  }
-
-  async loadFriends() {
-    this.friends = await this.api.get("/api/friend/list");
-    for (const f of this.friends) {
-      this.remember({ id: f.friendId, username: f.username, nickname: f.nickname, avatar: f.avatar });
-      const chat = this.store.chats.get(chatKey("private", f.friendId));
-      if (chat && !chat.name) chat.name = f.remark || f.nickname || f.username;
-    }
-    this.emit("social");
-  }
-
-  async loadRequests() {
-    const [incoming, outgoing] = await Promise.all([
-      this.api.get("/api/friend/request/received"),
-      this.api.get("/api/friend/request/sent"),
-    ]);
-    this.requestsIn = incoming;
-    this.requestsOut = outgoing;
-    for (const r of incoming) this.remember(r.fromUser);
-    for (const r of outgoing) this.remember(r.toUser);
-    this.emit("social");
-  }
-
-  async loadInvitations() {
-    this.invitations = await this.api.get("/api/group/invitation");
-    this.emit("social");
-  }
-
-  async loadNotificationCount() {
-    this.notifications.unread = await this.api.get("/api/notification/unread-count");
-    this.emit("notifications");
-  }
-
-  async loadNotifications(more = false) {
-    const page = more ? this.notifications.page + 1 : 1;
-    const data = await this.api.get("/api/notification", { page, size: 20 });
-    const list = more ? [...this.notifications.list, ...data.list] : data.list;
-    const seen = new Set();
-    this.notifications.list = list.filter((n) => !seen.has(n.id) && seen.add(n.id));
-    this.notifications.total = data.total;
-    this.notifications.page = page;
-    this.emit("notifications");
-  }
-
-  async markNotificationRead(n) {
-    if (n.read) return;
-    await this.api.put("/api/notification/read", { ids: [n.id] });
-    n.read = true;
-    this.notifications.unread = Math.max(0, this.notifications.unread - 1);
-    this.emit("notifications");
-  }
-
-  async markNotificationsRead() {
-    await this.api.put("/api/notification/read-all");
-    for (const n of this.notifications.list) n.read = true;
-    this.notifications.unread = 0;
-    this.emit("notifications");
   }
 
   // -- live events -----------------------------------------------------------------------
@@ -371,25 +249,23 @@ export class Messenger extends EventTarget {
           : this.displayName(chat.targetId);
       }
     }
-    if (added && chat.key === this.openKey) this.fillGaps(chat);
+    if (chat.key === this.openKey && !chat.historyLoaded) this.loadNewest(chat);
+    else if (added && chat.key === this.openKey) this.fillGaps(chat);
     this.changed(chat);
   }
 
+  /** A notification push: counted, shown, and what it is about is loaded again. */
   onNotification(n) {
-    this.notifications.unread += n.read ? 0 : 1;
-    if (this.notifications.page) {
-      this.notifications.list = [n, ...this.notifications.list.filter((x) => x.id !== n.id)];
-      this.notifications.total += 1;
-    }
-    this.emit("notifications");
+    const dir = this.directory;
+    dir.addNotification(n);
     this.toast(n.message);
     const type = n.type;
-    if (type === "FRIEND_REQUEST" || type === "FRIEND_REJECTED") this.loadRequests().catch(() => {});
+    if (type === "FRIEND_REQUEST" || type === "FRIEND_REJECTED") dir.loadRequests().catch(() => {});
     if (type === "FRIEND_ACCEPTED") {
-      this.loadRequests().catch(() => {});
-      this.loadFriends().catch(() => {});
+      dir.loadRequests().catch(() => {});
+      dir.loadFriends().catch(() => {});
     }
-    if (type === "GROUP_INVITATION") this.loadInvitations().catch(() => {});
+    if (type === "GROUP_INVITATION") dir.loadInvitations().catch(() => {});
     if (type.startsWith("GROUP_") || type.startsWith("INVITATION_")) {
       this.loadGroups().catch(() => {});
     }
@@ -418,18 +294,39 @@ export class Messenger extends EventTarget {
 
   // -- one chat --------------------------------------------------------------------------
 
-  open(key) {
+  async open(key) {
     this.openKey = key;
     const chat = key ? this.store.chat(key) : null;
     if (chat && !chat.name && chat.type === "private") chat.name = this.displayName(chat.targetId);
     if (chat && chat.type === "group" && !chat.name) chat.name = this.groups.get(chat.targetId)?.name ?? "";
     this.emit("chat", { key, opened: true });
     if (!chat) return;
+    if (!chat.conversationId) await this.findConversation(chat);
     if (chat.conversationId && !chat.historyLoaded) this.loadNewest(chat);
     else this.markReadIfSeen(chat);
   }
 
+  /**
+   * A chat opened from Contacts or Groups whose conversation is not known: new since the list
+   * was loaded (a group just joined), or beyond its first page. The REST API has no
+   * "conversation with user X / of group Y" lookup, so load the list again and page on
+   * (bounded).
+   */
+  async findConversation(chat) {
+    try {
+      await this.loadConversations();
+      for (let page = 0; page < MAX_LIST_PAGES && this.listCursor && !chat.conversationId; page++) {
+        await this.loadConversations(this.listCursor);
+      }
+    } catch (error) {
+      console.warn("looking for the conversation failed", error);
+    }
+  }
+
+  /** The newest page of an opened chat (once; what arrives later is added live). */
   async loadNewest(chat) {
+    if (chat.loadingNewest || !chat.conversationId) return;
+    chat.loadingNewest = true;
     try {
       const list = await this.api.get("/api/message/history", {
         conversationId: chat.conversationId,
@@ -440,6 +337,8 @@ export class Messenger extends EventTarget {
     } catch (error) {
       this.toast(`history: ${error.message}`, "error");
       return;
+    } finally {
+      chat.loadingNewest = false;
     }
     this.emit("chat", { key: chat.key, scroll: "bottom" });
     this.fillGaps(chat);
@@ -525,79 +424,6 @@ export class Messenger extends EventTarget {
       this.readInFlight.delete(chat.key);
     }
     if (this.store.unread(chat) > 0 && chat.lastSeq > seq) this.markReadIfSeen(chat);
-  }
-
-  send(chat, content) {
-    const entry = this.store.addPending(chat, content);
-    this.outbox.push({ chat, entry });
-    this.saveOutbox();
-    this.changed(chat);
-    if (this.stomp?.connected) this.transmit(chat, entry);
-  }
-
-  retry(chat, entry) {
-    entry.state = "sending";
-    entry.error = "";
-    if (!this.outbox.some((o) => o.entry === entry)) this.outbox.push({ chat, entry });
-    this.saveOutbox();
-    this.changed(chat);
-    if (this.stomp?.connected) this.transmit(chat, entry);
-  }
-
-  discard(chat, entry) {
-    chat.pending = chat.pending.filter((p) => p !== entry);
-    this.outbox = this.outbox.filter((o) => o.entry !== entry);
-    this.saveOutbox();
-    this.changed(chat);
-  }
-
-  async transmit(chat, entry) {
-    if (entry.inFlight) return;
-    entry.inFlight = true;
-    const body = { type: "text", content: entry.content, clientMsgId: entry.clientMsgId };
-    const destination = chat.type === "group" ? "/app/chat/group" : "/app/chat/private";
-    if (chat.type === "group") body.groupId = chat.targetId;
-    else body.toUserId = chat.targetId;
-    let receipt;
-    try {
-      receipt = await this.stomp.sendWithReceipt(destination, JSON.stringify(body), {
-        "x-client-msg-id": entry.clientMsgId,
-        "content-type": "application/json",
-        receipt: `send-${++this.sends}-${entry.clientMsgId}`,
-      });
-    } catch (error) {
-      entry.inFlight = false;
-      if (error.reason === "refused") {
-        this.settled(chat, entry, null, error.message);
-        return;
-      }
-      // Lost with the connection: sent again, with the same clientMsgId, once reconnected.
-      if (error.reason === "timeout") this.stomp.dropConnection();
-      return;
-    }
-    entry.inFlight = false;
-    const headers = receipt.headers;
-    const refusal = headers["x-error-code"]
-      ? headers["x-error-message"] || `error ${headers["x-error-code"]}`
-      : null;
-    this.settled(chat, entry, headers, refusal);
-  }
-
-  /** A send answered: stored (RECEIPT headers) or refused (the reason). */
-  settled(chat, entry, headers, refusal) {
-    this.outbox = this.outbox.filter((o) => o.entry !== entry);
-    this.saveOutbox();
-    if (refusal) {
-      this.store.failPending(chat, entry, refusal);
-    } else {
-      this.store.confirmPending(chat, entry, {
-        messageId: headers["message-id"],
-        seq: headers.seq,
-        conversationId: headers["conversation-id"],
-      });
-      if (!chat.historyLoaded && chat.key === this.openKey) this.loadNewest(chat);
-    }
-    this.changed(chat);
   }
 
   async recall(chat, msg) {

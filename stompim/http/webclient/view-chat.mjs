@@ -270,8 +270,8 @@ export class ChatView {
     ];
     if (failed) {
       meta.push(
-        h("button", { class: "link", type: "button", onclick: () => this.m.retry(chat, entry) }, "Retry"),
-        h("button", { class: "link", type: "button", onclick: () => this.m.discard(chat, entry) }, "Discard"),
+        h("button", { class: "link", type: "button", onclick: () => this.m.outbox.retry(chat, entry) }, "Retry"),
+        h("button", { class: "link", type: "button", onclick: () => this.m.outbox.discard(chat, entry) }, "Discard"),
       );
     }
     return h(
@@ -371,7 +371,7 @@ export class ChatView {
     if (!text.trim() || text.length > this.m.config.maxMessageLength || !this.key) return;
     this.input.value = "";
     this.onInput();
-    this.m.send(this.chat(), text);
+    this.m.outbox.add(this.chat(), text);
     this.scrollToBottom();
   }
 }

@@ -58,6 +58,10 @@ export class MainView {
       ["chats", () => this.refresh(["chats"])],
       ["social", () => this.refresh(["contacts", "groups"])],
       ["notifications", () => this.refresh(["alerts"])],
+      ["people", () => {
+        this.refresh(["chats", "contacts", "groups"]);
+        this.chat.update({ key: this.m.openKey });
+      }],
       ["connection", (e) => this.setConnection(e.detail.state)],
       ["chat", (e) => this.chat.update(e.detail)],
     ];
@@ -101,9 +105,9 @@ export class MainView {
     for (const chat of m.store.sortedChats()) if (!chat.muted) unread += m.store.unread(chat);
     return {
       chats: unread,
-      contacts: m.requestsIn.filter((r) => r.status === 0).length,
-      groups: m.invitations.length,
-      alerts: m.notifications.unread,
+      contacts: m.directory.requestsIn.filter((r) => r.status === 0).length,
+      groups: m.directory.invitations.length,
+      alerts: m.directory.notifications.unread,
     };
   }
 
@@ -132,7 +136,7 @@ export class MainView {
 
   selectTab(id) {
     this.tab = id;
-    if (id === "alerts" && !this.m.notifications.page) this.m.loadNotifications().catch(() => {});
+    if (id === "alerts" && !this.m.directory.notifications.page) this.m.directory.loadNotifications().catch(() => {});
     this.renderTabs();
     this.renderPanel();
   }

@@ -68,15 +68,15 @@ export function renderContacts(panel, ctx) {
     if (!keyword) return;
     const list = await act(m, null, () => m.api.get("/api/user/search", { keyword }));
     if (list) {
-      for (const user of list) m.remember(user);
+      for (const user of list) m.directory.remember(user);
       results.list = list;
       results.keyword = keyword;
       renderContacts(panel, ctx);
     }
   });
 
-  const friendIds = new Set(m.friends.map((f) => f.friendId));
-  const pendingTo = new Set(m.requestsOut.filter((r) => r.status === 0).map((r) => r.toUserId));
+  const friendIds = new Set(m.directory.friends.map((f) => f.friendId));
+  const pendingTo = new Set(m.directory.requestsOut.filter((r) => r.status === 0).map((r) => r.toUserId));
   let found = null;
   if (results.list) {
     found = h(
@@ -109,8 +109,8 @@ export function renderContacts(panel, ctx) {
                       "Friend request sent",
                     );
                     if (sent) {
-                      await m.loadRequests().catch(() => {});
-                      if (sent.status === 1) await m.loadFriends().catch(() => {});
+                      await m.directory.loadRequests().catch(() => {});
+                      if (sent.status === 1) await m.directory.loadFriends().catch(() => {});
                     }
                   },
                 },
@@ -123,14 +123,14 @@ export function renderContacts(panel, ctx) {
     );
   }
 
-  const incoming = m.requestsIn.filter((r) => r.status === 0);
-  const outgoing = m.requestsOut.filter((r) => r.status === 0);
+  const incoming = m.directory.requestsIn.filter((r) => r.status === 0);
+  const outgoing = m.directory.requestsOut.filter((r) => r.status === 0);
   const requests = incoming.map((r) => {
     const who = r.fromUser ?? { id: r.fromUserId };
     const name = who.nickname || who.username || `user ${r.fromUserId}`;
     const answer = (verb) => async (e) => {
       await act(m, e.currentTarget, () => m.api.post(`/api/friend/request/${r.id}/${verb}`));
-      await Promise.allSettled([m.loadRequests(), m.loadFriends()]);
+      await Promise.allSettled([m.directory.loadRequests(), m.directory.loadFriends()]);
     };
     return person(
       name,
@@ -140,7 +140,7 @@ export function renderContacts(panel, ctx) {
       h("button", { class: "ghost small", type: "button", dataset: { action: "reject", user: who.username ?? "" }, onclick: answer("reject") }, "Decline"),
     );
   });
-  const friends = [...m.friends].sort((a, b) =>
+  const friends = [...m.directory.friends].sort((a, b) =>
     (a.remark || a.nickname || a.username).localeCompare(b.remark || b.nickname || b.username),
   );
   clear(
@@ -196,10 +196,10 @@ export function renderContacts(panel, ctx) {
 
 export function renderGroups(panel, ctx) {
   const { m } = ctx;
-  const invitations = m.invitations.map((inv) => {
+  const invitations = m.directory.invitations.map((inv) => {
     const answer = (verb) => async (e) => {
       await act(m, e.currentTarget, () => m.api.post(`/api/group/invitation/${inv.id}/${verb}`), verb === "accept" ? `You joined ${inv.groupName}` : null);
-      await Promise.allSettled([m.loadInvitations(), m.loadGroups()]);
+      await Promise.allSettled([m.directory.loadInvitations(), m.loadGroups()]);
     };
     const inviter = inv.inviter?.nickname || inv.inviter?.username || "someone";
     return person(
@@ -250,7 +250,7 @@ export function renderGroups(panel, ctx) {
 }
 
 function friendPicker(m, exclude = new Set()) {
-  const choices = m.friends.filter((f) => !exclude.has(f.friendId));
+  const choices = m.directory.friends.filter((f) => !exclude.has(f.friendId));
   const boxes = choices.map((f) => ({
     id: f.friendId,
     box: h("input", { type: "checkbox", name: "member", value: String(f.friendId), dataset: { user: f.username } }),
@@ -315,7 +315,7 @@ export function showMembers(m, group) {
       .then((members) => {
         memberIds = new Set(members.map((x) => x.userId));
         members.sort((a, b) => b.role - a.role || (a.nickname || a.username).localeCompare(b.nickname || b.username));
-        for (const x of members) m.remember({ id: x.userId, username: x.username, nickname: x.nickname, avatar: x.avatar });
+        for (const x of members) m.directory.remember({ id: x.userId, username: x.username, nickname: x.nickname, avatar: x.avatar });
         clear(
           list,
           members.map((x) =>
@@ -376,7 +376,7 @@ export function showMembers(m, group) {
 
 export function renderAlerts(panel, ctx) {
   const { m } = ctx;
-  const n = m.notifications;
+  const n = m.directory.notifications;
   if (!n.page) {
     clear(panel, h("p", { class: "muted pad" }, "Loading…"));
     return;
@@ -390,7 +390,7 @@ export function renderAlerts(panel, ctx) {
       n.unread
         ? h(
             "button",
-            { class: "ghost small", type: "button", dataset: { action: "read-all" }, onclick: (e) => act(m, e.currentTarget, () => m.markNotificationsRead()) },
+            { class: "ghost small", type: "button", dataset: { action: "read-all" }, onclick: (e) => act(m, e.currentTarget, () => m.directory.markNotificationsRead()) },
             "Mark all read",
           )
         : null,
@@ -424,7 +424,7 @@ export function renderAlerts(panel, ctx) {
         )
       : h("p", { class: "muted pad" }, "Friend requests, invitations and group news show up here."),
     n.list.length < n.total
-      ? h("button", { class: "ghost small more", type: "button", onclick: () => m.loadNotifications(true).catch(() => {}) }, "Show older")
+      ? h("button", { class: "ghost small more", type: "button", onclick: () => m.directory.loadNotifications(true).catch(() => {}) }, "Show older")
       : null,
   );
 }
@@ -432,7 +432,7 @@ export function renderAlerts(panel, ctx) {
 /** Clicking an alert marks it read and shows what it is about. */
 function followAlert(ctx, n) {
   const { m } = ctx;
-  m.markNotificationRead(n).catch((error) => m.toast(error.message, "error"));
+  m.directory.markNotificationRead(n).catch((error) => m.toast(error.message, "error"));
   const groupId = Number(n.extra?.groupId);
   if (n.type.startsWith("FRIEND_")) ctx.selectTab("contacts");
   else if (n.type === "GROUP_INVITATION") ctx.selectTab("groups");
