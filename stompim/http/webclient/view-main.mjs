@@ -175,7 +175,18 @@ export class MainView {
         h("button", { class: "primary", type: "button", onclick: () => this.selectTab("contacts") }, "Find friends"),
       );
     }
-    return h(
+    const older = m.listCursor
+      ? h(
+          "button",
+          {
+            class: "ghost small more",
+            type: "button",
+            onclick: () => m.loadConversations(m.listCursor).catch((e) => m.toast(e.message, "error")),
+          },
+          "Show older chats",
+        )
+      : null;
+    const rows = h(
       "ul",
       { class: "rows", role: "list" },
       chats.map((chat) => {
@@ -214,6 +225,7 @@ export class MainView {
         );
       }),
     );
+    return [rows, older];
   }
 
   preview(chat) {
