@@ -21,10 +21,13 @@ after(async () => {
   await Promise.allSettled(clients.map((c) => c.deactivate({ timeout: 500 })));
 });
 
-async function waitFor(condition, what, timeout = 8000) {
+/** Poll `condition`; on timeout the error names `what` and, if given, `details()`. */
+async function waitFor(condition, what, timeout = 8000, details = null) {
   const deadline = Date.now() + timeout;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${details ? `: ${details()}` : ""}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -210,17 +213,28 @@ test("a network drop: receipts rejected, back-off, resubscribe from x-since-seq,
     assert.ok(!client.connected);
     await assert.rejects(client.sendWithReceipt("/topic/x", "x"), (e) => e.reason === "not-connected");
 
-    for (let i = 3; i <= 5; i++) await sender.sendWithReceipt("/app/chat/private", chat("a", `${tag} ${i}`));
+    const receipts = [];
+    for (let i = 3; i <= 5; i++) {
+      receipts.push((await sender.sendWithReceipt("/app/chat/private", chat("a", `${tag} ${i}`))).headers);
+    }
+    assert.ok(receipts.every((r) => r["message-id"]), JSON.stringify(receipts));
     await waitFor(() => client.log.delays.length >= 4, "retries");
     const [d1, d2, d3, d4] = client.log.delays;
     assert.ok(d1 < d2 && d2 < d3 && d3 < d4, `the back-off grows: ${client.log.delays}`);
     assert.ok(Math.max(...client.log.delays) <= 400 * 1.2, "and stays under maxDelay (+ jitter)");
     proxy.refuse = false;
     proxy.upstream = true;
-    await waitFor(() => client.log.connects.length === 2, "the reconnect");
+    await waitFor(() => client.log.connects.length === 2, "the reconnect", 8000, () => client.log.states.join());
     assert.equal(client.log.connects[1].reconnected, true);
     const want = [1, 2, 3, 4, 5].map((i) => `${tag} ${i}`);
-    await waitFor(() => seen.filter((s) => s.startsWith(tag)).length >= 5, "the replay");
+    const details = () =>
+      JSON.stringify({
+        seen, since, asked, receipts,
+        states: client.log.states,
+        disconnects: client.log.disconnects,
+        errors: client.log.errors.map((f) => f.headers.message),
+      });
+    await waitFor(() => seen.filter((s) => s.startsWith(tag)).length >= 5, "the replay", 8000, details);
     await sender.sendWithReceipt("/app/chat/private", chat("a", `${tag} 6`));
     await waitFor(() => seen.includes(`${tag} 6`), "a live message after the replay");
     assert.deepEqual(seen.filter((s) => s.startsWith(tag)), [...want, `${tag} 6`]);
