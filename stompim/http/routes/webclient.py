@@ -26,11 +26,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import Field
 
-from stompim.http.api import ApiRoutes, Param
+from stompim.http.api import ApiRoutes
+from stompim.http.fields import Text
 from stompim.http.keys import SERVICES, WS_PORT
-from stompim.http.result import ok
-from stompim.http.schema import INT, STR, obj, s
+from stompim.http.models.base import Path as PathParams
+from stompim.http.models.base import View
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "webclient"
 CONTENT_TYPES = {
@@ -64,33 +66,31 @@ def _node_version() -> str:
         return "unknown"
 
 
+class ClientConfig(View):
+    ws_url: str = Field(description="http.client_ws_url; empty: the page's host, see wsPort")
+    ws_port: int = Field(description="port of the STOMP WebSocket listener (as bound)")
+    ws_path: str = Field(description="path of the STOMP WebSocket (server.ws_path)")
+    max_message_length: int = Field(description="im.max_message_length")
+    recall_window_seconds: int = Field(description="im.recall_window_seconds")
+    version: str = Field(description="the node's stompim version")
+
+
 @routes.get(
     "/api/client-config",
     summary="Where a browser client finds this node's STOMP WebSocket, and the limits it shows",
     public=True,
-    response=obj(
-        {
-            "wsUrl": s(STR, description="http.client_ws_url; empty: same host, see wsPort"),
-            "wsPort": s(INT, description="port of the STOMP WebSocket listener"),
-            "wsPath": STR,
-            "maxMessageLength": INT,
-            "recallWindowSeconds": INT,
-            "version": STR,
-        }
-    ),
+    response=ClientConfig,
 )
-async def client_config(request: web.Request) -> web.Response:
+async def client_config(request: web.Request) -> ClientConfig:
     config = request.app[SERVICES].config
     bound = request.app.get(WS_PORT)
-    return ok(
-        {
-            "wsUrl": config.http.client_ws_url,
-            "wsPort": bound() if bound is not None else config.server.ws_port,
-            "wsPath": config.server.ws_path,
-            "maxMessageLength": config.im.max_message_length,
-            "recallWindowSeconds": config.im.recall_window_seconds,
-            "version": _node_version(),
-        }
+    return ClientConfig(
+        ws_url=config.http.client_ws_url,
+        ws_port=bound() if bound is not None else config.server.ws_port,
+        ws_path=config.server.ws_path,
+        max_message_length=config.im.max_message_length,
+        recall_window_seconds=config.im.recall_window_seconds,
+        version=_node_version(),
     )
 
 
@@ -118,23 +118,31 @@ def _file_response(path: Path, **headers: str) -> web.FileResponse:
     )
 
 
-@routes.get("/", summary="The built-in web client (an HTML page, no envelope)", public=True)
+@routes.get("/", summary="The built-in web client (an HTML page, no envelope)", public=True,
+            raw="text/html")
 async def page(request: web.Request) -> web.FileResponse:
     headers = {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "no-referrer"}
     return _file_response(FILES["index.html"], **headers)
+
+
+class AssetName(PathParams):
+    name: Text = Field(
+        description="stomp.mjs is the STOMP client other pages may use",
+        json_schema_extra={"enum": [name for name in sorted(FILES) if name != "index.html"]},
+    )
 
 
 @routes.get(
     "/web/{name}",
     summary="A file of the web client: ES module, style sheet or icon (no envelope)",
     public=True,
-    path_params=(Param("name", STR, True, "e.g. stomp.mjs, the STOMP client other pages may use"),),
+    raw="*/*",
 )
-async def asset(request: web.Request) -> web.FileResponse:
-    path = FILES.get(request.match_info["name"])
-    if path is None:
+async def asset(request: web.Request, path: AssetName) -> web.FileResponse:
+    file = FILES.get(path.name)
+    if file is None:
         raise web.HTTPNotFound()
-    return _file_response(path)
+    return _file_response(file)
 
 
 def register_routes(app: web.Application) -> None:
