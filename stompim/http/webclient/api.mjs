@@ -1,6 +1,9 @@
 // The REST API of stompim, as the web client calls it: every answer is a Result envelope
 // {code, message, data, timestamp}; `call` returns `data` when code is 200 and throws an
-// ApiError (with the business code and the server's message) otherwise.
+// ApiError (with the business code and the server's message) otherwise. Offset-paged lists
+// answer {records, total, size, current, pages}; `all` reads every page of one.
+
+const AUTH_CODES = new Set([1003, 9002]); // token expired or revoked; authentication required
 
 export class ApiError extends Error {
   constructor(code, message, status) {
@@ -9,9 +12,10 @@ export class ApiError extends Error {
     this.status = status;
   }
 
-  /** The token is missing, expired or revoked: the user must log in again. */
+  /** The token is missing, expired or revoked: the user must log in again. By the code
+   * too, for a node answering refusals with HTTP 200 (http.error_status = "ok"). */
   get unauthorized() {
-    return this.status === 401;
+    return this.status === 401 || AUTH_CODES.has(this.code);
   }
 }
 
@@ -61,6 +65,20 @@ export class Api {
 
   get(path, query) {
     return this.call("GET", path, { query });
+  }
+
+  /**
+   * Every record of an offset-paged list ({records, total, size, current, pages}), page by
+   * page (at most `maxPages` of `size`).
+   */
+  async all(path, query = {}, { size = 100, maxPages = 50 } = {}) {
+    const records = [];
+    for (let current = 1; current <= maxPages; current++) {
+      const page = await this.get(path, { ...query, current, size });
+      records.push(...page.records);
+      if (current >= page.pages) break;
+    }
+    return records;
   }
 
   post(path, body = {}) {

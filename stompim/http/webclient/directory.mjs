@@ -56,8 +56,8 @@ export class Directory {
 
   async loadRequests() {
     const [incoming, outgoing] = await Promise.all([
-      this.api.get("/api/friend/request/received"),
-      this.api.get("/api/friend/request/sent"),
+      this.api.all("/api/friend/request/received"),
+      this.api.all("/api/friend/request/sent"),
     ]);
     this.requestsIn = incoming;
     this.requestsOut = outgoing;
@@ -79,8 +79,8 @@ export class Directory {
   /** The first page, or (`more`) the next one appended. */
   async loadNotifications(more = false) {
     const page = more ? this.notifications.page + 1 : 1;
-    const data = await this.api.get("/api/notification", { page, size: 20 });
-    const list = more ? [...this.notifications.list, ...data.list] : data.list;
+    const data = await this.api.get("/api/notification", { current: page, size: 20 });
+    const list = more ? [...this.notifications.list, ...data.records] : data.records;
     const seen = new Set();
     this.notifications.list = list.filter((n) => !seen.has(n.id) && seen.add(n.id));
     this.notifications.total = data.total;

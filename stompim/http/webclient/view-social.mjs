@@ -66,7 +66,8 @@ export function renderContacts(panel, ctx) {
     event.preventDefault();
     const keyword = input.value.trim();
     if (!keyword) return;
-    const list = await act(m, null, () => m.api.get("/api/user/search", { keyword }));
+    const found = await act(m, null, () => m.api.get("/api/user/search", { keyword }));
+    const list = found?.records;
     if (list) {
       for (const user of list) m.directory.remember(user);
       results.list = list;
@@ -311,7 +312,7 @@ export function showMembers(m, group) {
     const inviteBox = h("div", { class: "invite" });
     let memberIds = new Set();
     m.api
-      .get(`/api/group/${group.id}/members`)
+      .all(`/api/group/${group.id}/members`)
       .then((members) => {
         memberIds = new Set(members.map((x) => x.userId));
         members.sort((a, b) => b.role - a.role || (a.nickname || a.username).localeCompare(b.nickname || b.username));
