@@ -12,40 +12,21 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
 
 from stompim.broker import Broker
-from stompim.broker.auth import AnonymousAuthenticator, AuthenticationFailed, Principal
-from stompim.broker.cluster import RedisBridge
+from stompim.broker.auth import AnonymousAuthenticator
+from stompim.cluster import RedisBridge
 from stompim.config import Config
-from stompim.im.errors import ImError
 from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
-from stompim.store import KeyValue, migrate, open_database, open_kv
+from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
+from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
 
 log = logging.getLogger(__name__)
-
-
-class AccountAuthenticator:
-    """The broker's Authenticator, answered by the accounts service."""
-
-    def __init__(self) -> None:
-        self.services: ImServices | None = None
-
-    async def authenticate(
-        self, headers: Mapping[str, str], handshake_token: str | None
-    ) -> Principal:
-        if self.services is None:
-            raise AuthenticationFailed("server is starting")
-        try:
-            claims = await self.services.accounts.authenticate_stomp(headers, handshake_token)
-        except ImError as exc:
-            raise AuthenticationFailed(exc.message) from None
-        return Principal(user_id=claims.user_id, username=claims.username, token_id=claims.jti)
 
 
 @dataclass
@@ -83,14 +64,33 @@ class Node:
     async def _start(self) -> None:
         cfg = self.config
         cfg.validate()
+        dbc, rc = cfg.database, cfg.redis
         db = await open_database(
-            cfg.database.url, pool_min=cfg.database.pool_min, pool_max=cfg.database.pool_max
+            dbc.url,
+            pool_min=dbc.pool_min,
+            pool_max=dbc.pool_max,
+            timeouts=Timeouts(
+                connect=dbc.connect_timeout_ms / 1000,
+                acquire=dbc.acquire_timeout_ms / 1000,
+                query=dbc.query_timeout_ms / 1000,
+            ),
         )
         self._stack.push_async_callback(db.close)
         version = await migrate(db)
         log.info("database %s at schema version %d", db.dialect, version)
 
-        kv = await open_kv(cfg.redis.url, prefix=cfg.redis.channel_prefix)
+        kv = await open_kv(
+            rc.url,
+            prefix=rc.channel_prefix,
+            settings=KvSettings(
+                pool_max=rc.pool_max,
+                pool_timeout=rc.pool_timeout_ms / 1000,
+                connect_timeout=rc.connect_timeout_ms / 1000,
+                socket_timeout=rc.socket_timeout_ms / 1000,
+                health_check_interval=rc.health_check_seconds,
+                retry_after=rc.retry_after_ms / 1000,
+            ),
+        )
         self._stack.push_async_callback(kv.close)
 
         tracker, bridge = await self._start_cluster(kv)
@@ -107,10 +107,10 @@ class Node:
         if bridge is not None:
             broker.set_bridge(bridge)
 
-        services = build_services(cfg, db, kv, broker.publisher)
-        authenticator.services = services
+        services = build_services(cfg, db, kv, StompPublisher(broker.publisher))
+        authenticator.accounts = services.accounts
         self.services = services
-        self._register_handlers(broker, services)
+        broker.add_handler(ChatDestinationHandler(services.chat))
 
         await self._start_http(services)
         self.ports.ws = await broker.start_websocket(
@@ -144,27 +144,19 @@ class Node:
         self.presence = tracker
         if not self.config.redis.url:
             return tracker, None
-        bridge = RedisBridge(kv, self.node_id)
+        bridge = RedisBridge(
+            kv, self.node_id, max_buffer_bytes=self.config.redis.bridge_buffer_bytes
+        )
         await bridge.start()
         self._stack.push_async_callback(bridge.close)
         self.bridge = bridge
         return tracker, bridge
 
-    def _register_handlers(self, broker: Broker, services: ImServices) -> None:
-        """Plug the IM chat destinations into the broker when the chat domain is present."""
-        chat = getattr(services, "chat", None)
-        if chat is None:
-            return
-        from stompim.im.chat_handler import ChatDestinationHandler
-
-        broker.add_handler(ChatDestinationHandler(services))
-
     async def _start_http(self, services: ImServices) -> None:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
 
-        broker = self.broker
-        app = create_http_app(services, metrics=(lambda: broker.metrics) if broker else None)
+        app = create_http_app(services, metrics=self.metrics)
         app[WS_PORT] = lambda: self.ports.ws
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -172,6 +164,13 @@ class Node:
         site = web.TCPSite(runner, self.config.server.host, self.config.server.http_port)
         await site.start()
         self.ports.http = _bound_port(site)
+
+    def metrics(self) -> dict[str, float]:
+        """The node's counters for /metrics: the broker's and the cluster bridge's."""
+        out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
+        if self.bridge is not None:
+            out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
+        return out
 
     async def stop(self) -> None:
         await self._stack.aclose()

@@ -57,12 +57,22 @@ class DatabaseConfig:
     url: str = "sqlite:///./stompim.db"
     pool_min: int = 1
     pool_max: int = 10
+    connect_timeout_ms: int = 3000
+    acquire_timeout_ms: int = 3000
+    query_timeout_ms: int = 5000
 
 
 @dataclass(frozen=True)
 class RedisConfig:
     url: str = ""
     channel_prefix: str = "stompim"
+    pool_max: int = 64
+    pool_timeout_ms: int = 2000
+    connect_timeout_ms: int = 1000
+    socket_timeout_ms: int = 2000
+    health_check_seconds: int = 15
+    retry_after_ms: int = 1000
+    bridge_buffer_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,8 @@ class AuthConfig:
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
     internal_secret: str = ""
+    token_cache_seconds: int = 30
+    password_max_wait_ms: int = 3000
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,12 @@ two bindings answer it, so a new error needs no new mapping code::
      ├── StoreError               a persistence outcome the caller must decide about
      │    ├── DuplicateKey        a unique key is taken (the domain turns it into a
      │    │                       Refusal or an idempotent answer)
-     │    └── NotFoundInStore     the row is not there
+     │    ├── NotFoundInStore     the row is not there
+     │    ├── InvalidValue        the database refused a value of this request (an
+     │    │                       integer outside signed 64 bits, a NOT NULL column):
+     │    │                       only this request fails; the domain checks first,
+     │    │                       so one reaching REST is answered 400/9001
+     │    └── KvTypeError         a key-value operation met a key of the other type
      └── ConfigError              the configuration is wrong: the node refuses to start
 
 Local vs remote follows h11: "local" means we are at fault, "remote" the peer is.  Anything
@@ -39,6 +44,8 @@ __all__ = [
     "UNAVAILABLE",
     "ConfigError",
     "DuplicateKey",
+    "InvalidValue",
+    "KvTypeError",
     "LocalProtocolError",
     "NotFoundInStore",
     "ProtocolError",
@@ -104,11 +111,26 @@ class StoreError(StompimError):
 
 
 class DuplicateKey(StoreError):
-    """A unique key is already taken."""
+    """A unique key is already taken; `key` names it (a column, e.g. "phone") when the
+    store knows which."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class NotFoundInStore(StoreError):
     """The row asked for does not exist."""
+
+
+class InvalidValue(StoreError):
+    """The database refused a value of one statement (out of range, NULL where none may
+    be): the statement's own input is at fault, not the database, so a batch retries
+    without it."""
+
+
+class KvTypeError(StoreError, TypeError):
+    """A string operation on a hash key or the other way round (Redis: WRONGTYPE)."""
 
 
 class ConfigError(StompimError, ValueError):

@@ -52,7 +52,8 @@ class DestinationHandler(Protocol):
     The broker calls `handles` to route, `authorize_subscribe` before registering a
     SUBSCRIBE, `replay` for a SUBSCRIBE carrying ``x-since-seq``, and `on_send` for
     a SEND; on_send persists and publishes through the broker's publisher itself
-    and returns extra RECEIPT headers.  It raises ImError for a business refusal.
+    and returns extra RECEIPT headers.  It raises stompim.errors.Refusal for a
+    business refusal.
     """
 
     def handles(self, destination: str) -> bool: ...

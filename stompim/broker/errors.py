@@ -6,7 +6,7 @@
 
 Remote protocol errors found by the codec (stompim.frames.RemoteProtocolError)
 lead to the same ERROR + close; they are not wrapped.  Business refusals of a
-DestinationHandler are stompim.im.errors.ImError and do NOT close the session.
+DestinationHandler are stompim.errors.Refusal and do NOT close the session.
 Anything else escaping a command handler is a bug: logged with its traceback, the
 client gets ERROR "internal error", and only that session closes.
 """

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stompim.errors import Refusal, Unavailable
 from stompim.frames import SUPPORTED_VERSIONS, V1_0, V1_2, Command, Frame
-from stompim.im.errors import ImError
 
 from .auth import AuthenticationFailed
 from .destinations import DestinationRefused, Kind, Route, errors_destination
@@ -117,6 +117,8 @@ async def _authenticate(
         )
     except AuthenticationFailed as exc:
         raise FrameRefused(exc.message) from None
+    except Unavailable:
+        raise FrameRefused("service unavailable, retry") from None
     if session.state is not State.AUTHENTICATING:
         return NO_RECEIPT
     if broker.user_session_count(principal.user_id) >= broker.config.max_connections_per_user:
@@ -225,8 +227,10 @@ async def _subscribe_handled(
     assert principal is not None
     try:
         await handler.authorize_subscribe(principal, route.destination)
-    except (ImError, AuthenticationFailed, DestinationRefused) as exc:
+    except (Refusal, AuthenticationFailed, DestinationRefused) as exc:
         raise FrameRefused(f"forbidden: {exc.message}") from None
+    except Unavailable:
+        raise FrameRefused("service unavailable, retry") from None
     if not session.is_open:
         return NO_RECEIPT
     if sub_id in session.subs:
@@ -241,9 +245,12 @@ async def _subscribe_handled(
     sub.buffer = []
     try:
         stored = await handler.replay(principal, route.destination, since)
-    except ImError as exc:
+    except Refusal as exc:
         unsubscribe(session, sub)
         raise FrameRefused(f"replay refused: {exc.message}") from None
+    except Unavailable:
+        unsubscribe(session, sub)
+        raise FrameRefused("service unavailable, retry") from None
     except BaseException:
         unsubscribe(session, sub)
         raise
@@ -340,7 +347,7 @@ def _pipelined_send(
     receipt = frame.get("receipt")
     try:
         pending = begin(session.principal, destination, _first_wins(frame), frame.body)
-    except ImError as exc:
+    except Refusal as exc:
         if not session.outcomes:
             business_refusal(session, exc, receipt)
         else:
@@ -355,7 +362,7 @@ def _pipelined_send(
         session.sends_in_flight -= 1
         if done.cancelled():
             slot.append(lambda: None)
-        elif isinstance(exc := done.exception(), ImError):
+        elif isinstance(exc := done.exception(), Refusal):
             slot.append(lambda: business_refusal(session, exc, receipt))
         elif exc is not None:
             log.error("session %s: handled SEND failed", session.id, exc_info=exc)
@@ -393,13 +400,13 @@ async def _handled_send(
     assert principal is not None
     try:
         extra = await handler.on_send(principal, destination, _first_wins(frame), frame.body)
-    except ImError as exc:
+    except Refusal as exc:
         business_refusal(session, exc, frame.get("receipt"))
         return NO_RECEIPT
     return dict(extra) if extra else None
 
 
-def business_refusal(session: Session, exc: ImError, receipt: str | None) -> None:
+def business_refusal(session: Session, exc: Refusal, receipt: str | None) -> None:
     """Tell the session on its /user/queue/errors subscription; keep it open."""
     if session.principal is None:
         return

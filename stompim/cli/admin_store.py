@@ -3,7 +3,8 @@ service over them, and a publisher that reaches the running nodes.
 
 A node runs the broker whose publisher closes sessions; the admin process has none, so
 `ClusterPublisher` hands every call to a cluster bridge on Redis (the same channel the
-nodes use): a "close this user's sessions" control then reaches every node. Without
+nodes use), under the STOMP binding's Publisher as on a node: a "close this user's
+sessions" control then reaches every node. Without
 Redis there is no channel to the node (its token registry and sessions live in its own
 process): `AdminStore.reaches_nodes` is False and the command says what that means.
 
@@ -21,12 +22,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stompim.broker.cluster import RedisBridge
+from stompim.cluster import RedisBridge
 from stompim.config import Config
 from stompim.im.accounts import AccountService
 from stompim.im.admin import AccountAdmin
 from stompim.im.publisher import NullPublisher, Publisher
 from stompim.logs import redact
+from stompim.stomp.publisher import StompPublisher
 from stompim.store import migrate, open_database, open_kv
 from stompim.store._sqlite import sqlite_path
 
@@ -43,9 +45,10 @@ class StoreUnreachable(Exception):
 
 @dataclass
 class ClusterPublisher:
-    """`Publisher` for a process without a broker: calls go to the other nodes through
-    the cluster bridge. `failures` lists what could not be published (the caller
-    reports it; the domain only logs publisher errors)."""
+    """The broker's server-side publishing (stompim.stomp.publisher.ServerPublishing) for
+    a process without a broker: calls go to the nodes through the cluster bridge.
+    `failures` lists what could not be published (the caller reports it; the domain
+    only logs publisher errors)."""
 
     bridge: RedisBridge
     failures: list[str] = field(default_factory=list)
@@ -77,10 +80,11 @@ class AdminStore:
     reaches_nodes: bool
     """True when a Redis channel carries session controls and token revocations to the
     nodes."""
+    relay: ClusterPublisher | None = None
 
     @property
     def failures(self) -> list[str]:
-        return self.publisher.failures if isinstance(self.publisher, ClusterPublisher) else []
+        return self.relay.failures if self.relay is not None else []
 
 
 DATABASE_HINT = (
@@ -128,6 +132,7 @@ async def open_admin_store(config: Config, within: float) -> AsyncIterator[Admin
                 f"cannot use the database {redact(url)}: {_reason(exc)}", DATABASE_HINT
             ) from None
         publisher: Publisher = NullPublisher()
+        relay: ClusterPublisher | None = None
         redis_url = config.redis.url
         try:
             async with asyncio.timeout(within):
@@ -137,7 +142,8 @@ async def open_admin_store(config: Config, within: float) -> AsyncIterator[Admin
                     bridge = RedisBridge(kv, f"admin-{socket.gethostname()}-{os.getpid()}")
                     await bridge.start()
                     stack.push_async_callback(bridge.close)
-                    publisher = ClusterPublisher(bridge)
+                    relay = ClusterPublisher(bridge)
+                    publisher = StompPublisher(relay)
         except Exception as exc:
             raise StoreUnreachable(
                 f"cannot use Redis at {redact(redis_url)}: {_reason(exc)}",
@@ -145,7 +151,7 @@ async def open_admin_store(config: Config, within: float) -> AsyncIterator[Admin
                 "`stompim doctor` checks it",
             ) from None
         accounts = AccountService(config, db, kv, publisher)
-        yield AdminStore(accounts, AccountAdmin(accounts), publisher, bool(redis_url))
+        yield AdminStore(accounts, AccountAdmin(accounts), publisher, bool(redis_url), relay)
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,13 +19,16 @@ from stompim.http import access
 from stompim.http.api import API, ApiRegistry
 from stompim.http.keys import METRICS, SERVICES, MetricsSource
 from stompim.http.middlewares import (
+    FAILURE_LOG,
     auth_middleware,
     cors_middleware,
     error_middleware,
+    log,
     refusals_as_ok,
 )
 from stompim.http.routes import ROUTE_MODULES
 from stompim.im.services import ImServices
+from stompim.rate_limited_log import RateLimitedLog
 
 
 class _QuietParseErrors(logging.Filter):
@@ -67,6 +70,7 @@ def create_http_app(
     )
     access.install(app)
     app[SERVICES] = services
+    app[FAILURE_LOG] = RateLimitedLog(log)
     app[API] = ApiRegistry()
     app[METRICS] = metrics if metrics is not None else dict
     for register in ROUTE_MODULES:

@@ -2,9 +2,14 @@
 
 cors_middleware   answers preflight OPTIONS itself; adds Access-Control-*
                   headers to every response for an allowed Origin.
-error_middleware  turns every failure into a Result: ImError -> its code and
-                  status; aiohttp HTTPException (404 route, 405, 413) -> 9xxx;
-                  anything else -> logged with traceback, 500/9999, no details.
+error_middleware  turns every failure into a Result: a Refusal (ImError) -> its
+                  code and status; Unavailable (the database or Redis did not
+                  answer in time, or refused) -> 503/9503 with Retry-After; a
+                  value the store refused that no check caught (InvalidValue)
+                  -> 400/9001; aiohttp HTTPException (404 route, 405, 413) ->
+                  9xxx; anything else (a bug) -> 500/9999, no details. Failures
+                  are logged once per interval with a count, never a line (or a
+                  traceback) per request.
 refusals_as_ok    only with http.error_status = "ok": a Refusal (ImError included)
                   raised by auth or a handler answers HTTP 200 with its code in the
                   Result; everything else passes on to error_middleware unchanged.
@@ -16,19 +21,24 @@ auth_middleware   requires `Authorization: Bearer <jwt>` except on public
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from stompim.errors import Refusal
+from stompim.errors import UNAVAILABLE, InvalidValue, Refusal, Unavailable
 from stompim.http.api import API
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.result import error
 from stompim.im import errors as codes
 from stompim.im.errors import ImError
+from stompim.rate_limited_log import RateLimitedLog
 
 log = logging.getLogger(__name__)
+
+FAILURE_LOG: web.AppKey[RateLimitedLog] = web.AppKey("stompim.failure_log", RateLimitedLog)
+"""The app's failure log: each kind of failure once per interval, with a count."""
 
 _STATUS_CODES = {
     400: codes.BAD_REQUEST,
@@ -47,17 +57,33 @@ EXPOSED_HEADERS = "X-Request-Id"
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    quiet = request.app[FAILURE_LOG]
     try:
         return await handler(request)
-    except ImError as exc:
+    except Refusal as exc:
         return error(exc.code, exc.message, exc.status)
+    except Unavailable as exc:
+        quiet.warning(("unavailable", exc.dependency), "answering 503: %s", exc.message)
+        return unavailable(exc)
+    except InvalidValue as exc:
+        quiet.warning(("invalid", request.path), "a value of %s %s reached the store: %s",
+                       request.method, request.path, exc)
+        return error(codes.BAD_REQUEST, "a value of the request is out of range", 400)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _http_exception_result(request, exc)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except Exception as exc:
+        quiet.exception((type(exc), str(exc)[:120]), "unhandled error on %s %s",
+                        request.method, request.path)
         return error(codes.INTERNAL_ERROR, "internal server error", 500)
+
+
+def unavailable(exc: Unavailable) -> web.Response:
+    """503/9503 with Retry-After: a dependency is down, the client should retry."""
+    response = error(UNAVAILABLE, exc.message, 503)
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 def _http_exception_result(request: web.Request, exc: web.HTTPException) -> web.Response:

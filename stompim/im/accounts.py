@@ -1,7 +1,8 @@
 """Accounts: registration, login/logout, profiles, passwords, SMS codes, presence.
 
 `AccountService` is the one place the account rules live; the REST routes and
-the STOMP CONNECT handler both call it. Collaborators, each in its own module:
+the STOMP binding's authenticator (stompim.stomp.auth: CONNECT headers) both call
+it. Collaborators, each in its own module:
 
     userfields   field validation (username, phone, avatar URL, ...)
     passwords    password policy + bcrypt in a worker thread
@@ -24,20 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
+from stompim.errors import DuplicateKey, NotFoundInStore
 from stompim.im import passwords, userfields
 from stompim.im.errors import (
     ACCOUNT_DISABLED,
     BAD_CREDENTIALS,
     BAD_REQUEST,
+    PHONE_EXISTS,
     SMS_CODE_INVALID,
     USER_NOT_FOUND,
+    USERNAME_EXISTS,
     ImError,
 )
+from stompim.im.ids import id_list, id_value
 from stompim.im.paging import Page, check_window, window
 from stompim.im.presence import Presence
 from stompim.im.ratelimit import FixedWindowLimiter, too_many
 from stompim.im.sms import SmsCodes, SmsSender, sender_from_config
-from stompim.im.tokens import TokenClaims, TokenService, invalid, looks_like_jwt
+from stompim.im.tokens import TokenClaims, TokenService, invalid
 from stompim.store.users import UserRecord, UserRepository
 
 if TYPE_CHECKING:
@@ -79,9 +84,12 @@ class AccountService:
         self.kv = kv
         self.publisher = publisher
         auth = config.auth
-        self.tokens = TokenService(kv, auth.jwt_secret, auth.token_ttl_seconds)
+        self.tokens = TokenService(
+            kv, auth.jwt_secret, auth.token_ttl_seconds, cache_seconds=auth.token_cache_seconds
+        )
         self.sms = SmsCodes(kv, sms_sender or sender_from_config(config.sms), config.sms)
         self.presence = Presence(kv)
+        self._password_wait = auth.password_max_wait_ms / 1000
         window = auth.login_failure_window_seconds
         self._fail_account = FixedWindowLimiter(
             kv, "login-account", auth.login_max_failures, window
@@ -116,10 +124,17 @@ class AccountService:
                     raise ImError(SMS_CODE_INVALID, "wrong or expired SMS code")
         elif sms_code is not None:
             raise ImError(BAD_REQUEST, "smsCode: given without phone")
-        hashed = await passwords.hash_password(password, self.config.auth.bcrypt_rounds)
-        return await self.users.create(
-            username=username, password_hash=hashed, nickname=nickname, phone=phone
+        hashed = await passwords.hash_password(
+            password, self.config.auth.bcrypt_rounds, max_wait=self._password_wait
         )
+        try:
+            return await self.users.create(
+                username=username, password_hash=hashed, nickname=nickname, phone=phone
+            )
+        except DuplicateKey as exc:
+            if exc.key == "phone":
+                raise ImError(PHONE_EXISTS, "phone number already registered", 409) from None
+            raise ImError(USERNAME_EXISTS, "username already exists", 409) from None
 
     async def login(
         self,
@@ -156,7 +171,8 @@ class AccountService:
         if await self._fail_account.is_blocked(account_key):
             raise too_many("too many failed logins for this account, try again later")
         ok = await passwords.verify_password(
-            password, user.password_hash if user else None, self.config.auth.bcrypt_rounds
+            password, user.password_hash if user else None, self.config.auth.bcrypt_rounds,
+            max_wait=self._password_wait,
         )
         if not ok or user is None:
             await self._fail_account.hit(account_key)
@@ -191,46 +207,11 @@ class AccountService:
             self._active[claims.user_id] = True
         return claims
 
-    async def authenticate_stomp(
-        self,
-        headers: Mapping[str, str],
-        handshake_token: str | None = None,
-        *,
-        ip: str | None = None,
-    ) -> TokenClaims:
-        """Credentials of a STOMP CONNECT, first present wins:
-        `Authorization: Bearer <jwt>`, `token`, a `passcode` that is a JWT,
-        `login` + `passcode` (password; counts toward login limits), then the
-        token given on the WebSocket handshake. None of them -> 1003/401."""
-        auth = headers.get("Authorization") or headers.get("authorization")
-        if auth:
-            scheme, _, value = auth.strip().partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise invalid("Authorization must be 'Bearer <token>'")
-            return await self.authenticate_token(value.strip())
-        if headers.get("token"):
-            return await self.authenticate_token(headers["token"])
-        passcode = headers.get("passcode")
-        if passcode and looks_like_jwt(passcode):
-            return await self.authenticate_token(passcode)
-        login = headers.get("login")
-        if login and passcode:
-            try:
-                user = await self.check_credentials(username=login, password=passcode, ip=ip)
-            except ImError as exc:
-                if exc.code == BAD_CREDENTIALS:
-                    raise ImError(BAD_CREDENTIALS, _WRONG, 401) from None
-                raise
-            return TokenClaims(user.id, user.username, "", 0)
-        if handshake_token:
-            return await self.authenticate_token(handshake_token)
-        raise invalid("authentication required")
-
     # ---------------------------------------------------------------- profiles
 
     async def get_user(self, user_id: int) -> UserRecord:
-        """An active user; missing or disabled -> 1004/404."""
-        user = await self.users.get(user_id)
+        """An active user; missing or disabled -> 1004/404 (an id outside 1..2^63-1: 9001)."""
+        user = await self.users.get(id_value(user_id, "userId"))
         if user is None or user.status != ACTIVE:
             raise ImError(USER_NOT_FOUND, "user not found", 404)
         return user
@@ -253,7 +234,10 @@ class AccountService:
         checked = userfields.check_profile_changes(changes)
         if not checked:
             return user
-        return await self.users.update_profile(user_id, checked)
+        try:
+            return await self.users.update_profile(user_id, checked)
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, "user not found", 404) from None
 
     async def search(
         self, keyword: Any, *, offset: int = 0, limit: int = SEARCH_LIMIT
@@ -281,10 +265,18 @@ class AccountService:
         if await self._fail_account.is_blocked(account_key):
             raise too_many("too many failed password checks, try again later")
         rounds = self.config.auth.bcrypt_rounds
-        if not await passwords.verify_password(old_password, user.password_hash, rounds):
+        if not await passwords.verify_password(
+            old_password, user.password_hash, rounds, max_wait=self._password_wait
+        ):
             await self._fail_account.hit(account_key)
             raise ImError(BAD_CREDENTIALS, "wrong password")
-        await self.users.set_password(user.id, await passwords.hash_password(new_password, rounds))
+        try:
+            await self.users.set_password(
+                user.id,
+                await passwords.hash_password(new_password, rounds, max_wait=self._password_wait),
+            )
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, "user not found", 404) from None
         for jti in await self.tokens.revoke_others(user.id, claims.jti):
             await self._close_sessions(user.id, "password changed", jti)
 
@@ -292,7 +284,10 @@ class AccountService:
         """Disable an account: it disappears from lookups, every token dies and its
         STOMP sessions close (cluster-wide through the publisher). Returns how many
         live tokens the registry revoked."""
-        await self.users.set_status(user_id, 0)
+        try:
+            await self.users.set_status(user_id, 0)
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, "user not found", 404) from None
         self._active.pop(user_id, None)
         return await self.end_sessions(user_id, "account disabled")
 
@@ -313,7 +308,7 @@ class AccountService:
         ids = list(ids)
         if len(ids) > MAX_ONLINE_QUERY:
             raise ImError(BAD_REQUEST, f"ids: at most {MAX_ONLINE_QUERY} per request")
-        return await self.presence.is_online(ids)
+        return await self.presence.is_online(id_list(ids, "ids"))
 
     # ---------------------------------------------------------------- internals
 

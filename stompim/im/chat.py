@@ -2,7 +2,7 @@
 
 Send, in order (DESIGN.md "A chat message, end to end"):
   1. the caller parsed and validated the draft (stompim.im.messages.parse_draft);
-  2. send_private / send_group hand it to the SendBatcher (stompim.im.chat_batch),
+  2. enqueue_private / enqueue_group hand it to the SendBatcher (stompim.im.chat_batch),
      which checks the rights of a whole batch of concurrent sends at once:
      private -> no block either way, then friendship (unless
      im.allow_stranger_chat); group -> group exists, active member, not muted
@@ -10,37 +10,33 @@ Send, in order (DESIGN.md "A chat message, end to end"):
   3. the batch is stored in one transaction (MessageRepository.write_batch), each
      message with its conversation's next seq (a resent clientMsgId returns the
      stored copy, `duplicate`; one reused in another conversation is refused, 3001);
-  4. only after the commit each new message is published (never a duplicate) and
-     the caller may acknowledge (STOMP RECEIPT) with the record's id, seq and
-     conversation. A database failure refuses the batch's sends with 3001.
+  4. only after the commit each new message goes to the Publisher (never a
+     duplicate) and the caller may acknowledge it with the record's id, seq and
+     conversation. A database that fails refuses the waiting sends with Unavailable.
 
-Delivery destinations and headers: see `ChatService.deliveries`. On a user's
-`/queue/chat/<uid>` (every private conversation of that user is multiplexed
-there) the `seq` header is the message id, which is global and monotonic, so
-the broker's per-destination "seq" ordering (replay vs live de-duplication)
-holds; the conversation's own seq is in `x-conversation-seq` and in the body.
-On `/topic/chat/<gid>` the `seq` header is the group conversation's seq.
+The service speaks in records (`SendResult`, `MessageRecord`); the bindings render
+them (the STOMP binding: RECEIPT and MESSAGE headers, destinations, resume order).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
-import orjson
-
 from stompim.config import ImConfig
-from stompim.im.chat_batch import ADMIN_ROLE, SendBatcher, SendResult, SocialFacts, social_facts
+from stompim.im.chat_batch import (
+    ADMIN_ROLE,
+    SendBatcher,
+    SendFuture,
+    SendResult,
+    SocialFacts,
+    social_facts,
+)
 from stompim.im.clock import Clock, now_ms
 from stompim.im.conversations import (
     ConversationService,
     FriendChecks,
     GroupChecks,
     UserLookup,
-    chat_queue,
-    event_headers,
-    group_topic,
 )
 from stompim.im.errors import (
     BAD_REQUEST,
@@ -49,14 +45,13 @@ from stompim.im.errors import (
     RECALL_WINDOW_PASSED,
     ImError,
 )
-from stompim.im.messages import ChatType, MessageDraft, MessageRecord, message_bytes, message_json
+from stompim.im.ids import id_value, seq_value
+from stompim.im.messages import ChatType, MessageDraft, MessageRecord, message_json
 from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
-log = logging.getLogger(__name__)
-
-__all__ = ["ADMIN_ROLE", "ChatService", "SendResult"]
+__all__ = ["ADMIN_ROLE", "ChatService", "SendFuture", "SendResult"]
 
 MAX_HISTORY_LIMIT = 100
 DEFAULT_HISTORY_LIMIT = 20
@@ -94,7 +89,7 @@ class ChatService:
             users=users,
             conversations=self.repo,
             messages=self.messages,
-            publish=self._publish_message,
+            publish=publisher.message_stored,
         )
 
     # -- sending --------------------------------------------------------------
@@ -109,84 +104,43 @@ class ChatService:
 
     def enqueue_private(
         self, sender_id: int, to_user_id: int, draft: MessageDraft
-    ) -> asyncio.Future[SendResult]:
+    ) -> SendFuture:
         """The synchronous half of send_private: queued now, in call order; the Future
-        resolves after the commit (or fails with the ImError). Raises at once what
-        needs no database (a message to oneself)."""
+        resolves after the commit (or fails with its ImError, or Unavailable).
+        Cancelling it withdraws the send while it still waits in the queue. Raises at
+        once what needs no database (a message to oneself, an id out of range)."""
+        to_user_id = id_value(to_user_id, "toUserId")
         if to_user_id == sender_id:
             raise ImError(BAD_REQUEST, "cannot send a private message to yourself", 400)
         return self.batcher.enqueue(ChatType.PRIVATE, sender_id, to_user_id, draft, self.clock())
 
-    def enqueue_group(
-        self, sender_id: int, group_id: int, draft: MessageDraft
-    ) -> asyncio.Future[SendResult]:
+    def enqueue_group(self, sender_id: int, group_id: int, draft: MessageDraft) -> SendFuture:
         """The synchronous half of send_group (see enqueue_private)."""
+        group_id = id_value(group_id, "groupId")
         return self.batcher.enqueue(ChatType.GROUP, sender_id, group_id, draft, self.clock())
 
-    # -- delivery -------------------------------------------------------------
-
-    @staticmethod
-    def message_headers(msg: MessageRecord, destination: str) -> dict[str, str]:
-        """MESSAGE headers for `msg` on `destination` (live and replay alike).
-
-        The stored id is the MESSAGE's `message-id` (the broker keeps a server-side
-        publisher's `message-id` for every subscriber; front ends read it); the
-        `x-message-id` copy stays for clients written against earlier versions.
-        """
-        order = msg.id if destination.startswith("/queue/chat/") else msg.seq
-        return {
-            "message-id": str(msg.id),
-            "x-message-id": str(msg.id),
-            "seq": str(order),
-            "x-conversation-seq": str(msg.seq),
-            "conversation-id": str(msg.conversation_id),
-            "content-type": "application/json",
-        }
-
-    @staticmethod
-    def destinations_of(chat_type: ChatType, target_id: int, sender_id: int) -> list[str]:
-        if chat_type is ChatType.GROUP:
-            return [group_topic(target_id)]
-        return [chat_queue(target_id), chat_queue(sender_id)]
-
-    def deliveries(self, msg: MessageRecord) -> list[tuple[str, dict[str, str], bytes]]:
-        """(destination, headers, body) for a stored message: the recipient's and the
-        sender's private queues (other devices), or the group topic."""
-        body = message_bytes(msg)
-        return [
-            (dest, self.message_headers(msg, dest), body)
-            for dest in self.destinations_of(msg.chat_type, msg.target_id, msg.sender_id)
-        ]
-
-    async def _publish(self, destination: str, body: bytes, headers: dict[str, str]) -> None:
-        try:
-            await self.publisher.publish(destination, body, headers)
-        except Exception:  # stored already: a failed live push is recovered by replay/history
-            log.exception("publishing to %s failed", destination)
-
-    async def _publish_message(self, msg: MessageRecord) -> None:
-        for dest, headers, body in self.deliveries(msg):
-            await self._publish(dest, body, headers)
-
-    # -- replay (for the broker's SUBSCRIBE x-since-seq) ------------------------
+    # -- replay (a binding's resume after a reconnect) ------------------------------
 
     async def replay_group(
         self, user_id: int, group_id: int, since_seq: int, limit: int
-    ) -> list[tuple[dict[str, str], bytes]]:
+    ) -> list[MessageRecord]:
+        """The group's messages with seq > since_seq (oldest first, at most `limit`);
+        members only (4001 / 4002)."""
+        since_seq = seq_value(since_seq, "since")
+        group_id = id_value(group_id, "groupId")
         await self.groups.require_member(group_id, user_id)
         conv = await self.repo.of_group(group_id)
         if conv is None:
             return []
-        dest = group_topic(group_id)
-        msgs = await self.messages.page(conv.id, after_seq=since_seq, limit=limit)
-        return [(self.message_headers(m, dest), message_bytes(m)) for m in msgs]
+        return await self.messages.page(conv.id, after_seq=since_seq, limit=limit)
 
     async def replay_private(
         self, user_id: int, since_id: int, limit: int
-    ) -> list[tuple[dict[str, str], bytes]]:
-        dest = chat_queue(user_id)
-        msgs = await self.messages.private_after_id(user_id, since_id, limit)
-        return [(self.message_headers(m, dest), message_bytes(m)) for m in msgs]
+    ) -> list[MessageRecord]:
+        """Every private message of the user, sent or received, with id > since_id
+        (by id, at most `limit`)."""
+        since_id = seq_value(since_id, "since")
+        return await self.messages.private_after_id(user_id, since_id, limit)
 
     # -- history and recall ---------------------------------------------------
 
@@ -202,6 +156,10 @@ class ChatService:
         """A page of messages in ascending seq order (keyset by seq; see MessageRepository.page)."""
         if limit < 1 or limit > MAX_HISTORY_LIMIT:
             raise ImError(BAD_REQUEST, f"limit must be 1..{MAX_HISTORY_LIMIT}", 400)
+        if before_seq is not None:
+            before_seq = seq_value(before_seq, "beforeSeq")
+        if after_seq is not None:
+            after_seq = seq_value(after_seq, "afterSeq")
         conv = await self.conversations.require_access(user_id, conversation_id)
         msgs = await self.messages.page(
             conv.id, before_seq=before_seq, after_seq=after_seq, limit=limit
@@ -211,8 +169,8 @@ class ChatService:
     async def recall(self, user_id: int, message_id: int) -> dict[str, Any]:
         """Recall a message: its sender within im.recall_window_seconds, or a group
         owner/admin at any time. Clears the stored content and tells every
-        destination of the conversation (`x-event: recall`). Recalling twice is a no-op."""
-        msg = await self.messages.get(message_id)
+        participant (Publisher.message_recalled). Recalling twice is a no-op."""
+        msg = await self.messages.get(id_value(message_id, "messageId"))
         if msg is None:
             raise ImError(MESSAGE_NOT_FOUND, "message not found", 404)
         try:
@@ -230,21 +188,9 @@ class ChatService:
         window_ms = self.config.recall_window_seconds * 1000
         if not privileged and self.clock() - msg.created_at > window_ms:
             raise ImError(RECALL_WINDOW_PASSED, "the recall window has passed", 400)
-        now = self.clock()
-        if await self.messages.mark_recalled(msg.id, now):
-            body = orjson.dumps(
-                {
-                    "event": "recall",
-                    "messageId": msg.id,
-                    "conversationId": msg.conversation_id,
-                    "seq": msg.seq,
-                    "operatorId": user_id,
-                }
-            )
-            headers = event_headers("recall", msg.conversation_id)
-            headers["x-message-id"] = str(msg.id)
-            for dest in self.destinations_of(msg.chat_type, msg.target_id, msg.sender_id):
-                await self._publish(dest, body, headers)
+        changed = await self.messages.mark_recalled(msg.id, self.clock())
         stored = await self.messages.get(msg.id)
         assert stored is not None
+        if changed:
+            await self.publisher.message_recalled(stored, user_id)
         return message_json(stored)

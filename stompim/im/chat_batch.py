@@ -10,7 +10,10 @@ Call order, for one send (ChatService.send_private / send_group):
   2. `SendBatcher.submit` queues a `PendingSend` and awaits its Future
      (`enqueue` is the synchronous half: a caller that must keep several
      sends in order without waiting for each, e.g. a pipelining STOMP
-     session, enqueues them in order and awaits the Futures later);
+     session, enqueues them in order and awaits the Futures later). The Future
+     is a `SendFuture`: cancelling it withdraws the send while it waits in the
+     queue (it is then never stored); once the writer took its batch, cancel()
+     returns False and the Future still resolves with what became of it;
   3. the writer task (started on demand, gone when the queue is empty) takes
      everything queued, at most `max_batch`, and for that batch:
      a. rights, one query per kind of fact for the whole batch (`SocialFacts`):
@@ -22,16 +25,23 @@ Call order, for one send (ChatService.send_private / send_group):
         first one's row (`duplicate`);
      c. conversations: ids remembered, else looked up by key in one query
         (rows created on first use);
-     d. MessageRepository.write_batch: one transaction, one commit;
-     e. publish each new message (batch order, so seq order per conversation),
-        then resolve the Futures: a receipt means "committed".
+     d. MessageRepository.write_batch: one transaction, one commit; a message the
+        store refuses (a value out of range, a racing resend) fails alone, the
+        rest of the batch is stored;
+     e. hand each new message to the Publisher (batch order, so seq order per
+        conversation; it never waits on another node), then resolve the Futures:
+        a receipt means "committed".
 Sends that arrive while a batch is written form the next batch: no timer, so a
 lone send costs one batch and under load the commit is shared. One writer, not
 several: batches then commit in queue order, so seqs follow the order of the
 sends and message ids (the `seq` header of /queue/chat/<uid>, which the broker's
-replay de-duplication relies on) are published in increasing order. Any database error
-fails the sends of its batch with ImError 3001 (a business refusal, not a broken
-connection) and the writer goes on with the next batch.
+replay de-duplication relies on) are published in increasing order.
+
+Faults: a database that does not answer in time or refuses (`Unavailable`, bounded by
+the store's timeouts) fails the batch and every send still queued behind it at once,
+with that Unavailable (the STOMP binding answers it as refusal 3001: "not stored, send
+it again"); the writer then goes on with whatever is queued next. Any other error of a
+batch (a bug) fails that batch with ImError 3001, logged once per interval.
 """
 
 from __future__ import annotations
@@ -44,8 +54,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stompim.config import ImConfig
+from stompim.errors import InvalidValue, StoreError, Unavailable
 from stompim.im.conversations import FriendChecks, GroupChecks, UserLookup
 from stompim.im.errors import (
+    BAD_REQUEST,
     BLOCKED,
     GROUP_MUTED,
     GROUP_NOT_FOUND,
@@ -57,12 +69,14 @@ from stompim.im.errors import (
 )
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord
 from stompim.logs import detached_context
+from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.conversations import ConversationRepository, pair_key
 from stompim.store.friends import FriendRepository, PairFacts
 from stompim.store.groups import GroupRepository
 from stompim.store.messages import MessageRepository, NewMessage
 
 log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)
 
 MAX_BATCH = 500
 """Sends handled in one batch (one transaction) at most."""
@@ -78,19 +92,30 @@ class SendResult:
     message: MessageRecord
     duplicate: bool  # the clientMsgId was already stored; nothing new was written or published
 
-    def receipt_headers(self) -> dict[str, str]:
-        out = {
-            "message-id": str(self.message.id),
-            "seq": str(self.message.seq),
-            "conversation-id": str(self.message.conversation_id),
-        }
-        if self.duplicate:
-            out["x-duplicate"] = "true"
-        return out
+
+class SendFuture(asyncio.Future[SendResult]):
+    """The Future of one queued send. `cancel()` withdraws the send while it waits in
+    the queue; once the writer took it (`committing`), cancel() returns False and the
+    Future still resolves with the send's outcome: whether a batch in flight commits
+    cannot be undone, and the caller must be able to tell."""
+
+    committing = False
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.committing:
+            return False
+        return super().cancel(msg)
 
 
 def store_failed() -> ImError:
     return ImError(SEND_FAILED, "the message could not be stored; send it again", 503)
+
+
+def refused_by_store(exc: StoreError) -> ImError:
+    """The refusal of one message the store would not take (the rest of its batch was)."""
+    if isinstance(exc, InvalidValue):
+        return ImError(BAD_REQUEST, f"the message holds a value the store refuses: {exc}", 400)
+    return store_failed()
 
 
 def reused_client_msg_id() -> ImError:
@@ -188,7 +213,7 @@ class PendingSend:
     target_id: int  # the recipient (private) or the group
     draft: MessageDraft
     now: int
-    done: asyncio.Future[SendResult]
+    done: SendFuture
     joined_at: int = 0  # group: the sender's join time (kept on their cursor)
     conversation_id: int = 0
     leader: PendingSend | None = field(default=None)  # same clientMsgId earlier in the batch
@@ -243,13 +268,17 @@ class SendBatcher:
 
     def enqueue(
         self, chat_type: ChatType, sender_id: int, target_id: int, draft: MessageDraft, now: int
-    ) -> asyncio.Future[SendResult]:
+    ) -> SendFuture:
         """Queue one send now (synchronously, so sends keep the order of the calls);
-        the Future resolves once it is committed, or fails with its ImError."""
+        the Future resolves once it is committed, or fails with its ImError or
+        Unavailable. Cancelling it withdraws the send while it is still queued."""
         loop = asyncio.get_running_loop()
-        pending = PendingSend(chat_type, sender_id, target_id, draft, now, loop.create_future())
+        pending = PendingSend(chat_type, sender_id, target_id, draft, now, SendFuture(loop=loop))
         self._queue.append(pending)
         if self._writer is None:
+            # Detached: the writer serves every session; it must never carry a
+            # caller's ids, and never joins a caller's transaction (only the task that
+            # opened one does).
             self._writer = loop.create_task(
                 self._drain(), name="chat-send-writer", context=detached_context()
             )
@@ -267,17 +296,22 @@ class SendBatcher:
             while self._queue:
                 take = min(len(self._queue), self.max_batch)
                 batch = [self._queue.popleft() for _ in range(take)]
-                batch = [p for p in batch if not p.done.done()]  # the sender gave up
+                batch = [p for p in batch if not p.done.done()]  # withdrawn by the sender
                 if not batch:
                     continue
+                for pending in batch:
+                    pending.done.committing = True
                 try:
                     await self._handle(batch)
                 except asyncio.CancelledError:  # shutdown: whether it committed is unknown
                     for pending in batch:
                         pending.fail(store_failed())
                     raise
-                except Exception:
-                    log.exception("a batch of %d chat sends failed", len(batch))
+                except Unavailable as exc:
+                    self._fail_all(batch, exc)
+                except Exception as exc:
+                    _quiet.exception(("batch", type(exc)), "a batch of %d chat sends failed",
+                                     len(batch))
                     for pending in batch:
                         pending.fail(store_failed())
         finally:
@@ -285,6 +319,17 @@ class SendBatcher:
             if self._queue:  # cancelled (shutdown): nobody will write these
                 while self._queue:
                     self._queue.popleft().fail(store_failed())
+
+    def _fail_all(self, batch: list[PendingSend], exc: Unavailable) -> None:
+        """The database is down: refuse the batch and everything queued behind it now,
+        rather than let each wait out its own timeout."""
+        waiting = list(self._queue)
+        self._queue.clear()
+        _quiet.warning(("unavailable", exc.dependency),
+                       "chat sends refused, %s: %d in the batch, %d queued",
+                       exc.message, len(batch), len(waiting))
+        for pending in (*batch, *waiting):
+            pending.fail(exc)
 
     async def _handle(self, batch: list[PendingSend]) -> None:
         live = await self._check_rights(batch)
@@ -297,32 +342,38 @@ class SendBatcher:
                        p.now, p.joined_at)
             for p in writers
         ]
-        try:
-            outcomes = await self.messages.write_batch(items)
-        except Exception as exc:
-            log.warning("storing a batch of %d chat messages failed: %r", len(items), exc)
-            for pending in live:
-                pending.fail(store_failed())
-            return
+        outcomes = await self.messages.write_batch(items)  # Unavailable: see _drain
         self.batches += 1
         stored: dict[int, tuple[MessageRecord, bool]] = {}
-        for pending, outcome in zip(writers, outcomes, strict=False):
-            if isinstance(outcome, BaseException):
-                log.warning("storing a chat message failed: %r", outcome)
+        refused: dict[int, StoreError] = {}
+        for pending, outcome in zip(writers, outcomes, strict=True):
+            if isinstance(outcome, StoreError):
+                _quiet.warning(("refused", type(outcome)), "storing a chat message failed: %r",
+                               outcome)
+                refused[id(pending)] = outcome
                 continue
             stored[id(pending)] = outcome
             record, duplicate = outcome
             if not duplicate:
-                await self.publish(record)  # stored: publish errors are the publisher's
+                await self._publish(record)
         for pending in live:
             source = pending.leader or pending
             found = stored.get(id(source))
             if found is None:
-                pending.fail(store_failed())
+                error = refused.get(id(source))
+                pending.fail(refused_by_store(error) if error is not None else store_failed())
             elif pending.leader is not None:
                 pending.settle(found[0], True)
             else:
                 pending.settle(*found)
+
+    async def _publish(self, record: MessageRecord) -> None:
+        """Stored already: a publisher that fails (against its contract) must not fail
+        the batch's receipts."""
+        try:
+            await self.publish(record)
+        except Exception as exc:
+            _quiet.exception(("publish", type(exc)), "publishing a stored message failed")
 
     async def _check_rights(self, batch: list[PendingSend]) -> list[PendingSend]:
         """Refuse the sends their senders may not make; the ones left, in order."""

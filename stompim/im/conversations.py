@@ -18,16 +18,14 @@ Call order: ChatService holds one ConversationService; REST routes call
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import BAD_REQUEST, CONVERSATION_NOT_FOUND, ImError
+from stompim.im.ids import INT64_MAX, id_value, seq_value
 from stompim.im.messages import ChatType, message_json
 from stompim.im.publisher import Publisher
 from stompim.store.conversations import (
@@ -39,10 +37,7 @@ from stompim.store.conversations import (
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
-log = logging.getLogger(__name__)
-
 MAX_LIST_LIMIT = 100
-_INT64_MAX = 2**63 - 1
 
 
 # What chat needs from the social services (IM_API.md names); the real
@@ -82,24 +77,6 @@ class UserLookup(Protocol):
     async def get_many(self, ids: Any) -> Mapping[int, Any]: ...  # records with nickname, avatar
 
 
-def chat_queue(user_id: int) -> str:
-    return f"/queue/chat/{user_id}"
-
-
-def group_topic(group_id: int) -> str:
-    return f"/topic/chat/{group_id}"
-
-
-def event_headers(event: str, conversation_id: int) -> dict[str, str]:
-    """Headers of a chat event (read, recall). No `seq` header: the broker orders and
-    de-duplicates replayed vs live messages by `seq`, and events are not replayed."""
-    return {
-        "x-event": event,
-        "conversation-id": str(conversation_id),
-        "content-type": "application/json",
-    }
-
-
 def _cursor_text(updated_at: int, conv_id: int) -> str:
     return f"{updated_at}_{conv_id}"
 
@@ -113,7 +90,7 @@ def _parse_cursor(cursor: str | None) -> tuple[int, int] | None:
     if not cursor:
         return None
     match = _CURSOR.fullmatch(cursor)
-    if match is None or max(int(match[1]), int(match[2])) > _INT64_MAX:
+    if match is None or max(int(match[1]), int(match[2])) > INT64_MAX:
         raise ImError(BAD_REQUEST, "cursor: not a cursor this server gave", 400)
     return int(match[1]), int(match[2])
 
@@ -153,7 +130,7 @@ class ConversationService:
         Unknown and foreign conversations look the same (3005, 404), so ids
         cannot be probed.
         """
-        conv = await self.repo.get(conversation_id)
+        conv = await self.repo.get(id_value(conversation_id, "conversationId"))
         if conv is not None:
             if conv.chat_type is ChatType.PRIVATE and conv.has_participant(user_id):
                 return conv
@@ -293,12 +270,12 @@ class ConversationService:
     async def mark_read(self, user_id: int, conversation_id: int, seq: int) -> ReadResult:
         """Move the read cursor to `seq` (clamped to last_seq); it never moves back.
 
-        When it moved, the reader's other devices and (private chat) the peer get
-        a read event on their `/queue/chat/<uid>`: header `x-event: read`, body
-        {event, conversationId, userId, seq}.
+        When it moved, the reader's other devices and (private chat) the peer hear
+        of it (Publisher.read_advanced; on STOMP a read event on `/queue/chat/<uid>`).
         """
-        if seq < 0:
+        if not isinstance(seq, bool) and isinstance(seq, int) and seq < 0:
             raise ImError(BAD_REQUEST, "seq must not be negative", 400)
+        seq = seq_value(seq, "seq")
         conv = await self.require_access(user_id, conversation_id)
         seq = min(seq, conv.last_seq)
         cursor = await self.repo.cursor(conv.id, user_id)
@@ -306,17 +283,8 @@ class ConversationService:
         now_read = await self.repo.advance_read(conv.id, user_id, seq, self.clock())
         advanced = now_read > before
         if advanced:
-            body = orjson.dumps(
-                {"event": "read", "conversationId": conv.id, "userId": user_id, "seq": now_read}
-            )
-            targets = [user_id]
+            audience = [user_id]
             if conv.chat_type is ChatType.PRIVATE:
-                targets.append(conv.peer_of(user_id))
-            for uid in targets:
-                try:
-                    await self.publisher.publish(
-                        chat_queue(uid), body, event_headers("read", conv.id)
-                    )
-                except Exception:  # the cursor is stored; a lost event only delays the UI
-                    log.exception("publishing a read event failed")
+                audience.append(conv.peer_of(user_id))
+            await self.publisher.read_advanced(conv.id, user_id, now_read, audience)
         return ReadResult(conv.id, now_read, max(0, conv.last_seq - now_read), advanced)

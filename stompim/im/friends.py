@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stompim.errors import DuplicateKey
 from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import (
     ALREADY_FRIENDS,
@@ -26,9 +27,10 @@ from stompim.im.errors import (
     USER_NOT_FOUND,
     ImError,
 )
+from stompim.im.ids import id_value
 from stompim.im.notifications import NotificationService, NotificationType
 from stompim.im.paging import MAX_LIMIT, Page, check_window, window
-from stompim.store.database import Database, IntegrityError
+from stompim.store.database import Database
 from stompim.store.friends import (
     ACCEPTED,
     PENDING,
@@ -115,6 +117,7 @@ class FriendService:
 
         Returns the request JSON; its `status` is 1 when the call made a friendship.
         """
+        to_id = id_value(to_id, "toUserId")
         if len(message) > MAX_REQUEST_MESSAGE:
             raise ImError(BAD_REQUEST, f"message: at most {MAX_REQUEST_MESSAGE} characters")
         if from_id == to_id:
@@ -134,7 +137,7 @@ class FriendService:
                 raise ImError(REQUEST_PENDING, "friend request already pending", 409)
             try:
                 req = await self.repo.insert_request(from_id, to_id, message, self.clock())
-            except IntegrityError:
+            except DuplicateKey:
                 continue
             await self.notifications.notify(
                 to_id,
@@ -186,6 +189,7 @@ class FriendService:
 
     async def accept(self, user_id: int, request_id: int) -> dict[str, Any]:
         """The receiver accepts; a second accept returns the same accepted request."""
+        request_id = id_value(request_id, "requestId")
         async with self.db.transaction() as tx:
             req = await self._lock_request_to(tx, user_id, request_id)
             if req.status == ACCEPTED:
@@ -206,6 +210,7 @@ class FriendService:
         return request_json(req) | {"status": ACCEPTED, "updatedAt": now}
 
     async def reject(self, user_id: int, request_id: int) -> dict[str, Any]:
+        request_id = id_value(request_id, "requestId")
         async with self.db.transaction() as tx:
             req = await self._lock_request_to(tx, user_id, request_id)
             if req.status == REJECTED:
@@ -246,10 +251,12 @@ class FriendService:
 
     async def delete_friend(self, user_id: int, friend_id: int) -> None:
         """Soft-delete both directions; a later accepted request restores them."""
+        friend_id = id_value(friend_id, "friendId")
         if await self.repo.delete_friendship(user_id, friend_id, self.clock()) == 0:
             raise ImError(NOT_FRIENDS, "not friends", 404)
 
     async def set_remark(self, user_id: int, friend_id: int, remark: str) -> None:
+        friend_id = id_value(friend_id, "friendId")
         if len(remark) > MAX_REMARK:
             raise ImError(BAD_REQUEST, f"remark: at most {MAX_REMARK} characters")
         if not await self.is_friend(user_id, friend_id):
@@ -257,6 +264,7 @@ class FriendService:
         await self.repo.set_remark(user_id, friend_id, remark, self.clock())
 
     async def set_muted(self, user_id: int, friend_id: int, muted: bool) -> None:
+        friend_id = id_value(friend_id, "friendId")
         if not await self.is_friend(user_id, friend_id):
             raise ImError(NOT_FRIENDS, "not friends", 404)
         await self.repo.set_muted(user_id, friend_id, muted, self.clock())
@@ -265,12 +273,14 @@ class FriendService:
 
     async def block(self, user_id: int, target_id: int) -> None:
         """Stops new requests and private messages between the two (either way)."""
+        target_id = id_value(target_id, "userId")
         if user_id == target_id:
             raise ImError(CANNOT_ADD_SELF, "cannot block yourself", 400)
         await self._require_user(target_id)
         await self.repo.block(user_id, target_id, self.clock())
 
     async def unblock(self, user_id: int, target_id: int) -> None:
+        target_id = id_value(target_id, "userId")
         await self.repo.unblock(user_id, target_id)
 
     async def blacklist(

@@ -19,12 +19,13 @@ from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import (
     BAD_REQUEST,
     GROUP_FULL,
-    GROUP_NOT_FOUND,
     GROUP_PERMISSION_DENIED,
     NOT_GROUP_MEMBER,
     ImError,
 )
-from stompim.im.friends import display_name, user_summary
+from stompim.im.friends import user_summary
+from stompim.im.group_access import GroupAccess, role_of
+from stompim.im.ids import id_list, id_value
 from stompim.im.invitations import InvitationService
 from stompim.im.notifications import NotificationService, NotificationType
 from stompim.im.paging import Page, check_window, window
@@ -35,7 +36,7 @@ from stompim.store.friends import FriendRepository
 from stompim.store.groups import GroupRecord, GroupRepository, MemberRecord
 from stompim.store.users import UserRepository
 
-__all__ = ["GroupRecord", "GroupService", "MemberRecord", "group_topic"]
+__all__ = ["GroupRecord", "GroupService", "MemberRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,6 @@ MAX_AVATAR = 512
 MAX_ANNOUNCEMENT = 1024
 MAX_GROUP_NICKNAME = 64
 MAX_MEMBERS_PAGE = 500  # members per page: a whole default-sized group at once
-
-
-def group_topic(group_id: int) -> str:
-    return f"/topic/chat/{group_id}"
-
-
-def role_of(member: MemberRecord | None) -> Role:
-    return Role.OUTSIDER if member is None else Role(member.role)
 
 
 def _text(raw: Any, field: str, limit: int, *, required: bool = False) -> str:
@@ -85,22 +78,21 @@ class GroupService:
         self.users = users or UserRepository(db)
         self.friends = FriendRepository(db)
         self.clock = clock
-        self.invitations = InvitationService(self, ttl_days=invitation_ttl_days)
+        self.access = GroupAccess(db, self.repo, self.users, self.friends, clock)
+        self.invitations = InvitationService(
+            self.access, notifications, ttl_days=invitation_ttl_days
+        )
 
     # -- contract used by chat ----------------------------------------------------------
 
     async def get(self, group_id: int) -> GroupRecord | None:
-        group = await self.repo.get_group(group_id)
-        return group if group is not None and group.status == 1 else None
+        return await self.access.get(group_id)
 
     async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
-        return await self.repo.member(group_id, user_id)
+        return await self.repo.member(id_value(group_id, "groupId"), user_id)
 
     async def require_group(self, group_id: int) -> GroupRecord:
-        group = await self.get(group_id)
-        if group is None:
-            raise ImError(GROUP_NOT_FOUND, "group not found", 404)
-        return group
+        return await self.access.require_group(group_id)
 
     async def require_member(self, group_id: int, user_id: int) -> MemberRecord:
         await self.require_group(group_id)
@@ -117,42 +109,14 @@ class GroupService:
 
     # -- shared steps ---------------------------------------------------------------------
 
-    async def _authorize(
-        self, actor_id: int, group_id: int, action: Action
-    ) -> tuple[GroupRecord, MemberRecord | None]:
-        group = await self.require_group(group_id)
-        actor = await self.repo.member(group_id, actor_id)
-        check(action, role_of(actor), allow_member_invite=group.allow_member_invite)
-        return group, actor
-
-    async def _locked_active(self, tx: Any, group_id: int) -> GroupRecord:
-        group = await self.repo.lock_group(tx, group_id)
-        if group is None or group.status != 1:
-            raise ImError(GROUP_NOT_FOUND, "group not found", 404)
-        return group
-
     async def join(self, tx: Any, group_id: int, user_id: int) -> bool:
-        """Add `user_id` inside the caller's transaction, refusing past the size limit.
-
-        Locks the group row first; returns False when already a member.
-        """
-        group = await self._locked_active(tx, group_id)
-        if await self.repo.member(group_id, user_id, tx) is not None:
-            return False
-        if group.member_count >= group.max_members:
-            raise ImError(GROUP_FULL, "group is full", 409)
-        now = self.clock()
-        await self.repo.add_member(tx, group_id, user_id, int(Role.MEMBER), now)
-        await self.repo.add_to_count(tx, group_id, 1, now)
-        return True
-
-    async def _display_name(self, user_id: int) -> str:
-        return await display_name(self.users, user_id)
+        """Add `user_id` inside the caller's transaction (see GroupAccess.join)."""
+        return await self.access.join(tx, group_id, user_id)
 
     async def _lose_group(self, user_ids: Iterable[int], group_id: int, reason: str) -> None:
         for uid in user_ids:
             try:
-                await self.publisher.end_subscriptions(uid, group_topic(group_id), reason)
+                await self.publisher.left_group(uid, group_id, reason)
             except Exception:
                 # The change is committed; the chat handler re-checks membership on
                 # every SEND and SUBSCRIBE, so a failed push only delays the cut-off.
@@ -173,7 +137,7 @@ class GroupService:
         name = _text(name, "name", MAX_NAME, required=True)
         avatar = _text(avatar, "avatar", MAX_AVATAR)
         announcement = _text(announcement, "announcement", MAX_ANNOUNCEMENT)
-        requested = sorted(set(member_ids) - {owner_id})
+        requested = sorted(set(id_list(member_ids, "memberIds")) - {owner_id})
         direct = await self.friends.active_friend_ids(owner_id, requested)
         if use_whitelist:
             listed = [uid for uid, _ in await self.friends.whitelist(owner_id)]
@@ -199,9 +163,9 @@ class GroupService:
         }
 
     async def dissolve(self, actor_id: int, group_id: int) -> None:
-        group, _ = await self._authorize(actor_id, group_id, Action.DISSOLVE)
+        group, _ = await self.access.authorize(actor_id, group_id, Action.DISSOLVE)
         async with self.db.transaction() as tx:
-            await self._locked_active(tx, group_id)
+            await self.access.locked_active(tx, group_id)
             members = await self.repo.member_ids(group_id, tx)
             await self.repo.dissolve(tx, group_id, self.clock())
         await self._lose_group(members, group_id, "group dissolved")
@@ -214,7 +178,7 @@ class GroupService:
     async def update(self, actor_id: int, group_id: int, changes: Mapping[str, Any]) -> GroupRecord:
         """`changes` keys (camelCase as in REST): name, avatar, announcement, allMuted,
         allowMemberInvite; unknown keys are ignored."""
-        await self._authorize(actor_id, group_id, Action.UPDATE)
+        await self.access.authorize(actor_id, group_id, Action.UPDATE)
         cols: dict[str, Any] = {}
         if "name" in changes:
             cols["name"] = _text(changes["name"], "name", MAX_NAME, required=True)
@@ -233,7 +197,7 @@ class GroupService:
     # -- views ---------------------------------------------------------------------------------
 
     async def info(self, actor_id: int, group_id: int) -> dict[str, Any]:
-        group, actor = await self._authorize(actor_id, group_id, Action.VIEW)
+        group, actor = await self.access.authorize(actor_id, group_id, Action.VIEW)
         assert actor is not None
         return group.to_json() | {"myRole": actor.role, "myNickname": actor.nickname}
 
@@ -252,7 +216,7 @@ class GroupService:
     ) -> Page[dict[str, Any]]:
         """Members with roles and profile summaries (members only may look)."""
         check_window(offset, limit, MAX_MEMBERS_PAGE)
-        await self._authorize(actor_id, group_id, Action.VIEW)
+        await self.access.authorize(actor_id, group_id, Action.VIEW)
         everyone = await self.repo.members(group_id)
         members = window(everyone, offset, limit)
         users = await self.users.get_many(m.user_id for m in members)
@@ -274,14 +238,15 @@ class GroupService:
 
     async def quit(self, user_id: int, group_id: int) -> None:
         """Leave; the owner is refused (4007) until ownership is transferred."""
-        await self._authorize(user_id, group_id, Action.QUIT)
+        await self.access.authorize(user_id, group_id, Action.QUIT)
         async with self.db.transaction() as tx:
-            await self._locked_active(tx, group_id)
+            await self.access.locked_active(tx, group_id)
             if await self.repo.remove_member(tx, group_id, user_id, self.clock()):
                 await self.repo.add_to_count(tx, group_id, -1, self.clock())
         await self._lose_group([user_id], group_id, "left the group")
 
     async def kick(self, actor_id: int, group_id: int, target_id: int) -> None:
+        target_id = id_value(target_id, "userId")
         group = await self.require_group(group_id)
         actor = await self.repo.member(group_id, actor_id)
         target = await self.repo.member(group_id, target_id)
@@ -291,7 +256,7 @@ class GroupService:
         # Kicking oneself falls under KICK_<own role>, which the table never allows.
         check(kick_action(role_of(target)), role_of(actor))
         async with self.db.transaction() as tx:
-            await self._locked_active(tx, group_id)
+            await self.access.locked_active(tx, group_id)
             if await self.repo.remove_member(tx, group_id, target_id, self.clock()):
                 await self.repo.add_to_count(tx, group_id, -1, self.clock())
         await self._lose_group([target_id], group_id, "removed from the group")
@@ -302,10 +267,11 @@ class GroupService:
         )
 
     async def set_admin(self, actor_id: int, group_id: int, target_id: int, admin: bool) -> None:
-        group, _ = await self._authorize(actor_id, group_id, Action.SET_ADMIN)
+        target_id = id_value(target_id, "userId")
+        group, _ = await self.access.authorize(actor_id, group_id, Action.SET_ADMIN)
         new_role = Role.ADMIN if admin else Role.MEMBER
         async with self.db.transaction() as tx:
-            await self._locked_active(tx, group_id)
+            await self.access.locked_active(tx, group_id)
             target = await self.repo.member(group_id, target_id, tx)
             if target is None:
                 raise ImError(NOT_GROUP_MEMBER, "that user is not a member of the group", 404)
@@ -323,11 +289,12 @@ class GroupService:
 
     async def transfer(self, actor_id: int, group_id: int, target_id: int) -> None:
         """Hand ownership to a member; the old owner becomes a plain member."""
-        group, _ = await self._authorize(actor_id, group_id, Action.TRANSFER)
+        target_id = id_value(target_id, "userId")
+        group, _ = await self.access.authorize(actor_id, group_id, Action.TRANSFER)
         if target_id == actor_id:
             raise ImError(BAD_REQUEST, "userId: already the owner")
         async with self.db.transaction() as tx:
-            locked = await self._locked_active(tx, group_id)
+            locked = await self.access.locked_active(tx, group_id)
             if locked.owner_id != actor_id:
                 raise ImError(GROUP_PERMISSION_DENIED, "not allowed to transfer", 403)
             if await self.repo.member(group_id, target_id, tx) is None:
@@ -344,5 +311,5 @@ class GroupService:
 
     async def set_nickname(self, user_id: int, group_id: int, nickname: str) -> None:
         nickname = _text(nickname, "nickname", MAX_GROUP_NICKNAME)
-        await self._authorize(user_id, group_id, Action.SET_NICKNAME)
+        await self.access.authorize(user_id, group_id, Action.SET_NICKNAME)
         await self.repo.set_nickname(group_id, user_id, nickname, self.clock())

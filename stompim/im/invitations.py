@@ -6,30 +6,33 @@ group row before the invitation row (the same order every group change uses),
 joins through GroupService.join (size limit, member_count) and marks the
 invitation accepted; accepting twice is harmless.
 
-Created by GroupService (it owns one as `groups.invitations`).
+Created by GroupService (it owns one as `groups.invitations`) over the steps both
+share (`GroupAccess`); this module does not know GroupService.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stompim.im.errors import INVITATION_EXPIRED, INVITATION_NOT_FOUND, ImError
 from stompim.im.friends import user_summary
-from stompim.im.notifications import NotificationType
+from stompim.im.group_access import GroupAccess
+from stompim.im.ids import id_list, id_value
+from stompim.im.notifications import NotificationService, NotificationType
 from stompim.im.roles import Action
 from stompim.store.groups import INV_ACCEPTED, INV_PENDING, INV_REJECTED, InvitationRecord
-
-if TYPE_CHECKING:
-    from stompim.im.groups import GroupService
 
 DAY_MS = 24 * 3600 * 1000
 
 
 class InvitationService:
-    def __init__(self, groups: GroupService, *, ttl_days: int = 7) -> None:
-        self.groups = groups
-        self.repo = groups.repo
+    def __init__(
+        self, access: GroupAccess, notifications: NotificationService, *, ttl_days: int = 7
+    ) -> None:
+        self.access = access
+        self.notifications = notifications
+        self.repo = access.repo
         self.ttl_ms = ttl_days * DAY_MS
 
     async def invite(
@@ -38,21 +41,21 @@ class InvitationService:
         """Invite users (owner/admin; members when the group allows). Current members,
         unknown users and users blocked either way are skipped. Returns the
         invitations created or renewed."""
-        group, _ = await self.groups._authorize(actor_id, group_id, Action.INVITE)
-        candidates = sorted(set(user_ids) - {actor_id})
-        users = await self.groups.users.get_many(candidates)
+        group, _ = await self.access.authorize(actor_id, group_id, Action.INVITE)
+        candidates = sorted(set(id_list(user_ids, "userIds")) - {actor_id})
+        users = await self.access.users.get_many(candidates)
         wanted = []
         for uid in candidates:
             user = users.get(uid)
             if user is None or user.status != 1:
                 continue
-            if await self.groups.friends.blocked_either(actor_id, uid):
+            if await self.access.friends.blocked_either(actor_id, uid):
                 continue
             wanted.append(uid)
         made: list[InvitationRecord] = []
-        clock = self.groups.clock
-        async with self.groups.db.transaction() as tx:
-            await self.groups._locked_active(tx, group_id)
+        clock = self.access.clock
+        async with self.access.db.transaction() as tx:
+            await self.access.locked_active(tx, group_id)
             for uid in wanted:
                 if await self.repo.member(group_id, uid, tx) is not None:
                     continue
@@ -69,9 +72,9 @@ class InvitationService:
                     made.append(
                         await self.repo.insert_invitation(tx, group_id, actor_id, uid, expires, now)
                     )
-        inviter = await self.groups._display_name(actor_id)
+        inviter = await self.access.display_name(actor_id)
         for inv in made:
-            await self.groups.notifications.notify(
+            await self.notifications.notify(
                 inv.invitee_id, NotificationType.GROUP_INVITATION,
                 f"{inviter} invited you to join {group.name}",
                 {"invitationId": inv.id, "groupId": group_id, "groupName": group.name,
@@ -81,9 +84,9 @@ class InvitationService:
 
     async def pending(self, user_id: int) -> list[dict[str, Any]]:
         """My unanswered, unexpired invitations to active groups, newest first."""
-        invs = await self.repo.pending_invitations_of(user_id, self.groups.clock())
+        invs = await self.repo.pending_invitations_of(user_id, self.access.clock())
         groups = await self.repo.get_groups(sorted({i.group_id for i in invs}))
-        inviters = await self.groups.users.get_many({i.inviter_id for i in invs})
+        inviters = await self.access.users.get_many({i.inviter_id for i in invs})
         out = []
         for inv in invs:
             g = groups.get(inv.group_id)
@@ -98,7 +101,7 @@ class InvitationService:
         return out
 
     async def _mine(self, user_id: int, invitation_id: int) -> InvitationRecord:
-        inv = await self.repo.get_invitation(invitation_id)
+        inv = await self.repo.get_invitation(id_value(invitation_id, "invitationId"))
         if inv is None or inv.invitee_id != user_id:
             raise ImError(INVITATION_NOT_FOUND, "invitation not found", 404)
         return inv
@@ -106,9 +109,9 @@ class InvitationService:
     async def accept(self, user_id: int, invitation_id: int) -> dict[str, Any]:
         """Join the group. Expired -> 4008, group gone -> 4001, full -> 4004."""
         inv = await self._mine(user_id, invitation_id)
-        now = self.groups.clock()
-        async with self.groups.db.transaction() as tx:
-            await self.groups._locked_active(tx, inv.group_id)
+        now = self.access.clock()
+        async with self.access.db.transaction() as tx:
+            await self.access.locked_active(tx, inv.group_id)
             locked = await self.repo.lock_invitation(tx, invitation_id)
             assert locked is not None
             if locked.status == INV_ACCEPTED:
@@ -117,11 +120,11 @@ class InvitationService:
                 raise ImError(INVITATION_NOT_FOUND, "invitation already answered", 409)
             if locked.expires_at <= now:
                 raise ImError(INVITATION_EXPIRED, "invitation expired", 410)
-            await self.groups.join(tx, inv.group_id, user_id)
+            await self.access.join(tx, inv.group_id, user_id)
             await self.repo.set_invitation_status(tx, invitation_id, INV_ACCEPTED, now)
-        group = await self.groups.get(inv.group_id)
-        name = await self.groups._display_name(user_id)
-        await self.groups.notifications.notify(
+        group = await self.access.get(inv.group_id)
+        name = await self.access.display_name(user_id)
+        await self.notifications.notify(
             locked.inviter_id, NotificationType.INVITATION_ACCEPTED,
             f"{name} joined {group.name if group else 'the group'}",
             {"invitationId": inv.id, "groupId": inv.group_id, "userId": user_id},
@@ -130,8 +133,8 @@ class InvitationService:
 
     async def reject(self, user_id: int, invitation_id: int) -> dict[str, Any]:
         inv = await self._mine(user_id, invitation_id)
-        now = self.groups.clock()
-        async with self.groups.db.transaction() as tx:
+        now = self.access.clock()
+        async with self.access.db.transaction() as tx:
             locked = await self.repo.lock_invitation(tx, invitation_id)
             assert locked is not None
             if locked.status == INV_REJECTED:
@@ -140,8 +143,8 @@ class InvitationService:
                 raise ImError(INVITATION_NOT_FOUND, "invitation already answered", 409)
             await self.repo.set_invitation_status(tx, invitation_id, INV_REJECTED, now)
         group = await self.repo.get_group(inv.group_id)
-        name = await self.groups._display_name(user_id)
-        await self.groups.notifications.notify(
+        name = await self.access.display_name(user_id)
+        await self.notifications.notify(
             locked.inviter_id, NotificationType.INVITATION_REJECTED,
             f"{name} declined to join {group.name if group else 'the group'}",
             {"invitationId": inv.id, "groupId": inv.group_id, "userId": user_id},

@@ -1,6 +1,6 @@
 """Chat message values: what a client may send, what is stored, what is published.
 
-A client's SEND (STOMP) arrives as a JSON body; `parse_draft` turns it into a
+A client's message arrives as a JSON object; `parse_draft` turns it into a
 validated `MessageDraft` (or raises ImError 9001 / 3003). The store hands back
 `MessageRecord`s; `message_json` is the one JSON shape every consumer sees
 (STOMP MESSAGE bodies, replay, history, the conversation list's lastMessage).
@@ -12,30 +12,26 @@ repository stores -> message_json for the receipt-side publish.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from stompim.im.errors import BAD_REQUEST, MESSAGE_TOO_LONG, ImError
+from stompim.im.ids import id_value
+from stompim.store.records import ChatType, MessageDraft, MessageRecord, MessageStatus
 
-
-class ChatType(enum.IntEnum):
-    """Stored as TINYINT in conversations and messages; the JSON uses the name."""
-
-    PRIVATE = 1  # a pair of users
-    GROUP = 2  # a group's one conversation
-
-    @property
-    def label(self) -> str:
-        return "private" if self is ChatType.PRIVATE else "group"
-
-
-class MessageStatus(enum.IntEnum):
-    NORMAL = 0
-    RECALLED = 1  # content cleared in the store; shown as recalled everywhere
+__all__ = [
+    "MESSAGE_TYPES",
+    "ChatType",
+    "MessageDraft",
+    "MessageRecord",
+    "MessageStatus",
+    "message_bytes",
+    "message_json",
+    "parse_draft",
+    "target_from",
+]
 
 
 MESSAGE_TYPES = frozenset({"text", "image", "file", "audio", "video", "custom"})
@@ -52,36 +48,6 @@ _EXTRA_FIELDS: dict[str, tuple[type, ...]] = {
 }
 MAX_EXTRA_BYTES = 4096
 MAX_CLIENT_MSG_ID = 64
-
-
-@dataclass(frozen=True)
-class MessageDraft:
-    """A validated message, before it has an id or a seq."""
-
-    type: str
-    content: str
-    extra: dict[str, Any] | None
-    client_msg_id: str | None
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    id: int
-    conversation_id: int
-    seq: int
-    sender_id: int
-    chat_type: ChatType
-    target_id: int  # the receiving user (private) or the group
-    type: str
-    content: str
-    extra: dict[str, Any] | None
-    client_msg_id: str | None
-    status: MessageStatus
-    created_at: int  # epoch ms
-
-    @property
-    def recalled(self) -> bool:
-        return self.status is MessageStatus.RECALLED
 
 
 def message_json(msg: MessageRecord) -> dict[str, Any]:
@@ -132,7 +98,11 @@ def _check_extra(msg_type: str, extra: Any) -> dict[str, Any] | None:
                 raise _bad(f"extra.{key} has the wrong type")
             if key == "size" and isinstance(value, int) and value < 0:
                 raise _bad("extra.size must not be negative")
-    if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
+    try:
+        size = len(orjson.dumps(extra))
+    except orjson.JSONEncodeError:
+        raise _bad("extra holds a value JSON cannot carry") from None
+    if size > MAX_EXTRA_BYTES:
         raise _bad(f"extra is larger than {MAX_EXTRA_BYTES} bytes")
     return extra
 
@@ -176,16 +146,11 @@ def parse_draft(
 
 
 def target_from(data: Mapping[str, Any], *names: str) -> int:
-    """The first of `names` present in `data`, as a positive int (ImError 9001 otherwise)."""
+    """The first of `names` present in `data`, as an id 1..2^63-1 (ImError 9001 naming
+    the field otherwise: `toUserId: 1e30` is refused here, before any database)."""
     for name in names:
         value = data.get(name)
         if value is None or value == "":
             continue
-        try:
-            target = int(value)
-        except (TypeError, ValueError):
-            raise _bad(f"{name} must be an integer") from None
-        if isinstance(value, bool) or target <= 0:
-            raise _bad(f"{name} must be a positive integer")
-        return target
+        return id_value(value, name)
     raise _bad(f"the message must name its target ({' or '.join(names)})")

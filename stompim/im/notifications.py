@@ -3,27 +3,22 @@
 Call order inside other services: finish (commit) the domain change first, then
 `notify()` — a notification never announces something that was rolled back. The
 row is written before the push, so a user offline at that moment finds it on the
-next `GET /api/notification` page; an online user gets it at once on
-`/queue/notification/<userId>` (every open session, cluster-wide, through the
-Publisher).
+next `GET /api/notification` page; an online user gets it at once through the
+Publisher (the STOMP binding delivers it on `/queue/notification/<userId>`, every
+open session, cluster-wide).
 """
 
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Iterable
 from typing import Any
-
-import orjson
 
 from stompim.im.clock import Clock, now_ms
 from stompim.im.paging import MAX_LIMIT, Page, check_window
 from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.notifications import NotificationRecord, NotificationRepository
-
-log = logging.getLogger(__name__)
 
 
 class NotificationType(enum.StrEnum):
@@ -41,10 +36,6 @@ class NotificationType(enum.StrEnum):
     GROUP_OWNER_TRANSFERRED = "GROUP_OWNER_TRANSFERRED"
 
 
-def notification_destination(user_id: int) -> str:
-    return f"/queue/notification/{user_id}"
-
-
 class NotificationService:
     def __init__(self, db: Database, publisher: Publisher, *, clock: Clock = now_ms) -> None:
         self.repo = NotificationRepository(db)
@@ -57,16 +48,9 @@ class NotificationService:
         """Store a notification for `user_id`, push it, and return its JSON shape."""
         record = await self.repo.add(user_id, str(type), message, dict(extra or {}), self.clock())
         body = record.to_json()
-        try:
-            await self.publisher.publish(
-                notification_destination(user_id),
-                orjson.dumps(body),
-                {"content-type": "application/json"},
-            )
-        except Exception:
-            # Stored already: the user finds it on the next page load. A broken push
-            # must not turn a committed friend/group change into an error reply.
-            log.exception("push of notification %s to user %s failed", record.id, user_id)
+        # Stored already: a push that fails is the publisher's to log (it never raises);
+        # the user finds the entry on the next page load.
+        await self.publisher.notification(user_id, body)
         return body
 
     async def notify_many(

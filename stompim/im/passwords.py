@@ -4,9 +4,13 @@ bcrypt is deliberately slow (tens to hundreds of milliseconds per call at
 production cost), so every hash and check runs in a dedicated thread pool of
 at most cpu_count - 1 workers (bcrypt releases the GIL): a login storm then
 queues logins behind each other but always leaves a core to the event loop,
-so message delivery keeps its latency. The queue is bounded too: past
-MAX_QUEUED waiting checks a login is refused at once with 429 (retry later)
-rather than answered many seconds late.
+so message delivery keeps its latency. The queue is bounded by time, not by a
+count: a job is refused at once with 429 (retry later) only when the work
+already queued would make it wait longer than `max_wait` seconds (config
+auth.password_max_wait_ms). The expected wait is the queued work (2^cost per
+job) times the measured seconds per unit of it, shared out over the workers; so
+200 simultaneous logins at cost 4 all pass, and a storm at production cost is
+answered "busy" instead of many seconds late.
 
 Call order for a login: `verify_password(password, stored_hash_or_None, rounds)`.
 When the account does not exist the caller passes `None`; a dummy hash of the
@@ -20,6 +24,7 @@ import asyncio
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -40,9 +45,10 @@ _dummy_hashes: dict[int, bytes] = {}
 _dummy_lock = threading.Lock()
 
 BCRYPT_WORKERS = max(1, (os.cpu_count() or 2) - 1)
-MAX_QUEUED = 16 * BCRYPT_WORKERS
-"""bcrypt jobs waiting or running at most; about a second of work at production cost."""
-_queued = 0
+DEFAULT_MAX_WAIT = 3.0
+"""Seconds a password job may expect to wait for a worker before it is refused (429)."""
+_queued_units = 0  # 2^cost of every job waiting or running
+_seconds_per_unit = 60e-6  # measured (moving average); a first guess: cost 10 ~ 60 ms
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -58,15 +64,28 @@ def _bcrypt_pool() -> ThreadPoolExecutor:
 T = TypeVar("T")
 
 
-async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
-    global _queued
-    if _queued >= MAX_QUEUED:
+def expected_wait() -> float:
+    """Seconds a job queued now would wait for a worker, by the work already queued."""
+    return _queued_units * _seconds_per_unit / BCRYPT_WORKERS
+
+
+async def _off_loop(rounds: int, max_wait: float, fn: Callable[..., T], *args: Any) -> T:
+    global _queued_units, _seconds_per_unit
+    if _queued_units and expected_wait() > max_wait:
         raise ImError(TOO_MANY_REQUESTS, "server busy checking passwords, retry shortly", 429)
-    _queued += 1
+    units = 1 << max(0, min(rounds, 31))
+    _queued_units += units
+
+    def timed() -> tuple[T, float]:
+        started = time.perf_counter()
+        return fn(*args), time.perf_counter() - started
+
     try:
-        return await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), fn, *args)
+        result, took = await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), timed)
     finally:
-        _queued -= 1
+        _queued_units -= units
+    _seconds_per_unit = 0.8 * _seconds_per_unit + 0.2 * (took / units)
+    return result
 
 
 def check_policy(password: object, field: str = "password") -> str:
@@ -111,12 +130,28 @@ def _check_sync(password: bytes, hashed: bytes | None, rounds: int) -> bool:
         return False
 
 
-async def hash_password(password: str, rounds: int) -> str:
+async def hash_password(
+    password: str, rounds: int, *, max_wait: float = DEFAULT_MAX_WAIT
+) -> str:
     """bcrypt hash of `password` with cost `rounds`, computed in a worker thread."""
-    return await _off_loop(_hash_sync, password.encode("utf-8"), rounds)
+    return await _off_loop(rounds, max_wait, _hash_sync, password.encode("utf-8"), rounds)
 
 
-async def verify_password(password: str, hashed: str | None, rounds: int) -> bool:
-    """True when `password` matches `hashed`; `hashed=None` checks a dummy (always False)."""
+async def verify_password(
+    password: str, hashed: str | None, rounds: int, *, max_wait: float = DEFAULT_MAX_WAIT
+) -> bool:
+    """True when `password` matches `hashed`; `hashed=None` checks a dummy (always False).
+    The stored hash's own cost sets the work; `rounds` is the dummy's cost."""
     stored = hashed.encode("ascii", "replace") if hashed is not None else None
-    return await _off_loop(_check_sync, password.encode("utf-8"), stored, rounds)
+    cost = _cost_of(stored) or rounds
+    return await _off_loop(
+        cost, max_wait, _check_sync, password.encode("utf-8"), stored, rounds
+    )
+
+
+def _cost_of(hashed: bytes | None) -> int | None:
+    """The cost of a "$2b$10$..." hash; None when it does not say."""
+    if hashed is None:
+        return None
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None

@@ -1,38 +1,72 @@
-"""What the IM domain needs from the broker, as an interface the broker implements.
+"""What the IM domain tells the live side after a change, in the domain's own terms.
 
-`im` never imports `broker`: services are handed a Publisher at wiring time
-(app.py). Publishing reaches subscribers on this node and, through the cluster
-bridge, on every other node.
+`im` never imports a binding or the broker: services are handed a Publisher at wiring
+time (app.py hands them the STOMP binding's, stompim.stomp.publisher.StompPublisher,
+which knows the destinations, headers and bodies). Calls name what happened (a message
+stored, a read cursor moved, a user left a group), never where it goes.
+
+Contract, for every implementation:
+* each call is made after the change it reports is committed;
+* a call returns once delivery on this node is done; delivery to other nodes is queued
+  and never awaited, so a slow or absent Redis never delays a caller (a chat RECEIPT
+  included);
+* the event methods never raise for a delivery problem: the change is stored, and
+  clients catch up from the store (history, resume). The two session controls
+  (`close_user_sessions`, `left_group`) may raise; their callers log and go on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from stompim.store.records import MessageRecord
+
+__all__ = ["NullPublisher", "Publisher"]
 
 
 class Publisher(Protocol):
-    async def publish(
-        self, destination: str, body: bytes, headers: Mapping[str, str] | None = None
+    async def message_stored(self, message: MessageRecord) -> None:
+        """A new chat message: to every device of its participants (sender included)."""
+
+    async def message_recalled(self, message: MessageRecord, operator_id: int) -> None:
+        """`message` (as stored after the recall) was recalled by `operator_id`."""
+
+    async def read_advanced(
+        self, conversation_id: int, reader_id: int, seq: int, audience: Sequence[int]
     ) -> None:
-        """Deliver a MESSAGE to every subscriber of `destination`, cluster-wide."""
+        """`reader_id` has now read `conversation_id` up to `seq`; tell `audience`
+        (the reader's own devices and, in a private chat, the peer)."""
+
+    async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
+        """A stored notification-center entry (its JSON shape) for `user_id`."""
 
     async def close_user_sessions(
         self, user_id: int, reason: str, token_id: str | None = None
     ) -> None:
-        """Send ERROR and close the user's sessions (only those opened with `token_id`
-        when it is given), cluster-wide."""
+        """End the user's live sessions (only those opened with `token_id` when it is
+        given), cluster-wide."""
 
-    async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
-        """Drop the user's subscriptions to `destination` on every session, cluster-wide."""
+    async def left_group(self, user_id: int, group_id: int, reason: str) -> None:
+        """`user_id` is no longer a member of `group_id`: stop their live delivery of
+        its messages, cluster-wide."""
 
 
 class NullPublisher:
     """A Publisher that delivers nothing: for tools and tests without a broker."""
 
-    async def publish(
-        self, destination: str, body: bytes, headers: Mapping[str, str] | None = None
+    async def message_stored(self, message: MessageRecord) -> None:
+        return None
+
+    async def message_recalled(self, message: MessageRecord, operator_id: int) -> None:
+        return None
+
+    async def read_advanced(
+        self, conversation_id: int, reader_id: int, seq: int, audience: Sequence[int]
     ) -> None:
+        return None
+
+    async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         return None
 
     async def close_user_sessions(
@@ -40,5 +74,5 @@ class NullPublisher:
     ) -> None:
         return None
 
-    async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
+    async def left_group(self, user_id: int, group_id: int, reason: str) -> None:
         return None

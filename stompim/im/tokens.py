@@ -8,6 +8,13 @@ Redis as the store a revocation is seen by every node at once.
 
 Claims: userId (int), username (str), jti (str), iat, exp (epoch seconds).
 
+When the registry does not answer (Redis down: `Unavailable`), a token this node
+verified within the last `cache_seconds` is still accepted, so a short outage does not
+log everyone out; any other token is refused with Unavailable (503 / "service
+unavailable, retry"): fail closed, and fast (the key-value store fails at once while it
+is known down). The price: a token revoked elsewhere just before the outage stays usable
+on this node for at most `cache_seconds`, and only while the registry cannot be read.
+
 Call order: `issue()` at login; `validate()` on every authenticated request or
 STOMP CONNECT; `revoke()` at logout; `revoke_others()` after a password change.
 """
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from stompim.errors import Unavailable
 from stompim.im.errors import TOKEN_INVALID, ImError
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
 
 ALGORITHM = "HS256"
 _REQUIRED = ["userId", "username", "jti", "iat", "exp"]
+MAX_CACHED_TOKENS = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,11 +90,17 @@ class TokenService:
         secret: str,
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        *,
+        cache_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kv = kv
         self._secret = secret
         self._ttl = ttl_seconds
         self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._verified: dict[tuple[int, str], float] = {}  # (user, jti) -> when checked
 
     async def issue(self, user_id: int, username: str) -> IssuedToken:
         now = int(self._clock())
@@ -138,19 +153,48 @@ class TokenService:
         return TokenClaims(user_id, username, jti, exp)
 
     async def validate(self, token: str) -> TokenClaims:
-        """decode() plus the registry check: a revoked token is refused (1003, 401)."""
+        """decode() plus the registry check: a revoked token is refused (1003, 401).
+        Registry down: accepted when verified here within `cache_seconds`, else
+        Unavailable (see the module docstring)."""
         claims = self.decode(token)
-        if await self._kv.hget(registry_key(claims.user_id), claims.jti) is None:
+        key = (claims.user_id, claims.jti)
+        try:
+            found = await self._kv.hget(registry_key(claims.user_id), claims.jti)
+        except Unavailable:
+            checked = self._verified.get(key)
+            if checked is not None and self._monotonic() - checked <= self._cache_seconds:
+                return claims
+            raise
+        if found is None:
+            self._verified.pop(key, None)
             raise invalid("token revoked")
+        self._remember(key)
         return claims
 
+    def _remember(self, key: tuple[int, str]) -> None:
+        now = self._monotonic()
+        if key not in self._verified and len(self._verified) >= MAX_CACHED_TOKENS:
+            horizon = now - self._cache_seconds
+            self._verified = {k: t for k, t in self._verified.items() if t >= horizon}
+            if len(self._verified) >= MAX_CACHED_TOKENS:
+                self._verified.clear()
+        self._verified[key] = now
+
+    def _forget(self, user_id: int, jtis: list[str] | None = None) -> None:
+        """Drop cached verifications of the user (of `jtis` only, when given)."""
+        for key in [k for k in self._verified if k[0] == user_id]:
+            if jtis is None or key[1] in jtis:
+                del self._verified[key]
+
     async def revoke(self, user_id: int, jti: str) -> bool:
+        self._forget(user_id, [jti])
         return await self._kv.hdel(registry_key(user_id), jti) > 0
 
     async def revoke_others(self, user_id: int, keep_jti: str) -> list[str]:
         """Revoke every live token of the user except `keep_jti`; returns the revoked ids."""
         key = registry_key(user_id)
         others = [j for j in (await self._kv.hgetall(key)) if j != keep_jti]
+        self._forget(user_id, others if keep_jti else None)
         if others:
             await self._kv.hdel(key, *others)
         return others

@@ -11,6 +11,7 @@ from typing import Any
 from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import CANNOT_ADD_SELF, NOT_FRIENDS, ImError
 from stompim.im.friends import user_summary
+from stompim.im.ids import id_value
 from stompim.store.database import Database
 from stompim.store.friends import FriendRepository
 from stompim.store.users import UserRepository
@@ -39,6 +40,7 @@ class WhitelistService:
         return [uid for uid, _ in await self.repo.whitelist(user_id)]
 
     async def add(self, user_id: int, member_id: int) -> None:
+        member_id = id_value(member_id, "userId")
         if member_id == user_id:
             raise ImError(CANNOT_ADD_SELF, "cannot whitelist yourself", 400)
         if await self.repo.get_friend(user_id, member_id) is None:
@@ -46,4 +48,5 @@ class WhitelistService:
         await self.repo.whitelist_add(user_id, member_id, self.clock())
 
     async def remove(self, user_id: int, member_id: int) -> None:
+        member_id = id_value(member_id, "userId")
         await self.repo.whitelist_remove(user_id, member_id)

@@ -3,8 +3,16 @@
 A single statement borrows a connection for just that statement. A transaction borrows one
 connection for the whole block: BEGIN, statements, COMMIT (or ROLLBACK when the block
 raises), release. Plain `db.*` calls made by the task that owns an open transaction join it
-(a ContextVar names the transaction), so they see its uncommitted rows and never wait on
-its locks from a second connection.
+(a ContextVar names the transaction, and only its owning task joins: a task spawned inside
+the block inherits the ContextVar but runs its statements on a connection of its own), so
+they see its uncommitted rows and never wait on its locks from a second connection.
+
+Every wait is bounded (`Timeouts`): connecting (`connect_timeout`), waiting for a pooled
+connection (the pool waits rather than fails when all are busy, up to `acquire`), and each
+statement, BEGIN and COMMIT included (`query`; aiomysql has no read timeout of its own, so
+`asyncio.timeout` bounds it and the connection, in an unknown state, is discarded). A
+timeout, a refused or lost connection, a lock wait or deadlock raises
+`Unavailable("database")`; a unique key `DuplicateKey`; a refused value `InvalidValue`.
 
 Placeholders: repositories write `?`; `translate()` turns every `?` outside string
 literals and quoted identifiers into `%s` and doubles every `%` (pymysql applies `%`
@@ -21,22 +29,30 @@ import contextvars
 import decimal
 import functools
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiomysql
 import pymysql
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, ER
 
-from stompim.store.database import ExecResult, IntegrityError, Tx
+from stompim.errors import DuplicateKey, InvalidValue, StoreError, Unavailable
+from stompim.store.database import ExecResult, Timeouts, Tx, checked_params
+
+T = TypeVar("T")
 
 SQL_MODE = (
     "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 )
 # pymysql client-side error numbers (2000-2999) mean the connection itself is broken.
 _CLIENT_ERROR_MIN = 2000
+# Server answers that say "not now" rather than "not this": retry later.
+_TRANSIENT = frozenset({
+    ER.LOCK_WAIT_TIMEOUT, ER.LOCK_DEADLOCK, ER.CON_COUNT_ERROR, ER.TOO_MANY_USER_CONNECTIONS,
+    ER.SERVER_SHUTDOWN, ER.QUERY_INTERRUPTED,
+})
 
 
 class _QuietDictCursor(aiomysql.DictCursor):  # type: ignore[misc]
@@ -119,11 +135,49 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
 
 
+def _code(exc: BaseException) -> int:
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else _CLIENT_ERROR_MIN
+
+
+def _translation(exc: BaseException) -> Exception | None:
+    """The stompim error an aiomysql/pymysql failure stands for; None for a bug of ours."""
+    text = str(exc.args[1] if len(exc.args) > 1 else exc)
+    if isinstance(exc, pymysql.err.IntegrityError):
+        if _code(exc) == ER.DUP_ENTRY:
+            return DuplicateKey(text)
+        return InvalidValue(text)
+    if isinstance(exc, pymysql.err.DataError):
+        return InvalidValue(text)
+    if isinstance(exc, pymysql.err.MySQLError):
+        code = _code(exc)
+        if code >= _CLIENT_ERROR_MIN or code in _TRANSIENT:
+            return Unavailable("database", f"database unavailable ({text}), retry")
+        return None
+    if isinstance(exc, (OSError, EOFError, ConnectionError)):
+        return Unavailable("database", f"database connection lost ({exc!r}), retry")
+    return None
+
+
+async def _bounded(step: Awaitable[T], seconds: float, what: str) -> T:
+    """Await one driver call within `seconds`, raising engine errors as stompim errors."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await step
+    except TimeoutError:
+        raise Unavailable("database", f"database did not answer {what} within {seconds:g} s, "
+                          "retry") from None
+    except (pymysql.err.MySQLError, OSError, EOFError) as exc:
+        translated = _translation(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
 async def _fetch_all(
     conn: aiomysql.Connection, sql: str, params: Sequence[Any]
 ) -> list[dict[str, Any]]:
     async with conn.cursor() as cur:
-        await _run(cur, sql, params)
+        await cur.execute(translate(sql), checked_params(params))
         rows = await cur.fetchall()
     return [_row(r) for r in rows]
 
@@ -132,7 +186,7 @@ async def _fetch_one(
     conn: aiomysql.Connection, sql: str, params: Sequence[Any]
 ) -> dict[str, Any] | None:
     async with conn.cursor() as cur:
-        await _run(cur, sql, params)
+        await cur.execute(translate(sql), checked_params(params))
         row = await cur.fetchone()
         await cur.fetchall()  # drain, so the connection is clean for the next statement
     return None if row is None else _row(row)
@@ -145,7 +199,7 @@ async def _fetch_val(conn: aiomysql.Connection, sql: str, params: Sequence[Any])
 
 async def _execute(conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> ExecResult:
     async with conn.cursor() as cur:
-        await _run(cur, sql, params)
+        await cur.execute(translate(sql), checked_params(params))
         return ExecResult(max(cur.rowcount, 0), cur.lastrowid or None)
 
 
@@ -155,81 +209,67 @@ async def _executemany(
     if not rows:
         return ExecResult(0, None)
     async with conn.cursor() as cur:
-        try:
-            await cur.executemany(translate(sql), [tuple(r) for r in rows])
-        except pymysql.err.IntegrityError as exc:
-            raise IntegrityError(str(exc.args[1] if len(exc.args) > 1 else exc)) from exc
+        await cur.executemany(translate(sql), [checked_params(r) for r in rows])
         return ExecResult(max(cur.rowcount, 0), None)
 
 
-async def _run(cur: aiomysql.Cursor, sql: str, params: Sequence[Any]) -> None:
-    try:
-        await cur.execute(translate(sql), tuple(params))
-    except pymysql.err.IntegrityError as exc:
-        raise IntegrityError(str(exc.args[1] if len(exc.args) > 1 else exc)) from exc
+Op = Callable[[aiomysql.Connection, str, Any], Awaitable[Any]]
 
 
 def _broken(exc: BaseException) -> bool:
     """Whether the connection must be discarded rather than returned to the pool."""
-    if isinstance(exc, IntegrityError):
-        return False
+    if isinstance(exc, StoreError):
+        return False  # the statement was refused; the connection is fine
     if isinstance(exc, pymysql.err.MySQLError):
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else _CLIENT_ERROR_MIN
-        return code >= _CLIENT_ERROR_MIN
-    return True  # cancellation or I/O error mid-statement: state unknown
+        return _code(exc) >= _CLIENT_ERROR_MIN
+    return True  # a timeout, a lost connection, cancellation mid-statement: state unknown
 
 
-async def _rollback_quietly(conn: aiomysql.Connection) -> bool:
+async def _rollback_quietly(conn: aiomysql.Connection, seconds: float) -> bool:
     """Roll back; False when that failed too (the connection is then discarded)."""
     try:
-        await conn.rollback()
+        async with asyncio.timeout(seconds):
+            await conn.rollback()
     except BaseException:
         return False
     return True
 
 
 class _MysqlTx:
-    """Statements on the one connection of an open transaction, one at a time."""
+    """Statements on the one connection of an open transaction (its owning task only)."""
 
-    def __init__(self, conn: aiomysql.Connection) -> None:
+    def __init__(
+        self, conn: aiomysql.Connection, owner: asyncio.Task[Any] | None, timeouts: Timeouts
+    ) -> None:
         self._conn = conn
-        self._lock = asyncio.Lock()  # joined child tasks must not interleave on one socket
+        self.owner = owner
+        self._timeouts = timeouts
         self.closed = False
         self._savepoints = itertools.count(1)
 
-    def _check(self) -> None:
+    async def _run(self, op: Op, sql: str, params: Any) -> Any:
         if self.closed:
             raise RuntimeError("transaction already finished")
+        return await _bounded(op(self._conn, sql, params), self._timeouts.query, "a statement")
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self._check()
-        async with self._lock:
-            return await _fetch_all(self._conn, sql, params)
+        return await self._run(_fetch_all, sql, params)  # type: ignore[no-any-return]
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        self._check()
-        async with self._lock:
-            return await _fetch_one(self._conn, sql, params)
+        return await self._run(_fetch_one, sql, params)  # type: ignore[no-any-return]
 
     async def fetch_val(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self._check()
-        async with self._lock:
-            return await _fetch_val(self._conn, sql, params)
+        return await self._run(_fetch_val, sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
-        self._check()
-        async with self._lock:
-            return await _execute(self._conn, sql, params)
+        return await self._run(_execute, sql, params)  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> ExecResult:
-        self._check()
-        async with self._lock:
-            return await _executemany(self._conn, sql, rows)
+        return await self._run(_executemany, sql, rows)  # type: ignore[no-any-return]
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Tx]:
         """A nested transaction: rolls back only its own statements when the block raises."""
-        self._check()
         name = f"sp_{next(self._savepoints)}"
         await self.execute(f"SAVEPOINT {name}")
         try:
@@ -245,16 +285,21 @@ class MysqlDatabase:
 
     dialect = "mysql"
 
-    def __init__(self, pool: aiomysql.Pool) -> None:
+    def __init__(self, pool: aiomysql.Pool, timeouts: Timeouts | None = None) -> None:
         self._pool = pool
+        self._timeouts = timeouts or Timeouts()
         self._tx_var: contextvars.ContextVar[_MysqlTx | None] = contextvars.ContextVar(
             f"stompim_mysql_tx_{id(self)}", default=None
         )
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str, *, pool_min: int = 1, pool_max: int = 10) -> MysqlDatabase:
+    async def open(
+        cls, url: str, *, pool_min: int = 1, pool_max: int = 10, timeouts: Timeouts | None = None
+    ) -> MysqlDatabase:
+        timeouts = timeouts or Timeouts()
         kwargs = parse_mysql_url(url)
+        kwargs.setdefault("connect_timeout", timeouts.connect)
         pool = await aiomysql.create_pool(
             minsize=max(0, min(pool_min, pool_max)),
             maxsize=max(1, pool_max),
@@ -264,16 +309,32 @@ class MysqlDatabase:
             init_command=f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00'",
             **kwargs,
         )
-        return cls(pool)
+        return cls(pool, timeouts)
 
     def _joined(self) -> _MysqlTx | None:
         tx = self._tx_var.get()
-        return tx if tx is not None and not tx.closed else None
+        if tx is None or tx.closed or tx.owner is not asyncio.current_task():
+            return None
+        return tx
 
-    async def _with_conn(self, op: Any, sql: str, params: Any) -> Any:
-        conn = await self._pool.acquire()
+    async def _acquire(self) -> aiomysql.Connection:
+        """A pooled connection; when all are busy, wait for one, up to `Timeouts.acquire`."""
+        seconds = self._timeouts.acquire
         try:
-            return await op(conn, sql, params)
+            async with asyncio.timeout(seconds):
+                return await self._pool.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                "database", f"no database connection within {seconds:g} s, retry"
+            ) from None
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise Unavailable("database", f"cannot connect to the database ({exc}), retry") \
+                from exc
+
+    async def _with_conn(self, op: Op, sql: str, params: Any) -> Any:
+        conn = await self._acquire()
+        try:
+            return await _bounded(op(conn, sql, params), self._timeouts.query, "a statement")
         except BaseException as exc:
             if _broken(exc):
                 conn.close()
@@ -314,25 +375,26 @@ class MysqlDatabase:
             async with outer.savepoint() as nested:
                 yield nested
             return
-        conn = await self._pool.acquire()
-        tx = _MysqlTx(conn)
+        seconds = self._timeouts.query
+        conn = await self._acquire()
+        tx = _MysqlTx(conn, asyncio.current_task(), self._timeouts)
         token = self._tx_var.set(tx)
         discard = False
         try:
             try:
-                await conn.begin()
+                await _bounded(conn.begin(), seconds, "BEGIN")
             except BaseException as exc:
                 discard = _broken(exc)
                 raise
             try:
                 yield tx
             except BaseException:
-                discard = not await _rollback_quietly(conn)
+                discard = not await _rollback_quietly(conn, seconds)
                 raise
             try:
-                await conn.commit()
+                await _bounded(conn.commit(), seconds, "COMMIT")
             except BaseException as exc:
-                discard = _broken(exc) or not await _rollback_quietly(conn)
+                discard = _broken(exc) or not await _rollback_quietly(conn, seconds)
                 raise
         finally:
             tx.closed = True

@@ -6,8 +6,11 @@ inside coroutine A's open transaction. So every statement and every transaction 
 lock; a transaction holds it from `BEGIN IMMEDIATE` to COMMIT/ROLLBACK. The connection runs
 in autocommit mode (isolation_level=None) so the module never opens transactions on its own.
 
-Statements issued from the task that owns the open transaction (found through a
-ContextVar) join it instead of waiting for the lock, which would deadlock.
+Statements issued by the task that owns the open transaction (found through a ContextVar
+and checked against the owning task, so a task spawned inside it does not join) run in it
+instead of waiting for the lock, which would deadlock. Waiting for the lock is bounded by
+`Timeouts.acquire` and lock waits inside SQLite by its busy timeout (`Timeouts.query`):
+past either, `Unavailable("database")`.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ import contextlib
 import contextvars
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from stompim.store.database import ExecResult, IntegrityError, Tx, is_insert
+from stompim.errors import DuplicateKey, InvalidValue, Unavailable
+from stompim.store.database import ExecResult, Timeouts, Tx, checked_params, is_insert
 
-BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
+_UNAVAILABLE_TEXT = ("locked", "disk i/o", "unable to open", "readonly", "read-only", "full")
 
 
 def sqlite_path(url: str) -> str:
@@ -45,8 +50,9 @@ def sqlite_path(url: str) -> str:
 class _SqliteTx:
     """Runs statements on the connection while the owning transaction is open."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, owner: asyncio.Task[Any] | None) -> None:
         self._conn = conn
+        self.owner = owner  # the task that opened it: the only one that joins it
         self.closed = False
         self._savepoints = itertools.count(1)
 
@@ -79,14 +85,14 @@ class _SqliteTx:
         """A nested transaction: rolls back only its own statements when the block raises."""
         self._check()
         name = f"sp_{next(self._savepoints)}"
-        await self._conn.execute(f"SAVEPOINT {name}")
+        await _translated(self._conn.execute(f"SAVEPOINT {name}"))
         try:
             yield self
         except BaseException:
-            await self._conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            await self._conn.execute(f"RELEASE SAVEPOINT {name}")
+            await _translated(self._conn.execute(f"ROLLBACK TO SAVEPOINT {name}"))
+            await _translated(self._conn.execute(f"RELEASE SAVEPOINT {name}"))
             raise
-        await self._conn.execute(f"RELEASE SAVEPOINT {name}")
+        await _translated(self._conn.execute(f"RELEASE SAVEPOINT {name}"))
 
 
 class SqliteDatabase:
@@ -94,8 +100,9 @@ class SqliteDatabase:
 
     dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, timeouts: Timeouts | None = None) -> None:
         self._conn = conn
+        self._timeouts = timeouts or Timeouts()
         self._lock = asyncio.Lock()
         self._tx_var: contextvars.ContextVar[_SqliteTx | None] = contextvars.ContextVar(
             f"stompim_sqlite_tx_{id(self)}", default=None
@@ -103,55 +110,74 @@ class SqliteDatabase:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str) -> SqliteDatabase:
+    async def open(cls, url: str, *, timeouts: Timeouts | None = None) -> SqliteDatabase:
+        timeouts = timeouts or Timeouts()
         path = sqlite_path(url)
         if path != ":memory:" and not path.startswith("file:"):
             await asyncio.to_thread(_make_parent_folder, path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute(f"PRAGMA busy_timeout = {max(1, round(timeouts.query * 1000))}")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             await conn.close()
             raise
-        return cls(conn)
+        return cls(conn, timeouts)
 
     def _joined(self) -> _SqliteTx | None:
         tx = self._tx_var.get()
-        return tx if tx is not None and not tx.closed else None
+        if tx is None or tx.closed or tx.owner is not asyncio.current_task():
+            return None
+        return tx
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the one connection; waiting for it is bounded by `Timeouts.acquire`."""
+        try:
+            async with asyncio.timeout(self._timeouts.acquire):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                "database", f"database busy: no turn on the connection within "
+                f"{self._timeouts.acquire:g} s, retry"
+            ) from None
+        try:
+            yield self._conn
+        finally:
+            self._lock.release()
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         if (tx := self._joined()) is not None:
             return await tx.fetch_all(sql, params)
-        async with self._lock:
-            return await _fetch_all(self._conn, sql, params)
+        async with self._connection() as conn:
+            return await _fetch_all(conn, sql, params)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         if (tx := self._joined()) is not None:
             return await tx.fetch_one(sql, params)
-        async with self._lock:
-            return await _fetch_one(self._conn, sql, params)
+        async with self._connection() as conn:
+            return await _fetch_one(conn, sql, params)
 
     async def fetch_val(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if (tx := self._joined()) is not None:
             return await tx.fetch_val(sql, params)
-        async with self._lock:
-            return await _fetch_val(self._conn, sql, params)
+        async with self._connection() as conn:
+            return await _fetch_val(conn, sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> ExecResult:
         if (tx := self._joined()) is not None:
             return await tx.execute(sql, params)
-        async with self._lock:
-            return await _execute(self._conn, sql, params)
+        async with self._connection() as conn:
+            return await _execute(conn, sql, params)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> ExecResult:
         if (tx := self._joined()) is not None:
             return await tx.executemany(sql, rows)
-        async with self._lock:
-            return await _executemany(self._conn, sql, rows)
+        async with self._connection() as conn:
+            return await _executemany(conn, sql, rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -161,21 +187,21 @@ class SqliteDatabase:
             async with outer.savepoint() as tx:
                 yield tx
             return
-        async with self._lock:
-            tx = _SqliteTx(self._conn)
+        async with self._connection() as conn:
+            tx = _SqliteTx(conn, asyncio.current_task())
             token = self._tx_var.set(tx)
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await _translated(conn.execute("BEGIN IMMEDIATE"))
                 try:
                     yield tx
                 except BaseException:
-                    await _rollback_quietly(self._conn)
+                    await _rollback_quietly(conn)
                     raise
                 try:
-                    await self._conn.execute("COMMIT")
-                except sqlite3.IntegrityError as exc:  # deferred foreign keys
-                    await _rollback_quietly(self._conn)
-                    raise IntegrityError(str(exc)) from exc
+                    await _translated(conn.execute("COMMIT"))
+                except BaseException:  # a deferred constraint, a full disk, cancellation
+                    await _rollback_quietly(conn)
+                    raise
             finally:
                 tx.closed = True
                 self._tx_var.reset(token)
@@ -198,44 +224,65 @@ async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+def _translation(exc: BaseException) -> Exception | None:
+    """The stompim error an engine error stands for; None when it is a bug of ours."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if text.startswith("UNIQUE constraint failed"):
+            return DuplicateKey(text)
+        return InvalidValue(text)
+    if isinstance(exc, OverflowError):  # checked_params refuses these first
+        return InvalidValue(text)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        part in text.lower() for part in _UNAVAILABLE_TEXT
+    ):
+        return Unavailable("database", f"database unavailable ({text}), retry")
+    return None
+
+
+async def _translated(step: Awaitable[T]) -> T:
+    """Await one driver call, raising engine errors as the stompim errors they mean."""
+    try:
+        return await step
+    except (sqlite3.Error, OverflowError) as exc:
+        translated = _translation(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
 async def _fetch_all(
     conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
 ) -> list[dict[str, Any]]:
-    try:
-        async with conn.execute(sql, tuple(params)) as cur:
-            rows = await cur.fetchall()
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(str(exc)) from exc
-    return [dict(row) for row in rows]
+    async def run() -> list[Any]:
+        async with conn.execute(sql, checked_params(params)) as cur:
+            return list(await cur.fetchall())
+
+    return [dict(row) for row in await _translated(run())]
 
 
 async def _fetch_one(
     conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
 ) -> dict[str, Any] | None:
-    try:
-        async with conn.execute(sql, tuple(params)) as cur:
-            row = await cur.fetchone()
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(str(exc)) from exc
+    async def run() -> Any:
+        async with conn.execute(sql, checked_params(params)) as cur:
+            return await cur.fetchone()
+
+    row = await _translated(run())
     return None if row is None else dict(row)
 
 
 async def _fetch_val(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> Any:
-    try:
-        async with conn.execute(sql, tuple(params)) as cur:
-            row = await cur.fetchone()
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(str(exc)) from exc
-    return None if row is None else row[0]
+    row = await _fetch_one(conn, sql, params)
+    return None if row is None else next(iter(row.values()), None)
 
 
 async def _execute(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> ExecResult:
-    try:
-        async with conn.execute(sql, tuple(params)) as cur:
-            rowcount = cur.rowcount
-            lastrowid = cur.lastrowid
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(str(exc)) from exc
+    async def run() -> tuple[int, int | None]:
+        async with conn.execute(sql, checked_params(params)) as cur:
+            return cur.rowcount, cur.lastrowid
+
+    rowcount, lastrowid = await _translated(run())
     inserted = is_insert(sql) and rowcount > 0
     return ExecResult(max(rowcount, 0), lastrowid if inserted else None)
 
@@ -245,9 +292,9 @@ async def _executemany(
 ) -> ExecResult:
     if not rows:
         return ExecResult(0, None)
-    try:
-        async with conn.executemany(sql, [tuple(r) for r in rows]) as cur:
-            rowcount = cur.rowcount
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(str(exc)) from exc
-    return ExecResult(max(rowcount, 0), None)
+
+    async def run() -> int:
+        async with conn.executemany(sql, [checked_params(r) for r in rows]) as cur:
+            return cur.rowcount
+
+    return ExecResult(max(await _translated(run()), 0), None)

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stompim.im.messages import ChatType
 from stompim.store.database import Database
+from stompim.store.records import ChatType
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Tables (see the "social" section of sql/mysql.sql): `friend_request`, `friend`
 Why `friend_request.pending_pair`: it holds "<low id>:<high id>" while a request is
 pending and NULL afterwards, under a UNIQUE index. At most one pending request can
 then exist per pair of users *in either direction*, whatever the concurrency: the
-losing INSERT gets IntegrityError, and the service turns that into "already
+losing INSERT gets DuplicateKey, and the service turns that into "already
 pending" or "accept theirs" (crossed requests).
 
 Methods taking `q` run on a Database or on a transaction (`async with
@@ -100,7 +100,7 @@ class FriendRepository:
     async def insert_request(
         self, from_id: int, to_id: int, message: str, now: int
     ) -> FriendRequestRecord:
-        """Raises store IntegrityError when a request between the pair is pending."""
+        """Raises DuplicateKey when a request between the pair is pending."""
         res = await self.db.execute(
             "INSERT INTO friend_request (from_user_id, to_user_id, message, status,"
             " pending_pair, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?)",

@@ -14,9 +14,16 @@ on both):
   returns is delivered. Callbacks run one at a time, in publish order, on the event loop
   (coroutine functions are awaited), so a slow callback delays the next message; a
   callback that raises is logged and the stream goes on;
-* `close()` ends every subscription and releases every connection.
+* `close()` ends every subscription and releases every connection;
+* `ping()` answers when the store does (a readiness check).
 
-Call order: `kv = await open_kv(url, prefix=...)`, use, `await kv.close()` once.
+Faults (Redis): every command is bounded in time (`KvSettings`); a command that finds
+every pooled connection busy waits for one (bounded) instead of failing. A Redis that
+does not answer, refuses or is too busy raises `stompim.errors.Unavailable("redis")`;
+after such a failure commands fail at once for `retry_after` seconds, then one command
+probes, so an outage costs each caller a few microseconds, not a timeout.
+
+Call order: `kv = await open_kv(url, prefix=..., settings=...)`, use, `await kv.close()`.
 """
 
 from __future__ import annotations
@@ -26,13 +33,31 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from stompim.errors import KvTypeError
 from stompim.logs import detached_context
 
+__all__ = ["KeyValue", "KvSettings", "KvTypeError", "Subscription", "open_kv", "ttl_ms"]
 
-class KvTypeError(TypeError):
-    """A string operation on a hash key or the other way round (Redis: WRONGTYPE)."""
+
+@dataclass(frozen=True)
+class KvSettings:
+    """Pool and timeouts of the Redis client (config [redis]; ignored in process), seconds.
+
+    `pool_max` connections at most; a command finding all busy waits `pool_timeout`
+    for one. `connect_timeout` bounds opening a connection and `socket_timeout` one
+    command; `health_check_interval` pings a connection idle that long before reuse.
+    `retry_after`: after a failure, commands fail at once for this long (then one probes).
+    """
+
+    pool_max: int = 64
+    pool_timeout: float = 2.0
+    connect_timeout: float = 1.0
+    socket_timeout: float = 2.0
+    health_check_interval: int = 15
+    retry_after: float = 1.0
 
 
 @runtime_checkable
@@ -72,6 +97,8 @@ class KeyValue(Protocol):
 
     async def subscribe(self, channel: str, callback: Callable[[bytes], Any]) -> Subscription: ...
 
+    async def ping(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -82,7 +109,9 @@ def ttl_ms(ttl: float) -> int:
     return max(1, round(ttl * 1000))
 
 
-async def open_kv(url: str, *, prefix: str = "stompim") -> KeyValue:
+async def open_kv(
+    url: str, *, prefix: str = "stompim", settings: KvSettings | None = None
+) -> KeyValue:
     """"redis://host:6379/0" -> RedisKeyValue; "" -> MemoryKeyValue (single node only)."""
     if not url:
         from stompim.store.kv_memory import MemoryKeyValue
@@ -90,7 +119,7 @@ async def open_kv(url: str, *, prefix: str = "stompim") -> KeyValue:
         return MemoryKeyValue(prefix=prefix)
     from stompim.store.kv_redis import RedisKeyValue
 
-    return await RedisKeyValue.open(url, prefix=prefix)
+    return await RedisKeyValue.open(url, prefix=prefix, settings=settings or KvSettings())
 
 
 # ---------------------------------------------------------------------------------------

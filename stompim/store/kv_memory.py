@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stompim.errors import KvTypeError
 from stompim.store.kv import (
     ChannelSubscription,
     Dispatcher,
-    KvTypeError,
     SubscriberRegistry,
     Subscription,
     ttl_ms,
@@ -185,6 +185,9 @@ class MemoryKeyValue:
 
     async def _unsubscribe(self, sub: ChannelSubscription) -> None:
         self._subs.remove(sub)
+
+    async def ping(self) -> None:
+        return None
 
     async def close(self) -> None:
         if self._closed:

@@ -1,13 +1,28 @@
 """Redis `KeyValue` over redis.asyncio, shared by every node of a cluster.
 
-One client (connection pool, bytes in and out; strings are decoded here) serves commands.
-Pub/sub uses one PubSub connection per RedisKeyValue, read by one background listener task
-that is started by the first `subscribe()`. The listener resolves subscribe confirmations
-itself (so `subscribe()` returns only once Redis has the subscription) and hands messages
-to the shared `Dispatcher`, which runs callbacks in order. When the connection drops,
-redis-py reconnects and re-subscribes on the next read; the listener backs off meanwhile.
+One client serves commands through a *blocking* connection pool: at most
+`KvSettings.pool_max` connections, and a command that finds them all busy waits up to
+`pool_timeout` for one (redis-py's default pool raises at once instead, which turned a
+burst of 600 requests into 434 errors). Every timeout is set explicitly, whatever the
+redis-py version's defaults: connect, each command (`socket_timeout`), health checks of
+idle connections; one retry on a broken connection (a stale pooled socket), none on a
+timeout, so a command never waits more than about twice `socket_timeout`.
 
-Call order: `kv = await RedisKeyValue.open(url, prefix=...)`, use, `await kv.close()`.
+Faults become `Unavailable("redis")`. After one, commands fail at once for `retry_after`
+seconds; then a single command probes (the others still fail at once) and a success
+closes the circuit. A pool that is merely busy says so ("busy, retry") without opening
+the circuit: load is not an outage.
+
+Pub/sub uses one PubSub connection per RedisKeyValue, read by one background listener
+task that is started by the first `subscribe()`. The listener resolves subscribe
+confirmations itself (so `subscribe()` returns only once Redis has the subscription) and
+hands messages to the shared `Dispatcher`, which runs callbacks in order. It polls with a
+read timeout (never a blocking read, whose meaning differs between redis-py versions);
+when the connection drops, redis-py reconnects and re-subscribes on the next read, and
+the listener backs off meanwhile, logging once per interval.
+
+Call order: `kv = await RedisKeyValue.open(url, prefix=..., settings=...)`, use,
+`await kv.close()`.
 """
 
 from __future__ import annotations
@@ -15,23 +30,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 
+from stompim.errors import KvTypeError, Unavailable
 from stompim.logs import detached_context
+from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.kv import (
     ChannelSubscription,
     Dispatcher,
-    KvTypeError,
+    KvSettings,
     SubscriberRegistry,
     Subscription,
     ttl_ms,
 )
 
 _log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(_log)
+
+T = TypeVar("T")
 
 # INCRBY, and set the expiry only when this call created the key (atomic on the server).
 _INCR_WITH_TTL = """
@@ -42,6 +66,24 @@ return value
 """
 
 SUBSCRIBE_TIMEOUT = 10.0
+LISTEN_POLL = 1.0
+"""Seconds one pub/sub read waits before the listener loops (and health-checks)."""
+
+
+class _PoolBusy(RedisConnectionError):
+    """Every pooled connection stayed busy for the whole wait."""
+
+
+class _WaitingPool(BlockingConnectionPool):
+    """BlockingConnectionPool that tells "all connections busy" apart from "Redis is down"."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if isinstance(exc.__cause__, TimeoutError) or str(exc) == "No connection available.":
+                raise _PoolBusy(str(exc)) from exc
+            raise
 
 
 def _s(value: bytes | str | None) -> str | None:
@@ -62,8 +104,11 @@ def _translate(exc: ResponseError) -> Exception:
 class RedisKeyValue:
     """`KeyValue` on a Redis server. Open with `await RedisKeyValue.open(url, prefix=...)`."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "stompim") -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "stompim", settings: KvSettings | None = None
+    ) -> None:
         self._r = client
+        self._settings = settings or KvSettings()
         self._prefix = f"{prefix}:" if prefix else ""
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._subs = SubscriberRegistry()
@@ -73,89 +118,133 @@ class RedisKeyValue:
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._sub_lock = asyncio.Lock()
         self._closed = False
+        self._down_until = 0.0  # loop time until which commands fail at once
+        self._down_reason = ""
+        self._probing = False
 
     @classmethod
-    async def open(cls, url: str, *, prefix: str = "stompim") -> RedisKeyValue:
-        client = aioredis.Redis.from_url(url)
+    async def open(
+        cls, url: str, *, prefix: str = "stompim", settings: KvSettings | None = None
+    ) -> RedisKeyValue:
+        settings = settings or KvSettings()
+        pool = _WaitingPool.from_url(
+            url,
+            max_connections=settings.pool_max,
+            timeout=settings.pool_timeout,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            health_check_interval=settings.health_check_interval,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        client = aioredis.Redis(connection_pool=pool)
         try:
             await client.ping()
         except BaseException:
             await client.aclose()
+            await pool.aclose()
             raise
-        return cls(client, prefix)
+        return cls(client, prefix, settings)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
+    # -- the one way every command goes -----------------------------------------------
+    def _unavailable(self) -> Unavailable:
+        return Unavailable(
+            "redis", f"redis unavailable ({self._down_reason}), retry",
+            retry_after=self._settings.retry_after,
+        )
+
+    async def _do(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run one command: fail at once while the circuit is open, else bounded."""
+        loop = asyncio.get_running_loop()
+        probe = False
+        if self._down_until:
+            if loop.time() < self._down_until or self._probing:
+                raise self._unavailable()
+            probe = self._probing = True
+        try:
+            result = await step()
+        except _PoolBusy:
+            raise Unavailable("redis", "redis busy, retry",
+                              retry_after=self._settings.retry_after) from None
+        except ResponseError as exc:
+            translated = _translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        except (RedisError, OSError) as exc:
+            self._down_until = loop.time() + self._settings.retry_after
+            self._down_reason = f"{type(exc).__name__}: {exc}"[:200]
+            _quiet.warning(("redis", type(exc)), "redis command failed: %s", self._down_reason)
+            raise self._unavailable() from exc
+        else:
+            if probe or self._down_until:
+                self._down_until = 0.0
+                _log.info("redis answers again")
+            return result
+        finally:
+            if probe:
+                self._probing = False
+
     # -- strings ----------------------------------------------------------------------
     async def get(self, key: str) -> str | None:
-        try:
-            return _s(await self._r.get(self._k(key)))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        return _s(await self._do(lambda: self._r.get(self._k(key))))
 
     async def set(
         self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
     ) -> bool:
         px = ttl_ms(ttl) if ttl is not None else None
-        done = await self._r.set(self._k(key), str(value), px=px, nx=only_if_absent)
+        done = await self._do(
+            lambda: self._r.set(self._k(key), str(value), px=px, nx=only_if_absent)
+        )
         return bool(done)
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return int(await self._r.delete(*(self._k(k) for k in keys)))
+        return int(await self._do(lambda: self._r.delete(*(self._k(k) for k in keys))))
 
     async def exists(self, key: str) -> bool:
-        return bool(await self._r.exists(self._k(key)))
+        return bool(await self._do(lambda: self._r.exists(self._k(key))))
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
-        try:
-            if ttl is None:
-                return int(await self._r.incrby(self._k(key), int(amount)))
-            px = ttl_ms(ttl)
-            return int(await self._incr_script(keys=[self._k(key)], args=[int(amount), px]))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        if ttl is None:
+            return int(await self._do(lambda: self._r.incrby(self._k(key), int(amount))))
+        px = ttl_ms(ttl)
+        return int(
+            await self._do(lambda: self._incr_script(keys=[self._k(key)], args=[int(amount), px]))
+        )
 
     async def expire(self, key: str, ttl: float) -> None:
-        await self._r.pexpire(self._k(key), ttl_ms(ttl))
+        await self._do(lambda: self._r.pexpire(self._k(key), ttl_ms(ttl)))
 
     async def ttl(self, key: str) -> float | None:
-        ms = int(await self._r.pttl(self._k(key)))
+        ms = int(await self._do(lambda: self._r.pttl(self._k(key))))
         return None if ms < 0 else ms / 1000
 
     # -- hashes -----------------------------------------------------------------------
     async def hset(self, key: str, field: str, value: str) -> None:
-        try:
-            await self._r.hset(self._k(key), field, str(value))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        await self._do(lambda: self._r.hset(self._k(key), field, str(value)))
 
     async def hget(self, key: str, field: str) -> str | None:
-        try:
-            return _s(await self._r.hget(self._k(key), field))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        return _s(await self._do(lambda: self._r.hget(self._k(key), field)))
 
     async def hdel(self, key: str, *fields: str) -> int:
         if not fields:
             return 0
-        try:
-            return int(await self._r.hdel(self._k(key), *fields))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        return int(await self._do(lambda: self._r.hdel(self._k(key), *fields)))
 
     async def hgetall(self, key: str) -> dict[str, str]:
-        try:
-            raw = await self._r.hgetall(self._k(key))
-        except ResponseError as exc:
-            raise _translate(exc) from exc
+        raw = await self._do(lambda: self._r.hgetall(self._k(key)))
         return {str(_s(f)): str(_s(v)) for f, v in raw.items()}
+
+    async def ping(self) -> None:
+        await self._do(self._r.ping)
 
     # -- pub/sub ----------------------------------------------------------------------
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._r.publish(self._k(channel), bytes(data))
+        await self._do(lambda: self._r.publish(self._k(channel), bytes(data)))
 
     async def subscribe(self, channel: str, callback: Callable[[bytes], Any]) -> Subscription:
         if self._closed:
@@ -169,7 +258,7 @@ class RedisKeyValue:
                 if self._pubsub is None:
                     self._pubsub = self._r.pubsub()
                 try:
-                    await self._pubsub.subscribe(sub.channel)
+                    await self._do(lambda: self._pubsub.subscribe(sub.channel))
                 except BaseException:
                     self._subs.remove(sub)
                     self._ready.pop(sub.channel, None)
@@ -195,18 +284,20 @@ class RedisKeyValue:
                 if ready is not None and not ready.done():
                     ready.cancel()
                 if self._pubsub is not None and not self._closed:
-                    await self._pubsub.unsubscribe(sub.channel)
+                    with contextlib.suppress(Unavailable):
+                        await self._do(lambda: self._pubsub.unsubscribe(sub.channel))
 
     async def _listen(self) -> None:
         """Read the PubSub connection until cancelled by `close()`."""
         delay = 0.1
         while True:
             try:
-                msg = await self._pubsub.get_message(timeout=None)
+                msg = await self._pubsub.get_message(timeout=LISTEN_POLL)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost; redis-py reconnects on the next read
-                _log.warning("redis pub/sub read failed (%s); retrying in %.1fs", exc, delay)
+                _quiet.warning(("redis-pubsub", type(exc)),
+                               "redis pub/sub read failed (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -242,6 +333,8 @@ class RedisKeyValue:
             self._listener = None
         await self._dispatcher.stop()
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
             self._pubsub = None
         await self._r.aclose()
+        await self._r.connection_pool.aclose()

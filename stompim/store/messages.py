@@ -16,10 +16,15 @@ commit (one log flush) per batch, whatever its size and whatever the group size.
 A resent client message id never stores a second copy: (sender_id,
 client_msg_id) is unique. Callers look for earlier copies first
 (`by_client_ids`) and give a batch each (sender, clientMsgId) once; if a resend
-still races in from elsewhere (another node), the batch fails on the unique key
-and its messages are written again one transaction each, where the loser's
-INSERT fails, its transaction (and seq) rolls back, and it gets the winner's
-row, marked `duplicate`.
+still races in from elsewhere (another node), the batch fails on the unique key.
+
+One bad message never fails another: when a batch fails because of one of its
+messages (a unique key, a value the database refuses: `StoreError`), it is split
+in halves and each half written on its own, down to the single message at fault,
+whose transaction (and seq) rolls back: a resend gets the winner's row, marked
+`duplicate`; anything else gets its own error. k bad messages in n cost about
+2k·log2(n) extra transactions. A database that is down (`Unavailable`) fails the
+whole batch: the caller answers every message of it.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from typing import Any
 
 import orjson
 
-from stompim.im.messages import ChatType, MessageDraft, MessageRecord, MessageStatus
+from stompim.errors import DuplicateKey, NotFoundInStore, StoreError
 from stompim.store.conversations import cursor_upsert_sql
-from stompim.store.database import Database, IntegrityError
+from stompim.store.database import Database
+from stompim.store.records import ChatType, MessageDraft, MessageRecord, MessageStatus
 
 _COLS = (
     "id, conversation_id, seq, sender_id, chat_type, target_id, msg_type, content, extra,"
@@ -145,38 +151,28 @@ class MessageRepository:
         found = {(int(r["sender_id"]), str(r["client_msg_id"])): r for r in rows}
         return {key: _record(row) for key, row in found.items() if key in wanted}
 
-    async def write_batch(self, items: Sequence[NewMessage]) -> list[Stored | Exception]:
-        """Store `items` in one transaction; per item, in order, what became of it.
+    async def write_batch(self, items: Sequence[NewMessage]) -> list[Stored | StoreError]:
+        """Store `items`; per item, in order, its record or the StoreError that refused it.
 
-        Raises when the transaction fails for any reason but a unique key (the
-        database is down, a statement was refused): nothing of the batch is
-        stored then. A unique-key violation (a resend that raced in) makes every
-        item go again in its own transaction, so only the resend is affected: it
-        gets the stored copy (duplicate), or the error if there is none.
+        Raises Unavailable when the database fails (nothing of the failing part is
+        stored then; parts written before it, when a batch was split, are).
         """
         if not items:
             return []
         try:
-            stored = await self._write(items)
-        except IntegrityError as exc:
+            return list(await self._write(items))
+        except StoreError as exc:
             if len(items) == 1:
-                return [await self._after_conflict(items[0], exc)]
-            log.info("batch of %d messages hit a unique key (%s); writing one by one",
+                return [await self._after_refusal(items[0], exc)]
+            log.info("batch of %d messages refused (%s); writing its halves apart",
                      len(items), exc)
-            out: list[Stored | Exception] = []
-            for item in items:
-                try:
-                    out.append((await self._write([item]))[0])
-                except IntegrityError as one:
-                    out.append(await self._after_conflict(item, one))
-                except Exception as one:
-                    out.append(one)
-            return out
-        return list(stored)
+        half = len(items) // 2
+        return [*await self.write_batch(items[:half]), *await self.write_batch(items[half:])]
 
-    async def _after_conflict(self, item: NewMessage, exc: IntegrityError) -> Stored | Exception:
+    async def _after_refusal(self, item: NewMessage, exc: StoreError) -> Stored | StoreError:
+        """A resend that raced in gets the stored copy; any other refusal stays its own."""
         client_msg_id = item.draft.client_msg_id
-        if client_msg_id:
+        if isinstance(exc, DuplicateKey) and client_msg_id:
             earlier = await self.by_client_id(item.sender_id, client_msg_id)
             if earlier:
                 return earlier, True
@@ -217,7 +213,7 @@ class MessageRepository:
             next_seq = {int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1 for r in rows}
             missing = set(counts) - set(next_seq)
             if missing:
-                raise LookupError(f"no conversation rows {sorted(missing)}")
+                raise NotFoundInStore(f"no conversation rows {sorted(missing)}")
             seqs: list[int] = []
             cursors: dict[tuple[int, int], tuple[NewMessage, int]] = {}
             for item in batch:

@@ -2,7 +2,8 @@
 
 Duplicates are decided by the database's unique keys (username, phone), never by a
 check-then-insert, so two concurrent registrations of one name cannot both succeed: the
-loser's IntegrityError becomes ImError(USERNAME_EXISTS | PHONE_EXISTS, ..., 409).
+loser gets DuplicateKey with `key` "username" or "phone" (the accounts service turns it
+into 1001 / 1005). A write to a user that does not exist raises NotFoundInStore.
 Comparisons are exact (binary collation on MySQL, BINARY on SQLite): "Alice" and "alice"
 are different usernames. An empty phone is stored as NULL (phone is optional and unique).
 """
@@ -14,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stompim.im.errors import PHONE_EXISTS, USER_NOT_FOUND, USERNAME_EXISTS, ImError
-from stompim.store.database import Database, IntegrityError
+from stompim.errors import DuplicateKey, NotFoundInStore
+from stompim.store.database import Database
 
 PROFILE_FIELDS = frozenset({"nickname", "avatar", "signature", "gender", "email", "region"})
 _INT_FIELDS = frozenset({"gender"})
@@ -78,7 +79,7 @@ class UserRepository:
     async def create(
         self, *, username: str, password_hash: str, nickname: str, phone: str | None = None
     ) -> UserRecord:
-        """Insert an active user; ImError 409 (USERNAME_EXISTS / PHONE_EXISTS) on a duplicate."""
+        """Insert an active user; DuplicateKey (`key` "username" or "phone") when taken."""
         phone = phone or None
         ts = now_ms()
         try:
@@ -87,7 +88,7 @@ class UserRepository:
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (username, password_hash, nickname, phone, STATUS_ACTIVE, ts, ts),
             )
-        except IntegrityError as exc:
+        except DuplicateKey as exc:
             raise await self._duplicate_error(exc, username, phone) from exc
         if result.lastrowid is not None:
             user = await self.get(result.lastrowid)
@@ -98,8 +99,8 @@ class UserRepository:
         return user
 
     async def _duplicate_error(
-        self, exc: IntegrityError, username: str, phone: str | None
-    ) -> ImError:
+        self, exc: DuplicateKey, username: str, phone: str | None
+    ) -> DuplicateKey:
         text = str(exc).lower()
         if "phone" in text:
             which = "phone"
@@ -109,9 +110,7 @@ class UserRepository:
             which = "phone"
         else:
             which = "username"
-        if which == "phone":
-            return ImError(PHONE_EXISTS, "phone number already registered", 409)
-        return ImError(USERNAME_EXISTS, "username already exists", 409)
+        return DuplicateKey(f"{which} already taken", key=which)
 
     async def get(self, user_id: int) -> UserRecord | None:
         row = await self._db.fetch_one(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
@@ -166,10 +165,10 @@ class UserRepository:
                 (*values, now_ms(), user_id),
             )
             if result.rowcount == 0:
-                raise ImError(USER_NOT_FOUND, "user not found", 404)
+                raise NotFoundInStore(f"no user {user_id}")
         user = await self.get(user_id)
         if user is None:
-            raise ImError(USER_NOT_FOUND, "user not found", 404)
+            raise NotFoundInStore(f"no user {user_id}")
         return user
 
     async def set_password(self, user_id: int, password_hash: str) -> None:
@@ -178,7 +177,7 @@ class UserRepository:
             (password_hash, now_ms(), user_id),
         )
         if result.rowcount == 0:
-            raise ImError(USER_NOT_FOUND, "user not found", 404)
+            raise NotFoundInStore(f"no user {user_id}")
 
     async def set_status(self, user_id: int, status: int) -> None:
         if status not in (STATUS_ACTIVE, STATUS_DISABLED):
@@ -188,7 +187,7 @@ class UserRepository:
             (status, now_ms(), user_id),
         )
         if result.rowcount == 0:
-            raise ImError(USER_NOT_FOUND, "user not found", 404)
+            raise NotFoundInStore(f"no user {user_id}")
 
     async def list_page(
         self, offset: int, limit: int, status: int | None = None

@@ -16,18 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stompim.broker.cluster import (
+from stompim.cluster import RedisBridge
+from stompim.cluster.wire import (
     BridgeDecodeError,
     CloseSessions,
     EndSubscriptions,
-    RedisBridge,
     RemoteMessage,
     decode_batch,
     encode_batch,
+    encode_record,
 )
 from stompim.store import KeyValue, open_kv
 
 Headers = tuple[tuple[str, str], ...]
+FLOOD_RECORD = len(encode_record(RemoteMessage("/topic/flood", (), b"0000")))
 
 
 # ------------------------------------------------------------------------ codec
@@ -134,7 +136,8 @@ async def pair(kv: KeyValue, request: pytest.FixtureRequest) -> AsyncIterator[Pa
     if request.node.callspec.params["kv"] == "redis":
         redis_url = request.getfixturevalue("redis_url")
         own = kv_b = await open_kv(redis_url, prefix=request.getfixturevalue("kv_prefix"))
-    a, b = RedisBridge(kv, "A", max_pending=1000), RedisBridge(kv_b, "B")
+    a = RedisBridge(kv, "A", max_buffer_bytes=1000 * FLOOD_RECORD)
+    b = RedisBridge(kv_b, "B")
     sink_a, sink_b = Sink(), Sink()
     for bridge, sink in ((a, sink_a), (b, sink_b)):
         await bridge.start()
@@ -180,10 +183,11 @@ async def test_a_burst_is_batched_and_stays_in_order(pair: Pair) -> None:
     assert pair.a.stats.batches_out < n / 10  # many records per PUBLISH
 
 
-async def test_queue_is_bounded_and_close_flushes(pair: Pair) -> None:
-    for i in range(1500):  # max_pending is 1000 for A; nothing is written before a yield
-        pair.a.forward_message("/topic/flood", (), str(i).encode())
+async def test_buffer_is_bounded_in_bytes_and_close_flushes(pair: Pair) -> None:
+    for i in range(1500):  # A holds 1000 such records; nothing is written before a yield
+        pair.a.forward_message("/topic/flood", (), f"{i:04d}".encode())
     assert pair.a.stats.dropped == 500
+    assert pair.a.stats.pending_bytes == 1000 * FLOOD_RECORD
     await pair.a.close()  # flushes the 1000 queued
     events = await pair.sink_b.wait_for(1000)
     assert len(events) == 1000

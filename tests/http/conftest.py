@@ -19,6 +19,7 @@ from stompim.config import Config
 from stompim.http import create_http_app
 from stompim.im.services import ImServices, build_services
 from stompim.im.sms import MemorySmsSender
+from stompim.stomp.publisher import StompPublisher
 from stompim.store import Database, KeyValue
 
 SECRET = "test-secret-for-stompim-http-tests-0123456789"
@@ -26,8 +27,8 @@ PASSWORD = "passw0rd-ok"
 
 
 @dataclass
-class RecordingPublisher:
-    """A Publisher that remembers what it was asked to do (no broker in these tests)."""
+class Recorder:
+    """The broker's side of publishing, remembered (no broker in these tests)."""
 
     closed: list[tuple[int, str, str | None]] = field(default_factory=list)
     published: list[tuple[str, bytes]] = field(default_factory=list)
@@ -44,6 +45,17 @@ class RecordingPublisher:
 
     async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
         return None
+
+
+class RecordingPublisher(StompPublisher):
+    """The STOMP binding's Publisher over a Recorder: what the domain's events would
+    become on the wire."""
+
+    def __init__(self) -> None:
+        self.recorder = Recorder()
+        super().__init__(self.recorder)
+        self.closed = self.recorder.closed
+        self.published = self.recorder.published
 
 
 @dataclass

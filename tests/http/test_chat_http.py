@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stompim.im.chat_handler import ChatDestinationHandler
 from stompim.im.errors import ImError
+from stompim.stomp.chat import ChatDestinationHandler
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from stompim.im.errors import GROUP_NOT_FOUND, NOT_GROUP_MEMBER, ImError
+from stompim.stomp.publisher import StompPublisher
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,8 @@ class Social:
         return {i: self.users[i] for i in ids if i in self.users}
 
 
-class RecordingPublisher:
-    """A Publisher that keeps what was published, in order."""
+class Recorder:
+    """The broker's side of publishing: keeps what was published, in order."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes, dict[str, str]]] = []
@@ -146,6 +147,16 @@ class RecordingPublisher:
 
     async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
         return None
+
+
+class RecordingPublisher(StompPublisher):
+    """The STOMP binding's Publisher over a Recorder: what the domain's events become
+    on the wire (destinations, headers, bodies), without a broker."""
+
+    def __init__(self, recorder: Recorder | None = None) -> None:
+        self.recorder = recorder or Recorder()
+        super().__init__(self.recorder)
+        self.published = self.recorder.published
 
     def to(self, destination: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
         return [(orjson.loads(b), h) for d, b, h in self.published if d == destination]

@@ -1,7 +1,8 @@
 """Shared helpers for the social-domain tests (friends, groups, whitelist, notifications).
 
-`RecordingPublisher` is a real Publisher implementation that records every call, so
-tests can assert what would have been pushed without a broker. `build()` wires the
+`RecordingPublisher` is the real Publisher of the STOMP binding (StompPublisher) over a
+recorder instead of a broker, so tests can assert what would have been pushed, where and
+with which headers, without a broker. `build()` wires the
 social services over a test database the way stompim.im.services does.
 """
 
@@ -19,6 +20,7 @@ from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
 from stompim.im.notifications import NotificationService
 from stompim.im.whitelist import WhitelistService
+from stompim.stomp.publisher import StompPublisher
 from stompim.store import Database
 from stompim.store.users import UserRecord, UserRepository
 
@@ -27,7 +29,9 @@ _names = itertools.count(1)
 
 
 @dataclass
-class RecordingPublisher:
+class Recorder:
+    """The broker's side of publishing, recorded (what StompPublisher hands it)."""
+
     published: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     ended: list[tuple[int, str, str]] = field(default_factory=list)
     closed: list[tuple[int, str, str | None]] = field(default_factory=list)
@@ -44,6 +48,15 @@ class RecordingPublisher:
 
     async def end_subscriptions(self, user_id: int, destination: str, reason: str) -> None:
         self.ended.append((user_id, destination, reason))
+
+
+class RecordingPublisher(StompPublisher):
+    def __init__(self) -> None:
+        self.recorder = Recorder()
+        super().__init__(self.recorder)
+        self.published = self.recorder.published
+        self.ended = self.recorder.ended
+        self.closed = self.recorder.closed
 
     def types_for(self, user_id: int) -> list[str]:
         """Notification types pushed to `user_id`, in order."""

@@ -1,5 +1,6 @@
-"""AccountService without HTTP: STOMP authentication, tokens, SMS codes, passwords,
-rate limits, presence, disabling — on both databases and both key-value stores."""
+"""AccountService without HTTP: tokens, SMS codes, passwords, rate limits, presence,
+disabling — on both databases and both key-value stores. (STOMP CONNECT credentials:
+tests/stomp/test_auth.py.)"""
 
 from __future__ import annotations
 
@@ -74,62 +75,6 @@ async def _error(coro: Any) -> ImError:
     with pytest.raises(ImError) as info:
         await coro
     return info.value
-
-
-# -- STOMP CONNECT credentials -----------------------------------------------------
-
-
-async def test_stomp_accepts_every_credential_form(accounts: AccountService) -> None:
-    user = await accounts.register(username="alice", password=PW)
-    token = (await accounts.login(username="alice", password=PW)).token
-    for headers, handshake in (
-        ({"Authorization": f"Bearer {token}"}, None),
-        ({"authorization": f"bearer {token}"}, None),
-        ({"token": token}, None),
-        ({"passcode": token}, None),
-        ({"login": "anything", "passcode": token}, None),
-        ({}, token),
-    ):
-        claims = await accounts.authenticate_stomp(headers, handshake)
-        assert (claims.user_id, claims.username) == (user.id, "alice")
-        assert claims.jti
-    by_password = await accounts.authenticate_stomp({"login": "alice", "passcode": PW}, None)
-    assert (by_password.user_id, by_password.jti) == (user.id, "")
-
-
-async def test_stomp_refusals(accounts: AccountService) -> None:
-    await accounts.register(username="bob", password=PW)
-    token = (await accounts.login(username="bob", password=PW)).token
-    assert (await _error(accounts.authenticate_stomp({}, None))).code == 1003
-    # The first credential present decides: a bad Authorization does not fall through.
-    bad = await _error(
-        accounts.authenticate_stomp({"Authorization": "Bearer junk", "token": token}, None)
-    )
-    assert (bad.code, bad.status) == (1003, 401)
-    basic = await _error(accounts.authenticate_stomp({"Authorization": "Basic Ym9iOng="}, token))
-    assert basic.code == 1003
-    wrong = await _error(
-        accounts.authenticate_stomp({"login": "bob", "passcode": "nope-1234"}, None)
-    )
-    assert (wrong.code, wrong.status) == (1002, 401)
-    unknown = await _error(
-        accounts.authenticate_stomp({"login": "nobody", "passcode": "x1234567"}, None)
-    )
-    assert (unknown.code, unknown.message) == (wrong.code, wrong.message)
-    await accounts.logout(await accounts.authenticate_token(token))
-    assert (await _error(accounts.authenticate_stomp({}, token))).code == 1003
-    assert (await _error(accounts.authenticate_stomp({"passcode": token}, None))).code == 1003
-
-
-async def test_stomp_password_logins_count_toward_limits(accounts: AccountService) -> None:
-    await accounts.register(username="carol", password=PW)
-    for _ in range(3):
-        err = await _error(
-            accounts.authenticate_stomp({"login": "carol", "passcode": "bad-pass1"}, None)
-        )
-        assert err.code == 1002
-    limited = await _error(accounts.authenticate_stomp({"login": "carol", "passcode": PW}, None))
-    assert (limited.code, limited.status) == (9005, 429)
 
 
 # -- tokens ------------------------------------------------------------------------
@@ -357,17 +302,25 @@ async def test_update_profile_unknown_field_and_noop(accounts: AccountService) -
     assert (await _error(accounts.update_profile(10**12, {"nickname": "x"}))).code == 1004
 
 
-async def test_a_password_storm_beyond_the_queue_bound_gets_429(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(passwords, "MAX_QUEUED", 3)
-    hashed = await passwords.hash_password("abc12345", 4)
+async def test_a_password_storm_past_the_wait_bound_gets_429() -> None:
+    hashed = await passwords.hash_password("abc12345", 8)
     outcomes = await asyncio.gather(
-        *(passwords.verify_password("abc12345", hashed, 8) for _ in range(6)),
+        *(passwords.verify_password("abc12345", hashed, 8, max_wait=0.0) for _ in range(6)),
         return_exceptions=True,
     )
-    refused = [o for o in outcomes if isinstance(o, ImError)]
-    assert [o.code for o in refused] == [9005] * 3 and all(o.status == 429 for o in refused)
-    assert [o for o in outcomes if not isinstance(o, ImError)] == [True] * 3
-    assert passwords._queued == 0  # the bound frees up again
-    assert await passwords.verify_password("abc12345", hashed, 4)
+    # the first finds the queue empty; every later one would have to wait: refused at once
+    assert outcomes[0] is True
+    refused = outcomes[1:]
+    assert all(isinstance(o, ImError) and (o.code, o.status) == (9005, 429) for o in refused)
+    assert passwords.expected_wait() == 0  # the bound frees up again
+    assert await passwords.verify_password("abc12345", hashed, 4, max_wait=0.0)
+
+
+async def test_200_simultaneous_logins_at_cost_4_all_pass_the_wait_bound() -> None:
+    """Bounded by time, not by a count: cheap hashes never hit the bound."""
+    hashed = await passwords.hash_password("abc12345", 4)
+    outcomes = await asyncio.gather(
+        *(passwords.verify_password("abc12345", hashed, 4) for _ in range(200)),
+        return_exceptions=True,
+    )
+    assert outcomes == [True] * 200

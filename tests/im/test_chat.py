@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
-from _chat_support import Clock, RecordingPublisher, Social
+from _chat_support import Clock, Recorder, RecordingPublisher, Social
 
+from stompim.broker.auth import Principal
 from stompim.config import ImConfig
 from stompim.im.chat import ChatService
-from stompim.im.chat_handler import ChatDestinationHandler
 from stompim.im.errors import (
     BAD_REQUEST,
     BLOCKED,
@@ -28,16 +28,14 @@ from stompim.im.errors import (
     NOT_GROUP_MEMBER,
     ImError,
 )
+from stompim.stomp.chat import ChatDestinationHandler
 
 GROUP = 100
 
 
-@dataclass(frozen=True)
-class P:
-    """A principal as the broker hands it (duck-typed: only user_id is read)."""
-
-    user_id: int
-    username: str = ""
+def P(user_id: int) -> Principal:
+    """A principal as the broker hands it."""
+    return Principal(user_id, f"user{user_id}")
 
 
 @dataclass
@@ -50,14 +48,14 @@ class Env:
     handler: ChatDestinationHandler
 
 
-def make_env(db: Any, **im: Any) -> Env:
+def make_env(db: Any, recorder: Recorder | None = None, **im: Any) -> Env:
     social = Social()
     for uid in (1, 2, 3, 4, 5):
         social.add_user(uid)
     social.befriend(1, 2)
     social.befriend(1, 3)
     social.add_group(GROUP, owner=1, members=[2, 3])
-    pub = RecordingPublisher()
+    pub = RecordingPublisher(recorder)
     clock = Clock()
     chat = ChatService(
         config=ImConfig(**im), db=db, publisher=pub, friends=social, groups=social,
@@ -165,9 +163,9 @@ async def test_group_round_trip(env: Env) -> None:
 
 
 # -- persistence before acknowledgement --------------------------------------------------
-class CheckingPublisher(RecordingPublisher):
-    """At publish time (i.e. before on_send returns the receipt) look the row up on
-    the database through a plain query: it must be there, committed."""
+class CheckingRecorder(Recorder):
+    """At publish time (i.e. before the receipt) look the row up on the database
+    through a plain query: it must be there, committed."""
 
     def __init__(self, db: Any) -> None:
         super().__init__()
@@ -182,9 +180,8 @@ class CheckingPublisher(RecordingPublisher):
 
 
 async def test_row_is_committed_before_publish_and_receipt(db: Any) -> None:
-    env = make_env(db)
-    checker = CheckingPublisher(db)
-    env.chat.publisher = checker
+    checker = CheckingRecorder(db)
+    env = make_env(db, checker)
     receipt = await send(env, 1, "/queue/chat/2", content="x")
     assert checker.seen == [True, True]
     assert (

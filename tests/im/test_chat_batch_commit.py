@@ -19,6 +19,7 @@ from stompim.config import ImConfig
 from stompim.im.chat import ChatService, SendResult
 from stompim.im.chat_batch import CallFacts, RepositoryFacts
 from stompim.im.errors import (
+    BAD_REQUEST,
     BLOCKED,
     GROUP_MUTED,
     GROUP_NOT_FOUND,
@@ -32,6 +33,7 @@ from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
 from stompim.im.messages import ChatType, MessageDraft
 from stompim.im.notifications import NotificationService
+from stompim.stomp.publisher import StompPublisher
 from stompim.store.database import Database, open_database
 from stompim.store.messages import MessageRepository, NewMessage
 from stompim.store.users import UserRepository
@@ -41,7 +43,7 @@ def text(content: str, client_msg_id: str | None = None) -> MessageDraft:
     return MessageDraft(type="text", content=content, extra=None, client_msg_id=client_msg_id)
 
 
-class CheckingPublisher:
+class CheckingRecorder:
     """Records publishes; with `witness` set, checks at each publish that the message
     row is already visible from that other connection (published after commit)."""
 
@@ -76,15 +78,16 @@ class World:
 
     def __init__(self, db: Database, **im: Any) -> None:
         self.db = db
-        self.pub = CheckingPublisher()
-        notifications = NotificationService(db, self.pub)
+        self.pub = CheckingRecorder()
+        publisher = StompPublisher(self.pub)
+        notifications = NotificationService(db, publisher)
         self.friends = FriendService(db, notifications)
-        self.groups = GroupService(db, self.pub, notifications, max_group_size=5000)
+        self.groups = GroupService(db, publisher, notifications, max_group_size=5000)
         self.users = UserRepository(db)
         self.chat = ChatService(
             config=ImConfig(**im),
             db=db,
-            publisher=self.pub,
+            publisher=publisher,
             friends=self.friends,
             groups=self.groups,
             users=self.users,
@@ -279,12 +282,12 @@ async def test_duplicates_inside_one_batch_are_stored_once(
     ]
     assert first.message.seq == 2  # the duplicates took no seq
     assert len([p for p in w.pub.published if p[2]["message-id"] == str(first.message.id)]) == 2
-    assert "one by one" not in caplog.text  # deduplicated before the INSERT, no unique-key retry
+    assert "halves apart" not in caplog.text  # deduplicated before the INSERT, no retry
 
 
 async def test_a_unique_key_conflict_in_a_batch_loses_none_of_the_others(db: Database) -> None:
     """A resend that slips past the look-up (another node stored it meanwhile) fails the
-    batch's multi-row INSERT; each message is then written on its own."""
+    batch's multi-row INSERT; its halves are then written apart, down to the one at fault."""
     w = World(db)
     alice, bob = await w.user("alice"), await w.user("bob")
     await w.befriend(alice, bob)
@@ -339,23 +342,26 @@ async def test_a_database_failure_fails_its_batch_and_the_writer_goes_on(db: Dat
 
 
 @pytest.mark.mysql
-async def test_a_value_the_schema_rejects_fails_the_whole_batch(db: Database) -> None:
+async def test_a_value_the_schema_rejects_fails_only_its_own_message(db: Database) -> None:
     if db.dialect != "mysql":
         pytest.skip("SQLite does not enforce VARCHAR lengths")
     w = World(db)
     alice, bob = await w.user("alice"), await w.user("bob")
     await w.befriend(alice, bob)
     bad = MessageDraft(type="t" * 40, content="x", extra=None, client_msg_id=None)  # VARCHAR(16)
-    outcomes = await asyncio.gather(
+    one, refused, two = await asyncio.gather(
         w.chat.send_private(alice, bob, text("one")),
         w.chat.send_private(alice, bob, bad),
         w.chat.send_private(bob, alice, text("two")),
         return_exceptions=True,
     )
-    assert all(isinstance(o, ImError) and o.code == SEND_FAILED for o in outcomes), outcomes
-    assert int(await db.fetch_val("SELECT COUNT(*) FROM chat_message")) == 0
+    assert isinstance(refused, ImError) and refused.code == BAD_REQUEST, refused
+    assert isinstance(one, SendResult) and isinstance(two, SendResult)
+    assert (one.message.seq, two.message.seq) == (1, 2)  # the refused one took no seq
+    rows = await db.fetch_all("SELECT content FROM chat_message ORDER BY id")
+    assert [r["content"] for r in rows] == ["one", "two"]
     later = await w.chat.send_private(alice, bob, text("later"))
-    assert later.message.seq == 1
+    assert later.message.seq == 3
 
 
 async def test_batched_rights_agree_with_the_per_call_checks(db: Database) -> None:

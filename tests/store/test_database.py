@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from stompim.store import Database, ExecResult, IntegrityError, escape_like, open_database
+from stompim.store import (
+    Database,
+    DuplicateKey,
+    ExecResult,
+    InvalidValue,
+    escape_like,
+    open_database,
+)
 
 _TABLES = {
     "sqlite": [
@@ -88,11 +95,11 @@ async def test_placeholders_and_percent_signs(tdb: Database) -> None:
 
 async def test_integrity_errors(tdb: Database) -> None:
     await tdb.execute("INSERT INTO t_parent (name) VALUES (?)", ["dup"])
-    with pytest.raises(IntegrityError, match="name"):
+    with pytest.raises(DuplicateKey, match="name"):
         await tdb.execute("INSERT INTO t_parent (name) VALUES (?)", ["dup"])
-    with pytest.raises(IntegrityError):
+    with pytest.raises(InvalidValue):
         await tdb.execute("INSERT INTO t_child (parent_id) VALUES (?)", [10**9])  # foreign key
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DuplicateKey):
         await tdb.executemany("INSERT INTO t_parent (name) VALUES (?)", [["x1"], ["dup"]])
     # the database stays usable after errors
     assert await tdb.fetch_val("SELECT COUNT(*) FROM t_parent WHERE name = ?", ["dup"]) == 1
@@ -106,7 +113,7 @@ async def test_transaction_commit_and_rollback(tdb: Database) -> None:
         async with tdb.transaction() as tx:
             await tx.execute("INSERT INTO t_parent (name) VALUES (?)", ["lost"])
             raise RuntimeError("abort")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DuplicateKey):
         async with tdb.transaction() as tx:
             await tx.execute("INSERT INTO t_parent (name) VALUES (?)", ["lost2"])
             await tx.execute("INSERT INTO t_parent (name) VALUES (?)", ["kept"])
@@ -229,4 +236,4 @@ async def test_unknown_scheme() -> None:
 
 
 def test_sqlite_integrity_error_is_mapped() -> None:
-    assert not issubclass(IntegrityError, sqlite3.IntegrityError)  # one class for both backends
+    assert not issubclass(DuplicateKey, sqlite3.IntegrityError)  # one class for both backends

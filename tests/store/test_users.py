@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from stompim.im.errors import PHONE_EXISTS, USER_NOT_FOUND, USERNAME_EXISTS, ImError
+from stompim.errors import DuplicateKey, NotFoundInStore
 from stompim.store import Database, UserRecord, UserRepository
 
 
@@ -65,12 +65,12 @@ async def test_get_many(db: Database) -> None:
 async def test_duplicate_username_and_phone(db: Database) -> None:
     repo = UserRepository(db)
     await _make(repo, "carol", phone="111")
-    with pytest.raises(ImError) as e1:
+    with pytest.raises(DuplicateKey) as e1:
         await _make(repo, "carol", phone="222")
-    assert (e1.value.code, e1.value.status) == (USERNAME_EXISTS, 409)
-    with pytest.raises(ImError) as e2:
+    assert e1.value.key == "username"
+    with pytest.raises(DuplicateKey) as e2:
         await _make(repo, "carol2", phone="111")
-    assert (e2.value.code, e2.value.status) == (PHONE_EXISTS, 409)
+    assert e2.value.key == "phone"
     assert await repo.by_username("carol2") is None
 
 
@@ -94,7 +94,7 @@ async def test_concurrent_creates_of_one_username(db: Database) -> None:
     losers = [r for r in results if not isinstance(r, UserRecord)]
     assert len(winners) == 1
     assert len(losers) == 9
-    assert all(isinstance(r, ImError) and r.code == USERNAME_EXISTS for r in losers)
+    assert all(isinstance(r, DuplicateKey) and r.key == "username" for r in losers)
     assert await db.fetch_val("SELECT COUNT(*) FROM users WHERE username = ?", ["racer"]) == 1
 
 
@@ -136,9 +136,8 @@ async def test_update_profile_allowed_fields_only(db: Database) -> None:
     with pytest.raises(ValueError):
         await repo.update_profile(user.id, {"gender": "2"})
     assert await repo.update_profile(user.id, {}) == changed
-    with pytest.raises(ImError) as exc:
+    with pytest.raises(NotFoundInStore):
         await repo.update_profile(user.id + 999, {"nickname": "x"})
-    assert exc.value.code == USER_NOT_FOUND
 
 
 async def test_same_value_update_is_not_not_found(db: Database) -> None:
@@ -158,9 +157,9 @@ async def test_set_password_and_status(db: Database) -> None:
     assert (await repo.get(user.id)).status == 0  # type: ignore[union-attr]
     with pytest.raises(ValueError):
         await repo.set_status(user.id, 7)
-    with pytest.raises(ImError):
+    with pytest.raises(NotFoundInStore):
         await repo.set_password(user.id + 999, "x")
-    with pytest.raises(ImError):
+    with pytest.raises(NotFoundInStore):
         await repo.set_status(user.id + 999, 1)
 
 

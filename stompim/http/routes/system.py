@@ -1,5 +1,10 @@
-"""/health, /metrics (Prometheus text) and the OpenAPI document at /v3/api-docs (where
-springdoc serves it) and /api/docs."""
+"""/health (liveness), /readyz (readiness), /metrics (Prometheus text) and the OpenAPI
+document at /v3/api-docs (where springdoc serves it) and /api/docs.
+
+`/health` answers 200 as long as the process serves HTTP: a load balancer must not
+restart a node because its database is down. `/readyz` asks each dependency once,
+bounded (READINESS_TIMEOUT), and answers 503 naming every one that is not ready.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,55 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
+from stompim.errors import UNAVAILABLE
 from stompim.http.api import API, ApiRoutes
-from stompim.http.keys import METRICS
+from stompim.http.keys import METRICS, SERVICES
 from stompim.http.models.base import View
 from stompim.http.openapi import build_openapi
+from stompim.http.result import envelope, json_response
+from stompim.store.health import readiness
 
 routes = ApiRoutes("system")
+
+READINESS_TIMEOUT = 1.0
+"""Seconds each dependency may take to answer a readiness check."""
+
 
 class Health(View):
     status: str = Field(description='"ok" while the process serves')
 
 
+class Readiness(View):
+    status: str = Field(description='"ready", or "unavailable" (then HTTP 503)')
+    dependencies: dict[str, str] = Field(
+        description='"database" and, with Redis configured, "redis": "ok" or why not'
+    )
+
+
 @routes.get("/health", summary="Liveness probe", public=True, response=Health)
 async def health(request: web.Request) -> object:
     return {"status": "ok"}
+
+
+@routes.get(
+    "/readyz",
+    summary="Readiness probe: 200 when the database and Redis answer, else 503 naming them",
+    public=True,
+    response=Readiness,
+)
+async def readyz(request: web.Request) -> object:
+    services = request.app[SERVICES]
+    states = await readiness(services.db, services.kv, READINESS_TIMEOUT)
+    broken = [f"{name} ({state})" for name, state in states.items() if state != "ok"]
+    if not broken:
+        return {"status": "ready", "dependencies": states}
+    payload = envelope(
+        UNAVAILABLE, "not ready: " + ", ".join(broken),
+        {"status": "unavailable", "dependencies": states},
+    )
+    response = json_response(payload, status=503)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def _process_metrics() -> dict[str, float]:

@@ -1,0 +1,60 @@
+"""Values the store hands out and takes in for chat, shared with the domain above it.
+
+They live here, at the bottom, because the repositories build and read them; the IM
+domain (stompim.im.messages) re-exports them as its own vocabulary and adds the rules
+(what a client may send, the JSON every consumer sees).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ChatType", "MessageDraft", "MessageRecord", "MessageStatus"]
+
+
+class ChatType(enum.IntEnum):
+    """Stored as TINYINT in conversations and messages; the JSON uses the name."""
+
+    PRIVATE = 1  # a pair of users
+    GROUP = 2  # a group's one conversation
+
+    @property
+    def label(self) -> str:
+        return "private" if self is ChatType.PRIVATE else "group"
+
+
+class MessageStatus(enum.IntEnum):
+    NORMAL = 0
+    RECALLED = 1  # content cleared in the store; shown as recalled everywhere
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A validated message, before it has an id or a seq."""
+
+    type: str
+    content: str
+    extra: dict[str, Any] | None
+    client_msg_id: str | None
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    seq: int
+    sender_id: int
+    chat_type: ChatType
+    target_id: int  # the receiving user (private) or the group
+    type: str
+    content: str
+    extra: dict[str, Any] | None
+    client_msg_id: str | None
+    status: MessageStatus
+    created_at: int  # epoch ms
+
+    @property
+    def recalled(self) -> bool:
+        return self.status is MessageStatus.RECALLED
