@@ -33,7 +33,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from stompim.store.kv import KvTypeError
+from stompim.errors import KvTypeError
+from stompim.rate_limited_log import RateLimitedLog
 
 if TYPE_CHECKING:
     from stompim.store import KeyValue
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Presence", "PresenceTracker", "presence_key"]
 
 log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)
 
 DEFAULT_TTL = 60.0
 WRITE_CONCURRENCY = 64
@@ -166,8 +168,8 @@ class PresenceTracker:
         try:
             await asyncio.wait_for(asyncio.shield(done), self.write_timeout)
         except TimeoutError:
-            log.warning("presence write for user %s still pending after %.1fs",
-                        uid, self.write_timeout)
+            _quiet.warning("pending", "presence write for user %s still pending after %.1fs",
+                           uid, self.write_timeout)
 
     # -------------------------------------------------------------- writer
 
@@ -210,10 +212,11 @@ class PresenceTracker:
                 await self.kv.hdel(key, self.node_id)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # Redis away: the next refresh writes online users again; a stale
             # field of an offline user lapses at its deadline.
-            log.exception("presence write for user %s failed", uid)
+            _quiet.warning(("write", type(exc)), "presence write for user %s failed: %s",
+                           uid, exc)
 
     # ------------------------------------------------------------ shutdown
 

@@ -16,6 +16,7 @@ import pytest
 from _chat_support import Clock
 
 from stompim.config import ImConfig
+from stompim.errors import InvalidValue
 from stompim.im.chat import ChatService, SendResult
 from stompim.im.chat_batch import CallFacts, RepositoryFacts
 from stompim.im.errors import (
@@ -430,3 +431,47 @@ async def test_enqueued_sends_keep_call_order_across_batches(db: Database) -> No
     assert ids == sorted(ids)  # ids follow the call order as well
     topic = [int(h["seq"]) for d, _, h in w.pub.published if d == f"/topic/chat/{gid}"]
     assert topic == list(range(1, 151))  # subscribers see the seq order
+
+
+async def test_an_out_of_range_value_fails_only_its_own_message(db: Database) -> None:
+    """`toUserId: 1e30` is refused at the edge; if such a value still reaches a batch,
+    the store refuses it alone (InvalidValue) and writes the others."""
+    w = World(db)
+    alice, bob = await w.user("alice"), await w.user("bob")
+    await w.befriend(alice, bob)
+    first = await w.chat.send_private(alice, bob, text("first"))
+    cid = first.message.conversation_id
+    item = functools.partial(NewMessage, cid, alice, ChatType.PRIVATE, bob)
+    outcomes = await w.chat.messages.write_batch(
+        [item(text("a"), 5), item(text("huge"), 2**63), item(text("c"), 6)]
+    )
+    assert isinstance(outcomes[1], InvalidValue)
+    stored = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert [(r.content, r.seq) for r, _ in stored] == [("a", 2), ("c", 3)]
+
+
+async def test_a_withdrawn_send_is_never_stored(db: Database) -> None:
+    w = World(db)
+    alice, bob = await w.user("alice"), await w.user("bob")
+    await w.befriend(alice, bob)
+    kept = w.chat.enqueue_private(alice, bob, text("kept"))
+    withdrawn = w.chat.enqueue_private(alice, bob, text("withdrawn"))
+    assert withdrawn.cancel()  # still queued: the writer has not taken it
+    assert (await kept).message.seq == 1
+    assert withdrawn.cancelled()
+    rows = await db.fetch_all("SELECT content FROM chat_message")
+    assert [r["content"] for r in rows] == ["kept"]
+    assert w.pub.published and all(b"withdrawn" not in body for _, body, _ in w.pub.published)
+
+
+async def test_a_send_being_committed_cannot_be_withdrawn(db: Database) -> None:
+    w = World(db)
+    alice, bob = await w.user("alice"), await w.user("bob")
+    await w.befriend(alice, bob)
+    sending = w.chat.enqueue_private(alice, bob, text("on its way"))
+    await asyncio.sleep(0)  # one turn of the loop: the writer takes its batch
+    assert sending.committing
+    assert not sending.cancel()  # too late: it still resolves, with what became of it
+    result = await sending
+    assert not sending.cancelled() and result.message.content == "on its way"
+    assert int(await db.fetch_val("SELECT COUNT(*) FROM chat_message")) == 1

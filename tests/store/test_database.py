@@ -1,5 +1,6 @@
 """The Database interface on both backends: rows as dicts, ExecResult, errors,
-transactions (commit, rollback, savepoints, joining, isolation, serialized updates)."""
+transactions (commit, rollback, savepoints, joining only by the owning task, isolation,
+serialized updates), 64-bit integers, bounded waits."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from stompim.errors import Unavailable
 from stompim.store import (
     Database,
     DuplicateKey,
     ExecResult,
     InvalidValue,
+    Timeouts,
     escape_like,
     open_database,
 )
@@ -130,6 +133,68 @@ async def test_db_calls_inside_a_transaction_join_it(tdb: Database) -> None:
             assert await tdb.fetch_val("SELECT COUNT(*) FROM t_parent") == 1  # sees own row
             raise RuntimeError("abort")
     assert await tdb.fetch_val("SELECT COUNT(*) FROM t_parent") == 0  # rolled back with it
+
+
+async def test_a_task_spawned_inside_a_transaction_does_not_join_it(tdb: Database) -> None:
+    """The spawned task inherits the context (and so the ambient transaction) but runs
+    outside it: its write survives the transaction's rollback, and it never sees the
+    transaction's own rows (SQLite: it waits for the transaction to end)."""
+    spawned: asyncio.Task[int] | None = None
+
+    async def outside() -> int:
+        await tdb.execute("INSERT INTO t_parent (name) VALUES (?)", ["from-the-task"])
+        return int(await tdb.fetch_val("SELECT COUNT(*) FROM t_parent WHERE name = ?",
+                                       ["in-the-tx"]))
+
+    with pytest.raises(RuntimeError):
+        async with tdb.transaction():
+            await tdb.execute("INSERT INTO t_parent (name) VALUES (?)", ["in-the-tx"])
+            spawned = asyncio.create_task(outside())
+            if tdb.dialect == "mysql":  # its own connection: done before the rollback
+                assert await asyncio.wait_for(asyncio.shield(spawned), 5) == 0
+            raise RuntimeError("roll back")
+    assert spawned is not None
+    assert await asyncio.wait_for(spawned, 5) == 0  # never saw the uncommitted row
+    names = [r["name"] for r in await tdb.fetch_all("SELECT name FROM t_parent")]
+    assert names == ["from-the-task"]  # committed on its own; the transaction's row is gone
+
+
+async def test_integers_outside_64_bits_are_refused_alike(tdb: Database) -> None:
+    for fine in (2**63 - 1, -(2**63)):
+        assert await tdb.fetch_val("SELECT ?", [fine]) == fine
+    for bad in (2**63, -(2**63) - 1, 10**30):
+        with pytest.raises(InvalidValue):
+            await tdb.execute("INSERT INTO t_parent (name, n) VALUES (?, ?)", ["big", bad])
+        with pytest.raises(InvalidValue):
+            await tdb.executemany("INSERT INTO t_parent (name, n) VALUES (?, ?)",
+                                  [["ok", 1], ["big", bad]])
+    assert await tdb.fetch_val("SELECT COUNT(*) FROM t_parent") == 0  # nothing half-written
+
+
+async def test_sqlite_waiting_for_the_connection_is_bounded(tmp_path: Path) -> None:
+    db = await open_database(
+        f"sqlite:///{tmp_path / 'busy.db'}", timeouts=Timeouts(acquire=0.2, query=0.2)
+    )
+    try:
+        release = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def hold() -> None:
+            async with db.transaction():
+                entered.set()
+                await release.wait()
+
+        holder = asyncio.create_task(hold())
+        await entered.wait()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Unavailable, match="database busy"):
+            await db.fetch_val("SELECT 1")
+        assert asyncio.get_running_loop().time() - started < 1.0
+        release.set()
+        await holder
+        assert await db.fetch_val("SELECT 1") == 1
+    finally:
+        await db.close()
 
 
 async def test_nested_transaction_is_a_savepoint(tdb: Database) -> None:
