@@ -59,11 +59,15 @@ def _in_range(value: Any, field: str, lowest: int) -> int:
 
 def id_value(value: Any, field: str) -> int:
     """An id: 1..2^63-1, else ImError 9001 naming `field`."""
+    if type(value) is int and 0 < value <= INT64_MAX:  # the common case, on every send
+        return value
     return _in_range(value, field, 1)
 
 
 def seq_value(value: Any, field: str) -> int:
     """A sequence number or cursor: 0..2^63-1, else ImError 9001 naming `field`."""
+    if type(value) is int and 0 <= value <= INT64_MAX:
+        return value
     return _in_range(value, field, 0)
 
 
