@@ -142,7 +142,8 @@ async def test_redis_hung_fails_fast_once_known_then_recovers(
 
 @pytest.mark.redis
 async def test_redis_pool_waits_rather_than_fails(redis_url: str, kv_prefix: str) -> None:
-    kv = await open_kv(redis_url, prefix=kv_prefix, settings=KV_SETTINGS)  # 4 connections
+    settings = KvSettings(pool_max=4, pool_timeout=5.0)  # 4 connections, default timeouts
+    kv = await open_kv(redis_url, prefix=kv_prefix, settings=settings)
     try:
         got = await asyncio.gather(*(kv.incr("n") for _ in range(600)))
         assert sorted(got) == list(range(1, 601))
