@@ -6,7 +6,7 @@ first, useful one.  Here the first occurrence of a key is logged at once (with i
 traceback when asked), later ones within `interval` seconds are only counted, and the
 next line logged for that key says how many were left out::
 
-    log = RateLimitedLog(logging.getLogger("stompim.http"))
+    log = RateLimitedLog(logging.getLogger(__name__))
     log.error(("unavailable", "database"), "database unavailable: %s", exc)
 
 A key is anything hashable that names "the same failure" (an exception type and a

@@ -22,27 +22,29 @@ import stompim
 
 PACKAGE_DIR = Path(stompim.__file__).parent
 
+FOUNDATION = frozenset({"", "errors", "logs", "rate_limited_log"})
+"""What every layer may import: the package itself (its version), the error tree and the
+logging helpers, which import nothing of stompim."""
+
+_CORE = FOUNDATION | {"frames", "broker", "store", "im", "config"}
+
 LAYERS: dict[str, frozenset[str]] = {
     # layer (a top-level module or package of stompim) -> the layers it may import
-    "errors": frozenset(),
-    "rate_limited_log": frozenset(),
-    "config": frozenset({"errors"}),
-    "frames": frozenset({"errors"}),
-    "store": frozenset({"errors", "rate_limited_log"}),
-    "broker": frozenset({"frames", "config", "errors", "rate_limited_log"}),
-    "im": frozenset({"store", "config", "errors", "rate_limited_log"}),
-    "http": frozenset({"im", "store", "config", "errors", "rate_limited_log"}),
-    "stomp": frozenset(
-        {"broker", "frames", "im", "store", "config", "errors", "rate_limited_log"}
-    ),
-    "cluster": frozenset({"broker", "store", "errors", "rate_limited_log"}),
-    "app": frozenset(
-        {"stomp", "cluster", "http", "broker", "frames", "im", "store", "config", "errors",
-         "rate_limited_log"}
-    ),
-    "cli": frozenset({"", "app", "config", "store", "errors"}),
-    "__main__": frozenset({"cli"}),
     "": frozenset(),  # the package's own __init__
+    "errors": frozenset(),
+    "logs": frozenset(),
+    "rate_limited_log": frozenset(),
+    "config": FOUNDATION,
+    "frames": FOUNDATION,
+    "store": FOUNDATION,
+    "broker": FOUNDATION | {"frames", "config"},
+    "im": FOUNDATION | {"store", "config"},
+    "http": FOUNDATION | {"im", "store", "config"},
+    "stomp": _CORE,
+    "cluster": FOUNDATION | {"broker", "store"},
+    "app": _CORE | {"stomp", "cluster", "http"},
+    "cli": _CORE | {"stomp", "cluster", "http", "app"},
+    "__main__": frozenset({"cli"}),
 }
 
 ALLOWED_CYCLES: frozenset[frozenset[str]] = frozenset(

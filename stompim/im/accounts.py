@@ -127,9 +127,16 @@ class AccountService:
         hashed = await passwords.hash_password(
             password, self.config.auth.bcrypt_rounds, max_wait=self._password_wait
         )
+        return await self.create_user(username, hashed, nickname, phone)
+
+    async def create_user(
+        self, username: str, password_hash: str, nickname: str, phone: str | None
+    ) -> UserRecord:
+        """Insert an active account of checked fields; a taken username or phone is
+        refused 1001 / 1005 (409), decided by the store's unique keys."""
         try:
             return await self.users.create(
-                username=username, password_hash=hashed, nickname=nickname, phone=phone
+                username=username, password_hash=password_hash, nickname=nickname, phone=phone
             )
         except DuplicateKey as exc:
             if exc.key == "phone":

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stompim.errors import NotFoundInStore
 from stompim.im import passwords, userfields
 from stompim.im.accounts import AccountService
 from stompim.im.errors import BAD_REQUEST, USER_NOT_FOUND, ImError
@@ -72,9 +73,7 @@ class AccountAdmin:
         nickname = username if nickname is None else userfields.check_nickname(nickname)
         phone = None if phone is None else userfields.check_phone(phone)
         hashed = await passwords.hash_password(password, self.accounts.config.auth.bcrypt_rounds)
-        return await self.users.create(
-            username=username, password_hash=hashed, nickname=nickname, phone=phone
-        )
+        return await self.accounts.create_user(username, hashed, nickname, phone)
 
     async def disable(self, user: UserRecord) -> int:
         """Disable and end every token and session; returns the tokens revoked."""
@@ -82,14 +81,20 @@ class AccountAdmin:
 
     async def enable(self, user: UserRecord) -> None:
         """Let a disabled account log in again (its old tokens stay revoked)."""
-        await self.users.set_status(user.id, STATUS_ACTIVE)
+        try:
+            await self.users.set_status(user.id, STATUS_ACTIVE)
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, f"no user {user.id}", 404) from None
 
     async def reset_password(self, user: UserRecord, password: Any) -> int:
         """Set a new password (policy checked), then end every token and session of the
         user, as a password change elsewhere would; returns the tokens revoked."""
         passwords.check_policy(password)
         hashed = await passwords.hash_password(password, self.accounts.config.auth.bcrypt_rounds)
-        await self.users.set_password(user.id, hashed)
+        try:
+            await self.users.set_password(user.id, hashed)
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, f"no user {user.id}", 404) from None
         return await self.accounts.end_sessions(user.id, "password reset")
 
     async def list_users(self, page: int, size: int, status: str | None = None) -> UserPage:

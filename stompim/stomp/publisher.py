@@ -30,7 +30,7 @@ from stompim.stomp.destinations import (
 
 __all__ = ["ServerPublishing", "StompPublisher"]
 
-log = logging.getLogger("stompim.stomp.publisher")
+log = logging.getLogger(__name__)
 _quiet = RateLimitedLog(log)
 _JSON = {"content-type": "application/json"}
 
