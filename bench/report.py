@@ -246,8 +246,10 @@ def write_report(results: Path) -> None:
             f"| {fig} | {_fmt(s)} | {_fmt(r)} | {_fmt(w)} | {_ratio(s, r)} | {_ratio(s, w)} "
             f"| {target} | {verdict} |"
         )
+    from bench.report_scale import scale_notes  # issue 17's notes
+
+    lines += ["", *scale_notes(data)]
     lines += [
-        "",
         "## CPU during each run",
         "",
         "% of one core over the measured interval (the machine has "

@@ -41,13 +41,15 @@ def idle_rows(data: dict) -> list[Row]:
     elif alive == n and n >= IDLE_TARGET_SESSIONS:
         verdict = "**pass**"
     else:
-        short = f"{_fmt(alive)} alive of {_fmt(n)} held"
+        why = []
         if n < IDLE_TARGET_SESSIONS:
-            short += f", {_fmt(n)} of {IDLE_TARGET_SESSIONS:,} opened"
             limit = (r.get("open_file_limits") or {}).get("stompim")
+            cause = ""
             if r.get("limited_by") and limit:
-                short += f" (open-file hard limit {limit[1]:,})"
-        verdict = f"**miss**: {short}"
+                cause = f" (open-file hard limit {limit[1]:,} here)"
+            why.append(f"{_fmt(n)} of {IDLE_TARGET_SESSIONS:,} held{cause}")
+        why.append(f"{_fmt(alive)} of {_fmt(n)} alive")
+        verdict = "**miss**: " + ", ".join(why)
     kb = _vals(data, "idle", "kb_per_connection")
     return [
         (
@@ -70,6 +72,48 @@ def idle_rows(data: dict) -> list[Row]:
             "",
         ),
     ]
+
+
+def scale_notes(data: dict) -> list[str]:
+    """A section under the table: how the idle and group runs were made and what bounded
+    them (limits, source addresses, listen queue, set-up, load average)."""
+    idle = _res(data, "idle", "stompim")
+    group = _res(data, "group", "stompim")
+    lines: list[str] = []
+    if idle and not _why(idle):
+        gen = idle.get("generator_rss_mb") or {}
+        lines += [
+            f"- **idle**: {_fmt(idle.get('connections'))} sessions of "
+            f"{_fmt(idle.get('requested'))} requested, heart-beats "
+            f"{idle.get('heartbeat_negotiated_ms')} ms, held {_fmt(idle.get('hold_s'))} s, "
+            f"from source addresses {idle.get('source_addresses')}; opened "
+            f"{_fmt(idle.get('connect_concurrency'))} at a time at "
+            f"{_fmt(idle.get('connects_per_s'))}/s in {_fmt(idle.get('connect_s'))} s "
+            f"({_fmt(idle.get('connect_retries'))} retries, "
+            f"{_fmt(idle.get('connect_failures'))} failures, kernel listen overflows "
+            f"{_fmt(idle.get('listen_overflows'))}, drops {_fmt(idle.get('listen_drops'))}); "
+            f"broker RSS {_fmt(idle.get('rss_before_mb'))} -> {_fmt(idle.get('rss_held_mb'))} MB; "
+            f"generator RSS {_fmt(gen.get('before'))} -> {_fmt(gen.get('held'))} MB; "
+            f"{_fmt(idle.get('heard_from_server_recently'))} heard from the server in the last "
+            f"interval; load average {idle.get('load_average')}.",
+        ]
+        if idle.get("limited_by"):
+            lines.append(f"- **idle, what bounded the count**: {idle['limited_by']}.")
+    if group and not _why(group):
+        setup = group.get("setup") or {}
+        large = group.get("large") or {}
+        lines.append(
+            f"- **group**: set-up (not measured) {setup.get('store_bulk_members')} members "
+            f"written through the store in {setup.get('store_bulk_insert_s')} s, "
+            f"{setup.get('rest_logins')} REST logins in {setup.get('rest_login_s')} s; "
+            f"{_fmt(large.get('messages'))} messages, {_fmt(large.get('deliveries'))} of "
+            f"{_fmt(large.get('expected_deliveries'))} deliveries, rows changed by table "
+            f"{large.get('rows_changed_by_table')} (10-member group: "
+            f"{_dig(group, 'small_10', 'rows_changed_by_table')}); receipt p99 "
+            f"{_dig(large, 'receipt_latency', 'p99_ms')} ms; load average "
+            f"{group.get('load_average_start')} -> {group.get('load_average_end')}."
+        )
+    return ["## Scale runs (issue 17)", "", *lines, ""] if lines else []
 
 
 def group_rows(data: dict) -> list[Row]:

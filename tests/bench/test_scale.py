@@ -217,3 +217,49 @@ def test_size_options_reach_the_context_and_refuse_zero() -> None:
     assert size_fields(args) == {"count": 50000, "hold_s": None, "members": 10000, "online": 2000}
     with pytest.raises(SystemExit, match="--hold must be at least 1"):
         size_fields(p.parse_args(["--hold", "0"]))
+
+
+# -- report rows ----------------------------------------------------------------------------
+
+
+def _data(idle: dict, group: dict) -> dict:
+    return {
+        "idle": {"runs": {"stompim": {"result": idle}}},
+        "group": {"runs": {"stompim": {"result": group}}},
+    }
+
+
+def test_idle_row_misses_with_the_limit_that_bounded_the_count_and_passes_at_50000() -> None:
+    from bench.report_scale import idle_rows, scale_notes
+
+    limited = {
+        "connections": 19_744, "alive_at_end": 19_744, "kb_per_connection": 17.5,
+        "requested": 50_000, "limited_by": "50,000 sessions do not fit: ...",
+        "open_file_limits": {"stompim": [20_000, 20_000]},
+    }
+    held, kb = idle_rows(_data(limited, {}))[:2]
+    assert held[3] == (
+        "**miss**: 19,744 of 50,000 held (open-file hard limit 20,000 here), 19,744 of 19,744 alive"
+    )
+    assert kb[2] == "<= 20 KB" and kb[3] == "**pass**"
+    assert any("what bounded the count" in n for n in scale_notes(_data(limited, {})))
+    full = {"connections": 50_000, "alive_at_end": 50_000, "kb_per_connection": 21.0}
+    held, kb = idle_rows(_data(full, {}))[:2]
+    assert held[3] == "**pass**" and kb[3] == "**miss**"
+    dead = {"connections": 50_000, "alive_at_end": 49_999, "kb_per_connection": 10.0}
+    assert idle_rows(_data(dead, {}))[0][3] == "**miss**: 49,999 of 50,000 alive"
+
+
+def test_group_row_names_the_sizes_and_passes_only_when_writes_stay_flat() -> None:
+    from bench.report_scale import group_rows
+
+    group = {
+        "members": 10_000, "online": 2_000, "o1_db_writes": True,
+        "small_10": {"rows_changed_per_msg": 1.49},
+        "large": {"rows_changed_per_msg": 1.42, "deliveries_per_s": 150_944},
+    }
+    rows = group_rows(_data({}, group))
+    assert rows[0][0].startswith("group message, DB rows changed per message (10,000 members,")
+    assert rows[0][1] == {"stompim": 1.42} and rows[0][3] == "**pass**"
+    assert rows[2][1] == {"stompim": 150_944}
+    assert group_rows(_data({}, {**group, "o1_db_writes": False}))[0][3] == "**miss**"
