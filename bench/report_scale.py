@@ -82,6 +82,7 @@ def scale_notes(data: dict) -> list[str]:
     lines: list[str] = []
     if idle and not _why(idle):
         gen = idle.get("generator_rss_mb") or {}
+        conn = idle.get("connect_phase") or {}
         lines += [
             f"- **idle**: {_fmt(idle.get('connections'))} sessions of "
             f"{_fmt(idle.get('requested'))} requested, heart-beats "
@@ -91,7 +92,10 @@ def scale_notes(data: dict) -> list[str]:
             f"{_fmt(idle.get('connects_per_s'))}/s in {_fmt(idle.get('connect_s'))} s "
             f"({_fmt(idle.get('connect_retries'))} retries, "
             f"{_fmt(idle.get('connect_failures'))} failures, kernel listen overflows "
-            f"{_fmt(idle.get('listen_overflows'))}, drops {_fmt(idle.get('listen_drops'))}); "
+            f"{_fmt(idle.get('listen_overflows'))}, drops {_fmt(idle.get('listen_drops'))}; "
+            f"CPU while opening: generator {_fmt(conn.get('generator_cpu_pct'))}%, broker "
+            f"{_fmt(conn.get('broker_cpu_pct'))}%, others {_fmt(conn.get('others_cpu_pct'))}% "
+            f"of one core, {_fmt(conn.get('cores'))} cores); "
             f"broker RSS {_fmt(idle.get('rss_before_mb'))} -> {_fmt(idle.get('rss_held_mb'))} MB; "
             f"generator RSS {_fmt(gen.get('before'))} -> {_fmt(gen.get('held'))} MB; "
             f"{_fmt(idle.get('heard_from_server_recently'))} heard from the server in the last "
