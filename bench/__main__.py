@@ -26,6 +26,7 @@ from typing import Any
 from bench import mariadb
 from bench.measure import log, wait_quiet
 from bench.scenarios.generic import Ctx, run_fanout, run_latency, run_throughput
+from bench.sizes import add_size_arguments, size_fields
 from bench.targets import Options, Target, TargetUnavailable, start_target, stompim_available
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,7 +118,8 @@ async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> No
 
 
 async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
-    from bench.scenarios.chat import group_env, run_chat, run_group, run_loginstorm
+    from bench.scenarios.chat import run_chat, run_loginstorm
+    from bench.scenarios.group import group_env, run_group, sizes
 
     why = await mariadb.reachable()
     if why is None:
@@ -133,7 +135,7 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
             continue
         url, dbname = await mariadb.create_database("g" if group == ["group"] else "c")
         prev_userstat = await mariadb.userstat_on() if "group" in todo else None
-        extra = group_env() if "group" in todo else ()
+        extra = group_env(sizes(ctx)[0]) if "group" in todo else ()
         opts = Options(
             **{
                 **ctx.opts.__dict__,
@@ -202,6 +204,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
             setup_rabbitmq=not args.no_rabbitmq_setup,
         ),
         profile=args.profile,
+        **size_fields(args),
     )
     t0 = time.monotonic()
     for s in scenarios:
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         help="do not touch the RabbitMQ service (it must already serve Web-STOMP)",
     )
     p.add_argument("--no-report", action="store_true", help="do not rewrite README.md and plots")
+    add_size_arguments(p)
     args = p.parse_args(argv)
     if args.scenario == "profile-summary":
         from bench.profile import summarize_all

@@ -34,11 +34,16 @@ async def _exec(sql: str, *args: object) -> list[tuple]:
         conn.close()
 
 
+def url_for(name: str) -> str:
+    """The stompim database URL of bench database `name`."""
+    return f"mysql://{USER}@{HOST}:{PORT}/{name}"
+
+
 async def create_database(tag: str) -> tuple[str, str]:
     name = f"stompim_bench_{tag}_{os.getpid()}"
     await _exec(f"DROP DATABASE IF EXISTS `{name}`")
     await _exec(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    return f"mysql://{USER}@{HOST}:{PORT}/{name}", name
+    return url_for(name), name
 
 
 async def drop_database(name: str) -> None:

@@ -105,6 +105,9 @@ def main() -> None:
         parser.error("the ceiling server binds loopback only")
     import uvloop
 
+    from bench.limits import raise_own_limit
+
+    raise_own_limit()  # one descriptor per idle session, like the node (stompim/cli.py)
     uvloop.run(run(args.host, args.port))
 
 

@@ -117,25 +117,9 @@ def _rows(data: dict) -> list[Row]:
             )
         else:
             rows.append((f"fan-out 1->{n}, deliveries/s", v, "", ""))
-    v = vals("idle", lambda r: r.get("kb_per_connection"))
-    held = vals("idle", lambda r: f"{r.get('alive_at_end')}/{r.get('connections')}")
-    r = _res(data, "idle", "stompim") or {}
-    ok = (
-        num(v["stompim"])
-        and v["stompim"] <= 30
-        and r.get("alive_at_end") == r.get("connections")
-        and (r.get("connections") or 0) >= 10000
-    )
-    verdict = _verdict(ok, v["stompim"])
-    if (
-        num(v["stompim"])
-        and (r.get("connections") or 0) < 10000
-        and v["stompim"] <= 30
-        and r.get("alive_at_end") == r.get("connections")
-    ):
-        verdict = f"pass at {r.get('connections')} (quick; 10,000 needs the full run)"
-    rows.append(("idle WebSocket session, KB of broker RSS each", v, "<= 30 KB", verdict))
-    rows.append(("idle sessions alive at end", held, "10,000 held", ""))
+    from bench.report_scale import group_rows, idle_rows  # issue 17's rows
+
+    rows += idle_rows(data)
     v = vals("chat", lambda r: _dig(r, "max", "stored_msgs_per_s"), ("stompim",))
     rows.append(
         (
@@ -156,22 +140,7 @@ def _rows(data: dict) -> list[Row]:
     )
     v = vals("chat", lambda r: _dig(r, "at_2000", "receipt_latency", "p50_ms"), ("stompim",))
     rows.append(("private chat @2000/s, receipt p50, ms", v, "", ""))
-    v = vals("group", lambda r: _dig(r, "large", "rows_changed_per_msg"), ("stompim",))
-    s = vals("group", lambda r: _dig(r, "small_10", "rows_changed_per_msg"), ("stompim",))
-    gr = _res(data, "group", "stompim") or {}
-    rows.append(
-        (
-            f"group message, DB rows changed per message ({gr.get('members', '?')} members"
-            f" vs 10: {_fmt(s['stompim'])})",
-            v,
-            "O(1): same as 10-member group",
-            _verdict(gr.get("o1_db_writes") is True, v["stompim"]),
-        )
-    )
-    v = vals("group", lambda r: _dig(r, "large", "group_msgs_per_s"), ("stompim",))
-    rows.append(("group message to all-online members, msg/s", v, "", ""))
-    v = vals("group", lambda r: _dig(r, "large", "deliveries_per_s"), ("stompim",))
-    rows.append(("group message deliveries/s", v, "", ""))
+    rows += group_rows(data)
     v = vals("loginstorm", lambda r: r.get("p99_ratio"), ("stompim",))
     rows.append(
         (
@@ -277,8 +246,10 @@ def write_report(results: Path) -> None:
             f"| {fig} | {_fmt(s)} | {_fmt(r)} | {_fmt(w)} | {_ratio(s, r)} | {_ratio(s, w)} "
             f"| {target} | {verdict} |"
         )
+    from bench.report_scale import scale_notes  # issue 17's notes
+
+    lines += ["", *scale_notes(data)]
     lines += [
-        "",
         "## CPU during each run",
         "",
         "% of one core over the measured interval (the machine has "

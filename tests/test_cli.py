@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +18,9 @@ import pytest
 
 from stompim import __version__
 from stompim.cli import main
+from stompim.cli.node import raise_open_file_limit
+
+_NOFILE = resource.RLIMIT_NOFILE
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,6 +46,24 @@ def test_migrate_creates_the_schema_and_is_idempotent(
     assert versions == 1
 
 
+def test_raise_open_file_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(_NOFILE)
+    low = min(512, hard)
+    resource.setrlimit(_NOFILE, (low, hard))
+    try:
+        assert raise_open_file_limit() == (low, hard)
+        assert resource.getrlimit(_NOFILE) == (hard, hard)
+        assert raise_open_file_limit() == (hard, hard)  # already raised: unchanged
+    finally:
+        resource.setrlimit(_NOFILE, (soft, hard))
+
+
+def _low_soft_file_limit() -> None:
+    """Runs in the child before exec: a soft limit below the hard one, as shells often set."""
+    hard = resource.getrlimit(_NOFILE)[1]
+    resource.setrlimit(_NOFILE, (min(256, hard), hard))
+
+
 def test_configuration_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nno_such_key = 1\n")
@@ -63,6 +85,7 @@ def test_serve_runs_a_node_on_the_embedded_defaults_and_stops_on_sigterm(tmp_pat
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_low_soft_file_limit,
     )
     try:
         deadline = time.monotonic() + 30
@@ -77,6 +100,8 @@ def test_serve_runs_a_node_on_the_embedded_defaults_and_stops_on_sigterm(tmp_pat
         with urllib.request.urlopen(f"http://127.0.0.1:{match[1]}/health", timeout=10) as resp:
             assert json.loads(resp.read())["data"] == {"status": "ok"}
         assert (tmp_path / "stompim.db").exists()
+        hard = resource.getrlimit(_NOFILE)[1]
+        assert resource.prlimit(proc.pid, _NOFILE) == (hard, hard)  # serve raised its own
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

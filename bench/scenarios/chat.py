@@ -1,5 +1,5 @@
-"""IM scenarios on stompim with MariaDB: persisted private chat, a 1,000-member group,
-and a login storm during chat.
+"""IM scenarios on stompim with MariaDB: persisted private chat and a login storm during
+chat (the large group is bench/scenarios/group.py, built on the helpers here).
 
 They use only the documented contract: REST /api/user/register + /api/user/login for
 tokens, /api/friend/request both ways to befriend, /api/group + invitations for a
@@ -31,7 +31,6 @@ from bench.load import (
     send_frame_factory,
     subscribe,
 )
-from bench.mariadb import rows_changed
 from bench.measure import Meter, Progress, log, percentiles
 from bench.scenarios.generic import Ctx
 from bench.targets import Target
@@ -434,117 +433,4 @@ async def _login_storm(
     }
 
 
-async def run_group(
-    target: Target, ctx: Ctx, members: int = 1000, database: str | None = None
-) -> dict:
-    """Group chat to `members` online members; DB rows changed per message vs a 10-member group."""
-    if target.http is None:
-        return not_available(f"{target.name} has no IM groups")
-    messages = 100 if ctx.quick else 500
-    out: dict = {"available": True, "members": members, "messages": messages}
-    async with ImApi(target.http, concurrency=24) as api:
-        try:
-            prog = Progress(f"register {members + 10} users", members + 10)
-
-            async def mk(i: int) -> User:
-                u = await api.user(f"bg{RUN}m{i}", PASSWORD)
-                prog.add(1)
-                return u
-
-            users = await asyncio.gather(*(mk(i) for i in range(members + 10)))
-            prog.finish()
-            owner = users[0]
-            big = await api.create_group(owner, f"bench{RUN}big", list(users[1:members]))
-            small = await api.create_group(
-                owner, f"bench{RUN}small", list(users[members : members + 9])
-            )
-        except (NotAvailable, ApiError, ConnectionRefusedError) as exc:
-            return not_available(f"setup failed: {exc}")
-        for label, gid, group_users in (
-            ("small_10", small, [owner, *users[members : members + 9]]),
-            ("large", big, users[:members]),
-        ):
-            out[label] = await _group_round(target, gid, group_users, owner, messages, database)
-            if not out[label].get("available", True):
-                return out[label]
-    s, b = out["small_10"].get("rows_changed_per_msg"), out["large"].get("rows_changed_per_msg")
-    if s is not None and b is not None:
-        out["o1_db_writes"] = b <= s + 1.0
-    return out
-
-
-async def _group_round(
-    target: Target, gid: int, users: list[User], owner: User, messages: int, database: str | None
-) -> dict:
-    ep = [target.ws.with_auth(Authorization=f"Bearer {u.token}") for u in users]
-    prog = Progress(f"connect {len(users)} members", len(users))
-    conns = await open_many(ep, len(users), concurrency=50, progress=prog)
-    prog.finish()
-    try:
-        for i, c in enumerate(conns):
-            subscribe(c, f"/topic/chat/{gid}", "g", receipt=f"gs{i}")
-        t_end = time.monotonic() + 30
-        while time.monotonic() < t_end and any(c.receipts == 0 and not c.error for c in conns):
-            await asyncio.sleep(0.05)
-        refused = [c for c in conns if c.error or c.is_closed]
-        if refused:
-            err = refused[0].error or b"connection closed"
-            return not_available(f"SUBSCRIBE /topic/chat/{gid} refused: {describe_error(err)}")
-        sink = Sink(sample_every=1)
-        for c in conns:
-            c.on_message = sink.on_message
-        pub = conns[0]  # the owner
-        rlat: list[int] = []
-        flow = Flow(8)
-        pub.on_receipt = receipt_recorder(rlat, flow)
-        make = chat_frame("/app/chat/group", "groupId", gid)
-        before = await rows_changed(database) if database else None
-        meter = Meter(target.pid)
-        meter.start()
-        t0 = time.perf_counter()
-        try:
-            await publish_windowed(pub, make, flow, messages, time.monotonic() + 60, stall_s=20)
-        except Stalled as exc:
-            return not_available(f"group send stalled: {exc}")
-        t_end = time.monotonic() + 20
-        while len(rlat) < messages and time.monotonic() < t_end:
-            await asyncio.sleep(0.02)
-        await sink.drain(messages * len(users), 15)
-        elapsed = time.perf_counter() - t0
-        res = meter.stop()
-        after = await rows_changed(database) if database else None
-        if not rlat:
-            return not_available("no RECEIPT for a SEND to /app/chat/group")
-        res.update(
-            {
-                "members": len(users),
-                "messages": messages,
-                "receipts": len(rlat),
-                "deliveries": sink.count,
-                "expected_deliveries": messages * len(users),
-                "group_msgs_per_s": round(len(rlat) / elapsed, 1),
-                "deliveries_per_s": round(sink.count / elapsed),
-                "receipt_latency": percentiles(rlat),
-                "delivery_latency": percentiles(sink.samples),
-            }
-        )
-        if before is not None and after is not None:
-            delta = {t: after.get(t, 0) - before.get(t, 0) for t in after}
-            delta = {t: v for t, v in delta.items() if v}
-            res["rows_changed_by_table"] = delta
-            res["rows_changed_per_msg"] = round(sum(delta.values()) / messages, 2)
-        log(
-            f"  group x{len(users)}: {res['group_msgs_per_s']} msg/s, {res['deliveries_per_s']:,} "
-            f"deliveries/s, rows changed/msg {res.get('rows_changed_per_msg')}"
-        )
-        return res
-    finally:
-        close_all(conns)
-        await asyncio.sleep(0.5)
-
-
-def group_env() -> tuple[tuple[str, str], ...]:
-    return (("STOMPIM_IM_MAX_GROUP_SIZE", "5000"), ("STOMPIM_AUTH_BCRYPT_ROUNDS", "4"))
-
-
-__all__ = ["chat_frame", "group_env", "run_chat", "run_group", "run_loginstorm"]
+__all__ = ["chat_frame", "run_chat", "run_loginstorm"]

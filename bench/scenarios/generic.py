@@ -39,6 +39,11 @@ class Ctx:
     transport: str = "ws"
     opts: Options = field(default_factory=Options)
     profile: bool = False
+    # sizes of the scale scenarios (bench/sizes.py); None: the scenario's default
+    count: int | None = None
+    hold_s: float | None = None
+    members: int | None = None
+    online: int | None = None
 
 
 async def _subscribed(target: Target, ctx: Ctx, n: int, topic: str) -> list[StompConn]:

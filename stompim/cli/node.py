@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 from typing import Any
@@ -15,7 +16,7 @@ from stompim.cli.common import EXIT_CONFIG, EXIT_PROBLEM
 from stompim.config import Config
 from stompim.errors import ConfigError
 
-__all__ = ["add_parsers", "apply_flags", "run"]
+__all__ = ["add_parsers", "apply_flags", "raise_open_file_limit", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,20 @@ def _install_uvloop() -> str:
         return "asyncio"
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return "uvloop"
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise this process's soft open-file limit to its hard limit; (before, after).
+
+    Every STOMP session holds one descriptor, and the usual soft default (1,024) would
+    refuse connections long before the node's memory or CPU is the limit. The hard
+    limit is the administrator's ceiling (`ulimit -Hn`, systemd `LimitNOFILE=`); it is
+    left as it is. Called once by `serve`, before the listeners open.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def _serve(config: Config) -> None:
@@ -84,7 +99,11 @@ def run(config: Config, args: argparse.Namespace) -> int:
         print(f"stompim: database at schema version {version}")
         return 0
     loop_name = _install_uvloop()
-    log.info("stompim %s starting on %s", __version__, loop_name)
+    before, after = raise_open_file_limit()
+    log.info(
+        "stompim %s starting on %s; open-file limit %s (was %s)",
+        __version__, loop_name, after, before,
+    )
     try:
         asyncio.run(_serve(config))
     except ConfigError as exc:
