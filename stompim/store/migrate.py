@@ -4,16 +4,40 @@ Call order: `db = await open_database(url)`, then `await migrate(db)` before any
 repository is used. Every statement of the schema files is idempotent (`IF NOT EXISTS`),
 so migrate runs on every start, on a fresh or an existing database, and twice in a row
 (or from two nodes at once) harmlessly.
+
+How the schema evolves: a new table goes into both schema files (`CREATE TABLE IF NOT
+EXISTS`, so existing databases get it on the next start). A new column of an existing
+table goes into the table's CREATE in both files (for new databases) AND into
+`ADDED_COLUMNS` below (for databases created before it): migrate adds each listed column
+that is missing, so the two paths end at the same schema (tests/store/test_schema.py
+compares them). Bump SCHEMA_VERSION with a comment naming what the version adds.
 """
 
 from __future__ import annotations
 
 import time
 from importlib import resources
+from typing import NamedTuple
 
 from stompim.store.database import Database
 
 SCHEMA_VERSION = 1
+
+
+class AddedColumn(NamedTuple):
+    """A column added to an existing table after its first release (see module docstring).
+
+    `mysql` and `sqlite` are the column definitions as they follow `ADD COLUMN <name>`
+    (type, nullability, default); SQLite requires a constant default for NOT NULL."""
+
+    table: str
+    name: str
+    mysql: str
+    sqlite: str
+
+
+ADDED_COLUMNS: tuple[AddedColumn, ...] = ()
+"""Columns to add where missing, in order (append only; never edit a released entry)."""
 
 
 def schema_text(dialect: str) -> str:
@@ -45,6 +69,7 @@ async def migrate(db: Database) -> int:
     """Create missing tables and indexes; record SCHEMA_VERSION; return the current version."""
     for statement in split_statements(schema_text(db.dialect)):
         await db.execute(statement)
+    await add_missing_columns(db, ADDED_COLUMNS)
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     await db.execute(
         f"{ignore} INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -52,3 +77,35 @@ async def migrate(db: Database) -> int:
     )
     version = await db.fetch_val("SELECT MAX(version) FROM schema_version")
     return int(version)
+
+
+async def column_names(db: Database, table: str) -> set[str]:
+    """The columns `table` has now (empty when it does not exist)."""
+    if db.dialect == "sqlite":
+        rows = await db.fetch_all(f"PRAGMA table_info({table})")
+        return {str(row["name"]) for row in rows}
+    rows = await db.fetch_all(
+        "SELECT column_name AS name FROM information_schema.columns"
+        " WHERE table_schema = DATABASE() AND table_name = ?",
+        (table,),
+    )
+    return {str(row["name"]) for row in rows}
+
+
+async def add_missing_columns(db: Database, columns: tuple[AddedColumn, ...]) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for each listed column the table lacks; returns
+    "table.column" for each one added. Two nodes starting at once may both try: a
+    column that appeared meanwhile is not an error."""
+    added: list[str] = []
+    for column in columns:
+        if column.name in await column_names(db, column.table):
+            continue
+        definition = column.sqlite if db.dialect == "sqlite" else column.mysql
+        try:
+            await db.execute(f"ALTER TABLE {column.table} ADD COLUMN {column.name} {definition}")
+        except Exception:
+            if column.name not in await column_names(db, column.table):
+                raise
+            continue
+        added.append(f"{column.table}.{column.name}")
+    return added

@@ -10,7 +10,14 @@ import pytest
 
 import stompim.store as store
 from stompim.store import SCHEMA_VERSION, Database, migrate, open_database
-from stompim.store.migrate import schema_text, split_statements
+from stompim.store.migrate import (
+    ADDED_COLUMNS,
+    AddedColumn,
+    add_missing_columns,
+    column_names,
+    schema_text,
+    split_statements,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,3 +143,31 @@ def test_all_is_complete() -> None:
     public = {n for n in vars(store) if not n.startswith("_")} - {"annotations"}
     modules = {n for n in public if type(getattr(store, n)).__name__ == "module"}
     assert set(store.__all__) == public - modules
+
+
+async def test_added_columns_reach_existing_tables(db: Database) -> None:
+    """A table created before a column existed gets it on the next migrate, once."""
+    await db.execute("CREATE TABLE IF NOT EXISTS evolving (id BIGINT NOT NULL PRIMARY KEY)")
+    await db.execute("INSERT INTO evolving (id) VALUES (1)")
+    column = AddedColumn(
+        "evolving", "flag", "TINYINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"
+    )
+    try:
+        assert await add_missing_columns(db, (column,)) == ["evolving.flag"]
+        assert "flag" in await column_names(db, "evolving")
+        assert await db.fetch_val("SELECT flag FROM evolving WHERE id = 1") == 0
+        assert await add_missing_columns(db, (column,)) == []
+    finally:
+        await db.execute("DROP TABLE evolving")
+
+
+def test_added_columns_are_in_both_schema_files() -> None:
+    """A new database gets every added column from the CREATE statements themselves."""
+    for dialect in ("sqlite", "mysql"):
+        text = schema_text(dialect)
+        for column in ADDED_COLUMNS:
+            create = re.search(
+                rf"CREATE TABLE IF NOT EXISTS `?{column.table}`? \((.*?)\n\)", text, re.S
+            )
+            assert create is not None, (dialect, column.table)
+            assert re.search(rf"\b{column.name}\b", create.group(1)), (dialect, column)
