@@ -112,7 +112,13 @@ class Node:
         self.services = services
         broker.add_handler(ChatDestinationHandler(services.chat))
 
+        await services.media.start()
+        self._stack.push_async_callback(services.media.close)
+
         await self._start_http(services)
+        from stompim.http.routes.file import FILE_PATH
+
+        services.media.links.base_url = self._media_base_url() + FILE_PATH
         self.ports.ws = await broker.start_websocket(
             cfg.server.host, cfg.server.ws_port, cfg.server.ws_path
         )
@@ -171,6 +177,21 @@ class Node:
         if self.bridge is not None:
             out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
         return out
+
+    def _media_base_url(self) -> str:
+        """Where clients reach this node's REST port, for media links:
+        `media.public_base_url`, else this listener's address."""
+        configured = self.config.media.public_base_url.rstrip("/")
+        if configured:
+            return configured
+        host = self.config.server.host
+        if host in ("0.0.0.0", "::", ""):
+            log.warning("media.public_base_url is empty and server.host is %r: media links "
+                        "name 127.0.0.1; set media.public_base_url", host)
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.ports.http}"
 
     async def stop(self) -> None:
         await self._stack.aclose()

@@ -128,6 +128,35 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MediaConfig:
+    """Uploads, storage and download links (stompim.im.media; keys in config.toml)."""
+
+    storage: str = "local"
+    local_dir: str = ""
+    spool_dir: str = ""
+    public_base_url: str = ""
+    url_ttl_seconds: int = 3600
+    max_avatar_bytes: int = 5 * 1024 * 1024
+    max_chat_bytes: int = 100 * 1024 * 1024
+    user_quota_bytes: int = 1024 * 1024 * 1024
+    max_concurrent_uploads: int = 32
+    max_image_pixels: int = 40_000_000
+    thumbnail_size: int = 320
+    image_workers: int = 2
+    unreferenced_ttl_seconds: int = 86400
+    sweep_interval_seconds: int = 600
+    s3_endpoint: str = ""
+    s3_public_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "stompim-media"
+    s3_prefix: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_create_bucket: bool = False
+    s3_redirect: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     stomp: StompConfig = field(default_factory=StompConfig)
@@ -138,6 +167,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     im: ImConfig = field(default_factory=ImConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with some keys changed: `cfg.replace(server={"tcp_port": 0})`."""
@@ -167,6 +197,19 @@ class Config:
                 f"http.error_status must be one of {', '.join(ERROR_STATUS_MODES)}, "
                 f"not {self.http.error_status!r}"
             )
+        _validate_media(self.media)
+
+
+def _validate_media(media: MediaConfig) -> None:
+    if media.storage not in ("local", "s3"):
+        raise ConfigError('media.storage must be "local" or "s3"')
+    for key in ("url_ttl_seconds", "max_avatar_bytes", "max_chat_bytes", "max_image_pixels",
+                "thumbnail_size", "image_workers", "sweep_interval_seconds",
+                "max_concurrent_uploads"):
+        if getattr(media, key) <= 0:
+            raise ConfigError(f"media.{key} must be positive")
+    if media.public_base_url and not media.public_base_url.startswith(("http://", "https://")):
+        raise ConfigError("media.public_base_url must start with http:// or https://")
 
 
 _SECTION_CLASSES: dict[str, type] = {
@@ -179,6 +222,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "sms": SmsConfig,
     "im": ImConfig,
     "log": LogConfig,
+    "media": MediaConfig,
 }
 
 

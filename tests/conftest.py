@@ -302,3 +302,32 @@ def json_logs() -> Callable[[], list[dict[str, Any]]]:
         return [json.loads(line) for line in buffer.getvalue().splitlines()]
 
     return lines  # _restore_logging removes the handler afterwards
+
+
+# -- S3-compatible object store (media) ---------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's S3 server on a loopback port for the whole run (see tests/_s3server.py);
+    `s3_server.media_config()` gives a `media` config section on a fresh bucket."""
+    from _s3server import S3Server, moto_command
+
+    command = moto_command()
+    if command is None:
+        unavailable("moto_server is not installed (pip install -e '.[test]')")
+    server = S3Server.start(command, tmp_path_factory.mktemp("s3") / "moto.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def media_section(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> dict[str, Any]:
+    """A `media` config section on each store: a folder under tmp_path, or a fresh
+    bucket of the moto S3 server (redirecting downloads to the store, as shipped)."""
+    if request.param == "local":
+        return {"storage": "local", "local_dir": str(tmp_path / "media")}
+    server = request.getfixturevalue("s3_server")
+    return server.media_config(spool_dir=str(tmp_path / "spool"))  # type: ignore[no-any-return]

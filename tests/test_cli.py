@@ -19,6 +19,7 @@ import pytest
 from stompim import __version__
 from stompim.cli import main
 from stompim.cli.node import raise_open_file_limit
+from stompim.store import SCHEMA_VERSION
 
 _NOFILE = resource.RLIMIT_NOFILE
 
@@ -36,13 +37,13 @@ def test_migrate_creates_the_schema_and_is_idempotent(
     monkeypatch.chdir(tmp_path)
     assert main(["migrate"]) == 0
     assert main(["migrate"]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().out
     with sqlite3.connect(db_file) as conn:
         tables = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         versions = conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]
-    assert {"users", "chat_message", "chat_group", "notification"} <= tables
+    assert {"users", "chat_message", "chat_group", "notification", "media_file"} <= tables
     assert versions == 1
 
 

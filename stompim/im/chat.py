@@ -20,7 +20,10 @@ them (the STOMP binding: RECEIPT and MESSAGE headers, destinations, resume order
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from stompim.config import ImConfig
 from stompim.im.chat_batch import (
@@ -51,7 +54,25 @@ from stompim.im.publisher import Publisher
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
-__all__ = ["ADMIN_ROLE", "ChatService", "SendFuture", "SendResult"]
+log = logging.getLogger(__name__)
+
+__all__ = ["ADMIN_ROLE", "ChatMediaHooks", "ChatService", "SendFuture", "SendResult"]
+
+
+class ChatMediaHooks(Protocol):
+    """What chat needs from media (stompim.im.media_chat.ChatMedia)."""
+
+    def fill(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """`extra` of a message carrying `fileId`, with fresh download URLs."""
+        ...
+
+    async def resolve(
+        self, sends: Sequence[tuple[int, MessageDraft]]
+    ) -> list[MessageDraft | ImError]: ...
+
+    async def message_stored(self, msg: MessageRecord) -> None: ...
+
+    async def message_recalled(self, msg: MessageRecord) -> None: ...
 
 MAX_HISTORY_LIMIT = 100
 DEFAULT_HISTORY_LIMIT = 20
@@ -89,8 +110,45 @@ class ChatService:
             users=users,
             conversations=self.repo,
             messages=self.messages,
-            publish=publisher.message_stored,
+            publish=self._stored,
+            resolve=self._resolve_drafts,
         )
+        self.media: ChatMediaHooks | None = None
+
+    # -- media (stompim.im.media_chat) -----------------------------------------------
+
+    def attach_media(self, media: ChatMediaHooks) -> None:
+        """Let messages carry uploaded files: drafts naming a `fileId` are checked and
+        filled per batch, stored ones reference their file, and every record handed out
+        (publisher, replay, history, conversation list) carries fresh links."""
+        self.media = media
+        self.conversations.linked = self.linked
+
+    def linked(self, msg: MessageRecord) -> MessageRecord:
+        """`msg` with fresh signed URLs of its file in `extra` (as is without one)."""
+        if self.media is None or msg.recalled or not msg.extra or "fileId" not in msg.extra:
+            return msg
+        return dataclasses.replace(msg, extra=self.media.fill(msg.extra))
+
+    async def _resolve_drafts(
+        self, sends: Sequence[tuple[int, MessageDraft]]
+    ) -> list[MessageDraft | ImError]:
+        if self.media is None:
+            return [
+                ImError(BAD_REQUEST, "file uploads are not enabled", 400)
+                if d.file_id is not None else d
+                for _, d in sends
+            ]
+        return await self.media.resolve(sends)
+
+    async def _stored(self, msg: MessageRecord) -> None:
+        """After the commit: the message references its file, then it is published."""
+        if self.media is not None:
+            try:
+                await self.media.message_stored(msg)
+            except Exception:  # stored already; members cannot read the file until fixed
+                log.exception("recording the file of message %s failed", msg.id)
+        await self.publisher.message_stored(self.linked(msg))
 
     # -- sending --------------------------------------------------------------
 
@@ -132,7 +190,8 @@ class ChatService:
         conv = await self.repo.of_group(group_id)
         if conv is None:
             return []
-        return await self.messages.page(conv.id, after_seq=since_seq, limit=limit)
+        return [self.linked(m) for m in await self.messages.page(
+            conv.id, after_seq=since_seq, limit=limit)]
 
     async def replay_private(
         self, user_id: int, since_id: int, limit: int
@@ -140,7 +199,8 @@ class ChatService:
         """Every private message of the user, sent or received, with id > since_id
         (by id, at most `limit`)."""
         since_id = seq_value(since_id, "since")
-        return await self.messages.private_after_id(user_id, since_id, limit)
+        return [self.linked(m) for m in await self.messages.private_after_id(
+            user_id, since_id, limit)]
 
     # -- history and recall ---------------------------------------------------
 
@@ -164,7 +224,7 @@ class ChatService:
         msgs = await self.messages.page(
             conv.id, before_seq=before_seq, after_seq=after_seq, limit=limit
         )
-        return [message_json(m) for m in msgs]
+        return [message_json(self.linked(m)) for m in msgs]
 
     async def recall(self, user_id: int, message_id: int) -> dict[str, Any]:
         """Recall a message: its sender within im.recall_window_seconds, or a group
@@ -192,5 +252,7 @@ class ChatService:
         stored = await self.messages.get(msg.id)
         assert stored is not None
         if changed:
+            if self.media is not None:
+                await self.media.message_recalled(msg)
             await self.publisher.message_recalled(stored, user_id)
         return message_json(stored)

@@ -20,6 +20,8 @@ Call order, for one send (ChatService.send_private / send_group):
         blocks and friendships of every (sender, recipient) pair; groups and
         memberships of every (group, sender) pair. A refused send gets its own
         ImError; the rest of the batch goes on;
+     a'. drafts that name an uploaded file are checked and filled by `resolve`
+        (stompim.im.media_chat), one query for the batch; a refused one fails alone;
      b. idempotency: stored copies of every clientMsgId, one query; a clientMsgId
         that occurs twice in the batch is written once, the later sends get the
         first one's row (`duplicate`);
@@ -49,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -128,6 +130,12 @@ def reused_client_msg_id() -> ImError:
         "clientMsgId already names a message of another conversation; use a new one",
         409,
     )
+
+
+DraftResolver = Callable[
+    [Sequence[tuple[int, MessageDraft]]], Awaitable[list[MessageDraft | ImError]]
+]
+"""(sender, draft) of each send of a batch -> the draft to store, or its refusal."""
 
 
 # -- rights, for a whole batch ------------------------------------------------------
@@ -247,6 +255,7 @@ class SendBatcher:
         conversations: ConversationRepository,
         messages: MessageRepository,
         publish: Callable[[MessageRecord], Awaitable[None]],
+        resolve: DraftResolver | None = None,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.config = config
@@ -255,6 +264,7 @@ class SendBatcher:
         self.conversations = conversations
         self.messages = messages
         self.publish = publish
+        self.resolve = resolve
         self.max_batch = max_batch
         self._queue: deque[PendingSend] = deque()
         self._writer: asyncio.Task[None] | None = None
@@ -333,6 +343,8 @@ class SendBatcher:
 
     async def _handle(self, batch: list[PendingSend]) -> None:
         live = await self._check_rights(batch)
+        if live and self.resolve is not None:
+            live = await self._resolve_drafts(live)
         if not live:
             return
         await self._attach_conversations(live)
@@ -434,6 +446,19 @@ class SendBatcher:
             return ImError(GROUP_MUTED, "muted in this group", 403)
         p.joined_at = int(member.joined_at)
         return None
+
+    async def _resolve_drafts(self, live: list[PendingSend]) -> list[PendingSend]:
+        """Each draft as `resolve` makes it (media: the file's facts), or its refusal."""
+        assert self.resolve is not None
+        outcomes = await self.resolve([(p.sender_id, p.draft) for p in live])
+        kept = []
+        for pending, outcome in zip(live, outcomes, strict=True):
+            if isinstance(outcome, ImError):
+                pending.fail(outcome)
+            else:
+                pending.draft = outcome
+                kept.append(pending)
+        return kept
 
     async def _attach_conversations(self, live: list[PendingSend]) -> None:
         """Each send's conversation id: remembered (a conversation's id never changes and

@@ -19,14 +19,14 @@ Call order: ChatService holds one ConversationService; REST routes call
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import BAD_REQUEST, CONVERSATION_NOT_FOUND, ImError
 from stompim.im.ids import INT64_MAX, id_value, seq_value
-from stompim.im.messages import ChatType, message_json
+from stompim.im.messages import ChatType, MessageRecord, message_json
 from stompim.im.publisher import Publisher
 from stompim.store.conversations import (
     ConversationRecord,
@@ -103,6 +103,10 @@ class ReadResult:
     advanced: bool
 
 
+def _as_is(msg: MessageRecord) -> MessageRecord:
+    return msg
+
+
 class ConversationService:
     def __init__(
         self,
@@ -121,6 +125,7 @@ class ConversationService:
         self.groups = groups
         self.users = users
         self.clock = clock
+        self.linked: Callable[[MessageRecord], MessageRecord] = _as_is  # media: ChatService
 
     # -- access ---------------------------------------------------------------
 
@@ -233,7 +238,7 @@ class ConversationService:
             "targetId": target,
             "name": name,
             "avatar": avatar,
-            "lastMessage": message_json(msg) if msg else None,
+            "lastMessage": message_json(self.linked(msg)) if msg else None,
             "lastSeq": conv.last_seq,
             "readSeq": min(read, conv.last_seq),
             "unreadCount": max(0, conv.last_seq - read),

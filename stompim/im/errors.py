@@ -6,7 +6,7 @@
          the code carries the meaning, the status only picks the HTTP line.
 
 Codes follow DESIGN.md: 1xxx accounts, 2xxx friends, 3xxx messages, 4xxx groups,
-5xxx notifications, 9xxx generic request errors.
+5xxx notifications, 6xxx media, 9xxx generic request errors.
 """
 
 from __future__ import annotations
@@ -52,6 +52,15 @@ OWNER_MUST_TRANSFER = 4007
 INVITATION_EXPIRED = 4008
 # notifications
 NOTIFICATION_NOT_FOUND = 5001
+# media (stompim.im.media)
+FILE_TYPE_REFUSED = 6001
+FILE_TOO_LARGE = 6002
+QUOTA_EXCEEDED = 6003
+FILE_NOT_FOUND = 6004
+FILE_FORBIDDEN = 6005
+BAD_IMAGE = 6006
+LINK_INVALID = 6007
+STORAGE_FAILED = 6008
 # generic
 BAD_REQUEST = 9001
 UNAUTHORIZED = 9002

@@ -8,6 +8,12 @@ Recalled messages never show their content, whoever asks.
 
 Call order inside a send: parse_draft -> ChatService checks rights -> the
 repository stores -> message_json for the receipt-side publish.
+
+Media messages (image, file, audio, video) may name an uploaded file by `fileId`
+(in the body or in `extra`); the batch then swaps the draft for one whose `extra`
+carries the file's facts (stompim.im.media_chat), and ChatService fills fresh signed
+URLs (`extra.url`, `extra.thumbnail`) into each record it hands out, so stored
+messages never hold a URL that expires.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ _EXTRA_FIELDS: dict[str, tuple[type, ...]] = {
     "duration": (int, float),
     "mime": (str,),
     "thumbnail": (str,),
+    "fileId": (int,),
 }
+MEDIA_TYPES = frozenset({"image", "file", "audio", "video"})
 MAX_EXTRA_BYTES = 4096
 MAX_CLIENT_MSG_ID = 64
 
@@ -130,10 +138,13 @@ def parse_draft(
     extra = _check_extra(msg_type, data.get("extra"))
     if msg_type == "text" and not content.strip():
         raise _bad("a text message needs content")
-    if msg_type in ("image", "file", "audio", "video") and not content and not (
+    file_id = _file_id(data, extra)
+    if file_id is not None and msg_type not in MEDIA_TYPES:
+        raise _bad("fileId is only for image, file, audio and video messages")
+    if msg_type in MEDIA_TYPES and file_id is None and not content and not (
         extra and extra.get("url")
     ):
-        raise _bad(f"a {msg_type} message needs content or extra.url")
+        raise _bad(f"a {msg_type} message needs fileId, content or extra.url")
     if msg_type == "custom" and not content and not extra:
         raise _bad("a custom message needs content or extra")
     cid = client_msg_id_header if client_msg_id_header else data.get("clientMsgId")
@@ -142,7 +153,17 @@ def parse_draft(
             cid = str(cid)
         if not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_MSG_ID:
             raise _bad(f"clientMsgId must be a string of 1..{MAX_CLIENT_MSG_ID} characters")
-    return MessageDraft(type=msg_type, content=content, extra=extra, client_msg_id=cid or None)
+    return MessageDraft(
+        type=msg_type, content=content, extra=extra, client_msg_id=cid or None, file_id=file_id
+    )
+
+
+def _file_id(data: Mapping[str, Any], extra: dict[str, Any] | None) -> int | None:
+    """`fileId` of the body, else of `extra` (an id, as a number or a string of digits)."""
+    value = data.get("fileId")
+    if value is None and extra is not None:
+        value = extra.get("fileId")
+    return None if value is None else id_value(value, "fileId")
 
 
 def target_from(data: Mapping[str, Any], *names: str) -> int:

@@ -7,15 +7,21 @@ notifications) add a field here and one line in `build_services`.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stompim.im.accounts import AccountService
 from stompim.im.chat import ChatService
 from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
+from stompim.im.media import MediaService
+from stompim.im.media_chat import ChatMedia
+from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
 from stompim.im.whitelist import WhitelistService
+from stompim.store.blobs import default_media_dir, open_blob_store
 from stompim.store.users import UserRepository
 
 if TYPE_CHECKING:
@@ -37,6 +43,7 @@ class ImServices:
     groups: GroupService
     whitelist: WhitelistService
     chat: ChatService  # chat.conversations: the conversation list, unread, read markers
+    media: MediaService  # uploads and downloads; app.py starts and closes it
 
 
 def build_services(
@@ -68,6 +75,9 @@ def build_services(
         groups=groups,
         users=UserRepository(db),
     )
+    media = build_media(config, db)
+    media.conversations = chat.conversations
+    chat.attach_media(ChatMedia(media))
     return ImServices(
         config=config,
         db=db,
@@ -79,4 +89,24 @@ def build_services(
         groups=groups,
         whitelist=whitelist,
         chat=chat,
+        media=media,
     )
+
+
+def build_media(config: Config, db: Database) -> MediaService:
+    """The media service over the configured store (not started: app.py starts it).
+
+    Local disk: `media.local_dir`, else a folder beside the SQLite file; uploads
+    spool in `media.spool_dir`, else `.spool` inside the local folder (one file
+    system, so a finished upload is renamed into place) or the system's temporary
+    folder when the store is S3."""
+    cfg = config.media
+    local_dir = Path(cfg.local_dir) if cfg.local_dir else default_media_dir(config.database.url)
+    if cfg.spool_dir:
+        spool_dir = Path(cfg.spool_dir)
+    elif cfg.storage == "local":
+        spool_dir = local_dir / ".spool"
+    else:
+        spool_dir = Path(tempfile.gettempdir()) / "stompim-spool"
+    links = MediaLinks(config.auth.jwt_secret, cfg.url_ttl_seconds)  # base: set by app.py
+    return MediaService(cfg, db, open_blob_store(cfg, local_dir), links, spool_dir)

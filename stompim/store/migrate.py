@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from stompim.store.database import Database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: media tables (media_blob, media_file, media_ref)
 
 
 class AddedColumn(NamedTuple):

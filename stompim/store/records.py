@@ -38,6 +38,7 @@ class MessageDraft:
     content: str
     extra: dict[str, Any] | None
     client_msg_id: str | None
+    file_id: int | None = None  # an uploaded file (media types); resolved by the batch
 
 
 @dataclass(frozen=True)

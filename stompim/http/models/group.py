@@ -43,6 +43,9 @@ class GroupUpdate(Body):
     announcement: Text | None = Field(None, json_schema_extra={"maxLength": MAX_ANNOUNCEMENT})
     all_muted: Flag | None = None
     allow_member_invite: Flag | None = None
+    avatar_file_id: Id | None = Field(
+        None, description="an image I uploaded (purpose group-avatar): avatar becomes its link"
+    )
 
 
 class Invite(Body):

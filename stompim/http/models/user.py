@@ -75,6 +75,9 @@ class ProfileUpdate(Body):
     password: Text | None = Field(
         None, description="refused when given: change it with PUT /api/user/password"
     )
+    avatar_file_id: Id | None = Field(
+        None, description="an image I uploaded with purpose avatar: avatar becomes its link"
+    )
 
 
 class PasswordChange(Body):

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from stompim.http.routes import (  # chat  # social
     conversation,
+    file,
     friend,
     group,
     message,
@@ -33,4 +34,5 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     notification.register_routes,  # social
     swagger.register_routes,
     webclient.register_routes,
+    file.register_routes,  # media
 ]

@@ -30,6 +30,7 @@ from stompim.http.models.group import (
     PendingInvitation,
 )
 from stompim.http.paging import Page, page_view
+from stompim.im.media import group_subject
 
 routes = ApiRoutes("group")
 
@@ -86,7 +87,11 @@ async def info(request: web.Request, path: GroupIdPath) -> object:
     response=Group,
 )
 async def update(request: web.Request, path: GroupIdPath, body: GroupUpdate) -> object:
-    return await request.app[SERVICES].groups.update(_me(request), path.group_id, body.given())
+    services, me, group_id = request.app[SERVICES], _me(request), path.group_id
+    return await services.media.with_avatar(  # media: avatarFileId -> avatar link
+        me, body.given(), group_subject(group_id),
+        lambda changes: services.groups.update(me, group_id, changes),
+    )
 
 
 @routes.delete("/api/group/{groupId}", summary="Dissolve a group (owner)")

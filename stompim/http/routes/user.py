@@ -21,6 +21,7 @@ from stompim.http.models.user import (
 )
 from stompim.http.paging import Page, page_view
 from stompim.http.views import user_json
+from stompim.im.media import user_subject
 from stompim.im.paging import Page as Found
 
 routes = ApiRoutes("user")
@@ -84,8 +85,10 @@ async def user_info(request: web.Request, path: UserIdPath) -> object:
     response=User,
 )
 async def update_info(request: web.Request, body: ProfileUpdate) -> object:
-    user = await request.app[SERVICES].accounts.update_profile(
-        request[CLAIMS].user_id, body.given()
+    services, me = request.app[SERVICES], request[CLAIMS].user_id
+    user = await services.media.with_avatar(  # media: avatarFileId -> avatar link
+        me, body.given(), user_subject(me),
+        lambda changes: services.accounts.update_profile(me, changes),
     )
     return user_json(user, self_view=True)
 

@@ -213,3 +213,51 @@ CREATE TABLE IF NOT EXISTS chat_message (
     UNIQUE KEY uk_chat_message_client (sender_id, client_msg_id),
     KEY idx_chat_message_created (conversation_id, created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- media: uploaded files (schema version 2; stompim.store.media)
+-- ======================================================================================
+-- One stored object per distinct content (sha256 of the uploaded bytes). The served form
+-- (images re-encoded without metadata) is `storage_key`, its thumbnail `storage_key.thumb`.
+CREATE TABLE IF NOT EXISTS media_blob (
+    id            BIGINT        NOT NULL AUTO_INCREMENT,
+    sha256        CHAR(64)      NOT NULL,
+    storage_key   VARCHAR(255)  NOT NULL,
+    size          BIGINT        NOT NULL,
+    content_type  VARCHAR(100)  NOT NULL,
+    width         INT           NOT NULL DEFAULT 0,
+    height        INT           NOT NULL DEFAULT 0,
+    -- bytes of the thumbnail; 0 = none
+    thumb_size    BIGINT        NOT NULL DEFAULT 0,
+    thumb_type    VARCHAR(100)  NOT NULL DEFAULT '',
+    created_at    BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY uk_media_blob_sha256 (sha256)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- One row per upload (the fileId): its owner, purpose and name; content shared via blob_id.
+-- touched_at: upload time, moved on every use; the sweep removes files without references
+-- whose touched_at is older than media.unreferenced_ttl_seconds.
+CREATE TABLE IF NOT EXISTS media_file (
+    id          BIGINT        NOT NULL AUTO_INCREMENT,
+    blob_id     BIGINT        NOT NULL,
+    owner_id    BIGINT        NOT NULL,
+    -- avatar, group-avatar, chat
+    purpose     VARCHAR(16)   NOT NULL,
+    name        VARCHAR(255)  NOT NULL DEFAULT '',
+    created_at  BIGINT        NOT NULL,
+    touched_at  BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    KEY idx_media_file_owner (owner_id),
+    KEY idx_media_file_blob (blob_id),
+    KEY idx_media_file_touched (touched_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- What uses a file: 'm:<messageId>' (a chat message, with its conversation),
+-- 'u:<userId>' (a user's avatar), 'g:<groupId>' (a group's avatar).
+CREATE TABLE IF NOT EXISTS media_ref (
+    file_id          BIGINT       NOT NULL,
+    subject          VARCHAR(32)  NOT NULL,
+    conversation_id  BIGINT       NULL,
+    created_at       BIGINT       NOT NULL,
+    PRIMARY KEY (file_id, subject),
+    KEY idx_media_ref_subject (subject)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

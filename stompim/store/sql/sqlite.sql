@@ -189,3 +189,42 @@ CREATE TABLE IF NOT EXISTS chat_message (
 CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_seq ON chat_message (conversation_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_client ON chat_message (sender_id, client_msg_id);
 CREATE INDEX IF NOT EXISTS idx_chat_message_created ON chat_message (conversation_id, created_at);
+
+-- ======================================================================================
+-- media: uploaded files (schema version 2; see mysql.sql for the meaning of the columns)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS media_blob (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256        TEXT     NOT NULL,
+    storage_key   TEXT     NOT NULL,
+    size          INTEGER  NOT NULL,
+    content_type  TEXT     NOT NULL,
+    width         INTEGER  NOT NULL DEFAULT 0,
+    height        INTEGER  NOT NULL DEFAULT 0,
+    thumb_size    INTEGER  NOT NULL DEFAULT 0,
+    thumb_type    TEXT     NOT NULL DEFAULT '',
+    created_at    INTEGER  NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS uk_media_blob_sha256 ON media_blob (sha256);
+
+CREATE TABLE IF NOT EXISTS media_file (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_id     INTEGER  NOT NULL,
+    owner_id    INTEGER  NOT NULL,
+    purpose     TEXT     NOT NULL,
+    name        TEXT     NOT NULL DEFAULT '',
+    created_at  INTEGER  NOT NULL,
+    touched_at  INTEGER  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_media_file_owner ON media_file (owner_id);
+CREATE INDEX IF NOT EXISTS idx_media_file_blob ON media_file (blob_id);
+CREATE INDEX IF NOT EXISTS idx_media_file_touched ON media_file (touched_at);
+
+CREATE TABLE IF NOT EXISTS media_ref (
+    file_id          INTEGER  NOT NULL,
+    subject          TEXT     NOT NULL,
+    conversation_id  INTEGER  NULL,
+    created_at       INTEGER  NOT NULL,
+    PRIMARY KEY (file_id, subject)
+);
+CREATE INDEX IF NOT EXISTS idx_media_ref_subject ON media_ref (subject);
