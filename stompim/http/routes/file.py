@@ -137,7 +137,7 @@ async def _download(
     "/api/file/{fileId}",
     summary="Download a file (signed link or Bearer token); Range, ETag, Content-Disposition",
     public=True,
-    raw="application/octet-stream",
+    raw="*/*",  # the type sniffed at upload: an image, audio, video, document, archive
 )
 async def download(request: web.Request, path: FileIdPath, query: LinkQuery) -> web.StreamResponse:
     return await _download(request, path.file_id, query, ORIGINAL)
@@ -147,7 +147,7 @@ async def download(request: web.Request, path: FileIdPath, query: LinkQuery) -> 
     "/api/file/{fileId}/thumbnail",
     summary="Download an image's thumbnail (signed link or Bearer token)",
     public=True,
-    raw="application/octet-stream",
+    raw="*/*",  # the type sniffed at upload: an image, audio, video, document, archive
 )
 async def thumbnail(request: web.Request, path: FileIdPath, query: LinkQuery) -> web.StreamResponse:
     return await _download(request, path.file_id, query, THUMBNAIL)
