@@ -74,6 +74,7 @@ class ChatMediaHooks(Protocol):
 
     async def message_recalled(self, msg: MessageRecord) -> None: ...
 
+
 MAX_HISTORY_LIMIT = 100
 DEFAULT_HISTORY_LIMIT = 20
 
@@ -190,8 +191,8 @@ class ChatService:
         conv = await self.repo.of_group(group_id)
         if conv is None:
             return []
-        return [self.linked(m) for m in await self.messages.page(
-            conv.id, after_seq=since_seq, limit=limit)]
+        found = await self.messages.page(conv.id, after_seq=since_seq, limit=limit)
+        return [self.linked(m) for m in found]
 
     async def replay_private(
         self, user_id: int, since_id: int, limit: int
@@ -199,8 +200,8 @@ class ChatService:
         """Every private message of the user, sent or received, with id > since_id
         (by id, at most `limit`)."""
         since_id = seq_value(since_id, "since")
-        return [self.linked(m) for m in await self.messages.private_after_id(
-            user_id, since_id, limit)]
+        found = await self.messages.private_after_id(user_id, since_id, limit)
+        return [self.linked(m) for m in found]
 
     # -- history and recall ---------------------------------------------------
 

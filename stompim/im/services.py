@@ -21,11 +21,12 @@ from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
 from stompim.im.whitelist import WhitelistService
-from stompim.store.blobs import default_media_dir, open_blob_store
+from stompim.store.blobs import BlobStore, default_media_dir
+from stompim.store.blobs_local import LocalBlobStore
 from stompim.store.users import UserRepository
 
 if TYPE_CHECKING:
-    from stompim.config import Config
+    from stompim.config import Config, MediaConfig
     from stompim.im.publisher import Publisher
     from stompim.im.sms import SmsSender
     from stompim.store import Database, KeyValue
@@ -109,4 +110,18 @@ def build_media(config: Config, db: Database) -> MediaService:
     else:
         spool_dir = Path(tempfile.gettempdir()) / "stompim-spool"
     links = MediaLinks(config.auth.jwt_secret, cfg.url_ttl_seconds)  # base: set by app.py
-    return MediaService(cfg, db, open_blob_store(cfg, local_dir), links, spool_dir)
+    return MediaService(cfg, db, blob_store(cfg, local_dir), links, spool_dir)
+
+
+def blob_store(cfg: MediaConfig, local_dir: Path) -> BlobStore:
+    """The backend `media.storage` names (not started): a folder, or an S3 bucket."""
+    if cfg.storage != "s3":
+        return LocalBlobStore(local_dir)
+    from stompim.store.blobs_s3 import S3BlobStore, S3Settings
+
+    return S3BlobStore(S3Settings(
+        bucket=cfg.s3_bucket, endpoint=cfg.s3_endpoint, public_endpoint=cfg.s3_public_endpoint,
+        region=cfg.s3_region, prefix=cfg.s3_prefix, access_key=cfg.s3_access_key,
+        secret_key=cfg.s3_secret_key, create_bucket=cfg.s3_create_bucket,
+        redirect=cfg.s3_redirect,
+    ))

@@ -10,7 +10,7 @@ and how its name is shown are stompim.store.media's and stompim.im.media's busin
 Keys are made by `new_key()` and never reused, so deleting an old object cannot
 race with writing a new one under the same name.
 
-Call order: `store = open_blob_store(config.media, local_dir)`, `await store.start()`,
+Call order: a backend is made (stompim.im.services.blob_store), `await store.start()`,
 then `put_file` / `read` / `download_url` / `delete`, then `await store.close()`.
 """
 
@@ -21,10 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from stompim.config import MediaConfig
+from typing import Protocol
 
 READ_CHUNK = 256 * 1024
 """Bytes handed out per step when a blob is streamed to a client."""
@@ -96,18 +93,6 @@ class BlobStore(Protocol):
         """A URL at which the store itself serves the object for `expires_in` seconds
         with `headers`, or None when the node must serve the bytes (local disk)."""
         ...
-
-
-def open_blob_store(config: MediaConfig, local_dir: Path) -> BlobStore:
-    """The backend named by `media.storage` (not started yet); `local_dir` is the folder
-    of the local store (stompim.im.services.build_media resolves `media.local_dir`)."""
-    if config.storage == "s3":
-        from stompim.store.blobs_s3 import S3BlobStore
-
-        return S3BlobStore(config)
-    from stompim.store.blobs_local import LocalBlobStore
-
-    return LocalBlobStore(local_dir)
 
 
 def default_media_dir(database_url: str) -> Path:

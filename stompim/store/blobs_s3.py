@@ -15,8 +15,9 @@ node's own loop; the MinIO SDK is synchronous and would need a thread per call.
 * `media.s3_public_endpoint` names the store as clients reach it when that
   differs from `media.s3_endpoint` (the address the node uses).
 
-Call order: `S3BlobStore(config)`, `await start()` (opens the clients, creates the
-bucket with `media.s3_create_bucket`), the BlobStore calls, `await close()`.
+Call order: `S3BlobStore(S3Settings(...))` (filled from `media.s3_*`), `await start()`
+(opens the clients, creates the bucket with `create_bucket`), the BlobStore calls,
+`await close()`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,21 @@ from stompim.store.blobs import READ_CHUNK, BlobNotFound, BlobStoreError, Downlo
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
-    from stompim.config import MediaConfig
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the store is and how to use it (the `media.s3_*` keys of config.toml)."""
+
+    bucket: str
+    endpoint: str = ""  # empty: AWS
+    public_endpoint: str = ""  # the store as clients reach it, for presigned URLs
+    region: str = "us-east-1"
+    prefix: str = ""
+    access_key: str = ""  # empty: botocore's usual sources
+    secret_key: str = ""
+    create_bucket: bool = False
+    redirect: bool = True  # downloads redirect to presigned URLs
+
 
 PART_BYTES = 8 * 1024 * 1024
 """Multipart part size (S3 wants at least 5 MiB for every part but the last)."""
@@ -43,10 +59,10 @@ TIMEOUT_SECONDS = 30
 class S3BlobStore:
     kind = "s3"
 
-    def __init__(self, config: MediaConfig) -> None:
+    def __init__(self, config: S3Settings) -> None:
         self.config = config
-        self.bucket = config.s3_bucket
-        self.prefix = config.s3_prefix.strip("/") + "/" if config.s3_prefix.strip("/") else ""
+        self.bucket = config.bucket
+        self.prefix = config.prefix.strip("/") + "/" if config.prefix.strip("/") else ""
         self._stack = contextlib.AsyncExitStack()
         self._client: S3Client | None = None
         self._presigner: S3Client | None = None
@@ -63,7 +79,7 @@ class S3BlobStore:
             ) from None
         cfg = self.config
         options: dict[str, Any] = {"signature_version": "s3v4"}
-        if cfg.s3_endpoint:
+        if cfg.endpoint:
             options["s3"] = {"addressing_style": "path"}  # MinIO and most self-hosted stores
         aio_config = AioConfig(
             connect_timeout=TIMEOUT_SECONDS,
@@ -77,18 +93,18 @@ class S3BlobStore:
             return session.create_client(
                 "s3",
                 endpoint_url=endpoint or None,
-                region_name=cfg.s3_region,
-                aws_access_key_id=cfg.s3_access_key or None,
-                aws_secret_access_key=cfg.s3_secret_key or None,
+                region_name=cfg.region,
+                aws_access_key_id=cfg.access_key or None,
+                aws_secret_access_key=cfg.secret_key or None,
                 config=aio_config,
             )
 
-        self._client = await self._stack.enter_async_context(client(cfg.s3_endpoint))
-        if cfg.s3_public_endpoint and cfg.s3_public_endpoint != cfg.s3_endpoint:
-            self._presigner = await self._stack.enter_async_context(client(cfg.s3_public_endpoint))
+        self._client = await self._stack.enter_async_context(client(cfg.endpoint))
+        if cfg.public_endpoint and cfg.public_endpoint != cfg.endpoint:
+            self._presigner = await self._stack.enter_async_context(client(cfg.public_endpoint))
         else:
             self._presigner = self._client
-        if cfg.s3_create_bucket:
+        if cfg.create_bucket:
             await self._ensure_bucket()
 
     async def close(self) -> None:
@@ -111,8 +127,8 @@ class S3BlobStore:
             if _status(exc) != 404:
                 raise BlobStoreError(f"bucket {self.bucket}: {exc}") from None
         params: dict[str, Any] = {"Bucket": self.bucket}
-        if self.config.s3_region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": self.config.s3_region}
+        if self.config.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
         try:
             await self.client.create_bucket(**params)
         except ClientError as exc:
@@ -216,7 +232,7 @@ class S3BlobStore:
             raise BlobStoreError(f"looking up {key}: {exc}") from None
 
     async def download_url(self, key: str, expires_in: int, headers: DownloadHeaders) -> str | None:
-        if not self.config.s3_redirect:
+        if not self.config.redirect:
             return None
         presigner = self._presigner
         if presigner is None:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from stompim.config import MediaConfig
+from stompim.im.services import blob_store
 from stompim.store.blobs import (
     BlobNotFound,
     BlobStore,
@@ -20,7 +21,6 @@ from stompim.store.blobs import (
     check_key,
     default_media_dir,
     new_key,
-    open_blob_store,
     thumb_key,
 )
 from stompim.store.blobs_s3 import PART_BYTES
@@ -29,7 +29,7 @@ from stompim.store.blobs_s3 import PART_BYTES
 @pytest.fixture
 async def store(media_section: dict[str, Any], tmp_path: Path) -> AsyncIterator[BlobStore]:
     config = MediaConfig(**media_section)
-    blobs = open_blob_store(config, Path(config.local_dir or tmp_path))
+    blobs = blob_store(config, Path(config.local_dir or tmp_path))
     await blobs.start()
     try:
         yield blobs
