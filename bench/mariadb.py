@@ -75,3 +75,17 @@ async def reachable() -> str | None:
     except Exception as exc:
         return f"MariaDB at {HOST}:{PORT} unreachable: {exc}"
     return None
+
+
+def server_pid() -> int | None:
+    """The MariaDB server's pid (for its CPU), or None when it runs elsewhere."""
+    import psutil
+
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("mariadbd", "mysqld"):
+            return int(p.pid)
+    return None
+
+
+async def server_version() -> str:
+    return str((await _exec("SELECT VERSION()"))[0][0])
