@@ -19,11 +19,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
-def install(path: str) -> None:
-    """Wrap MessageRepository.write_batch so that every call is logged to `path`."""
+def install(path: str) -> TextIO:
+    """Wrap MessageRepository.write_batch so that every call is logged to `path`.
+
+    Returns the open log file: the node keeps it for its lifetime; a test closes it."""
     from stompim.store import messages
 
     original = messages.MessageRepository.write_batch
@@ -36,6 +38,7 @@ def install(path: str) -> None:
         return result
 
     messages.MessageRepository.write_batch = write_batch  # type: ignore[method-assign]
+    return out
 
 
 def read_batch_log(

@@ -2,43 +2,44 @@
 
 The same generator, bodies and windows as `throughput` and `fanout` (bench/scenarios/
 generic.py), against stompim's TCP listener and ActiveMQ's `stomp+nio` connector
-(bench/activemq.py), one target after the other in one invocation so the ratio is
-measured under the same machine load. Each target first gets one short unrecorded
-1->1 pass (5 s), so the JVM's JIT has compiled the hot path before the measured
-one starts (its figure is kept as `warm_up` only to show the difference). Fan-out
-goes to 1,000 subscribers "if it holds": a count that fails is recorded with its
-error and the next target goes on.
+(bench/activemq.py). Both run for the whole invocation and every phase is measured on
+one right after the other, so the ratio is measured under the same machine load.
+Each target first gets one short unrecorded 1->1 pass (5 s), so the JVM's JIT has
+compiled the hot path before the measured one starts (its figure is kept as
+`warm_up` only to show the difference). Fan-out goes to 1,000 subscribers "if it
+holds": a count that fails is recorded with its error and the other phases go on.
 
 Call order: `await run_side_by_side(ctx, targets)` -> {target: result}.
 """
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import Any
 
 from bench.measure import log, wait_quiet
-from bench.scenarios.generic import Ctx, _fanout_one, run_throughput
-from bench.targets import TargetUnavailable, start_target
+from bench.scenarios.generic import Ctx, fanout_one, run_throughput
+from bench.targets import Target, TargetUnavailable, start_target
 
 TARGETS = ("stompim", "activemq")
 FANOUT = (200, 1000)
 
 
-async def _one_target(name: str, ctx: Ctx) -> dict[str, Any]:
-    out: dict[str, Any] = {"transport": "tcp"}
-    out["others_cpu_pct_before"] = await wait_quiet(0 if ctx.quick else 30)
-    async with start_target(name, ctx.opts) as target:
-        out["target_notes"] = [n for n in target.notes if not n.startswith("log ")]
-        # an unrecorded short pass first: the JVM's JIT (and stompim's caches) warm up
-        warm = Ctx(quick=True, transport="tcp", opts=ctx.opts)
-        out["warm_up"] = {"msgs_per_s": (await _guarded(run_throughput(target, warm))).get(
-            "msgs_per_s")}
-        out["throughput"] = await _guarded(run_throughput(target, ctx))
-        fan: dict[str, Any] = {}
-        for n in FANOUT:
-            fan[str(n)] = await _guarded(_fanout_one(target, ctx, n))
-        out["fanout"] = {"subscribers": fan}
+async def _started(
+    stack: contextlib.AsyncExitStack, targets: tuple[str, ...], ctx: Ctx
+) -> dict[str, Target | dict]:
+    """Every target started (kept running until the stack closes), or why not."""
+    out: dict[str, Target | dict] = {}
+    for name in targets:
+        try:
+            out[name] = await stack.enter_async_context(start_target(name, ctx.opts))
+        except TargetUnavailable as exc:
+            log(f"  {name} unavailable: {exc}")
+            out[name] = {"available": False, "reason": str(exc)}
+        except Exception as exc:
+            traceback.print_exc()
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
 
 
@@ -53,19 +54,39 @@ async def _guarded(coro: Any) -> dict[str, Any]:
 
 
 async def run_side_by_side(ctx: Ctx, targets: tuple[str, ...] = TARGETS) -> dict[str, dict]:
-    """Each target started, measured and stopped in turn; TCP transport for all."""
+    """All targets running at once (an idle broker costs next to no CPU), each phase
+    measured on one target right after the other, so a neighbour's load on this shared
+    machine drifts as little as possible between the two figures of a ratio."""
     tcp = Ctx(quick=ctx.quick, transport="tcp", opts=ctx.opts, profile=ctx.profile)
-    results: dict[str, dict] = {}
-    for name in targets:
-        log(f"== activemq side by side: {name} (STOMP over TCP){' (quick)' if ctx.quick else ''}")
-        try:
-            results[name] = await _one_target(name, tcp)
-        except TargetUnavailable as exc:
-            log(f"  {name} unavailable: {exc}")
-            results[name] = {"available": False, "reason": str(exc)}
-        except Exception as exc:
-            traceback.print_exc()
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    warm = Ctx(quick=True, transport="tcp", opts=ctx.opts)
+    log(f"== activemq side by side: {', '.join(targets)} (STOMP over TCP)"
+        f"{' (quick)' if ctx.quick else ''}")
+    async with contextlib.AsyncExitStack() as stack:
+        started = await _started(stack, targets, ctx)
+        results: dict[str, dict] = {}
+        running: dict[str, Target] = {}
+        for name, t in started.items():
+            if isinstance(t, Target):
+                running[name] = t
+                results[name] = {
+                    "transport": "tcp",
+                    "target_notes": [n for n in t.notes if not n.startswith("log ")],
+                    "fanout": {"subscribers": {}},
+                }
+            else:
+                results[name] = t
+        quiet = await wait_quiet(0 if ctx.quick else 30)
+        for name, t in running.items():
+            # an unrecorded short pass first: the JVM's JIT (and stompim's caches) warm up
+            results[name]["others_cpu_pct_before"] = quiet
+            warm_res = await _guarded(run_throughput(t, warm))
+            results[name]["warm_up"] = {"msgs_per_s": warm_res.get("msgs_per_s")}
+        for name, t in running.items():
+            results[name]["throughput"] = await _guarded(run_throughput(t, tcp))
+        for n in FANOUT:
+            for name, t in running.items():
+                res = await _guarded(fanout_one(t, tcp, n))
+                results[name]["fanout"]["subscribers"][str(n)] = res
     return results
 
 

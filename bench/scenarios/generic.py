@@ -169,11 +169,11 @@ async def run_latency(
 async def run_fanout(target: Target, ctx: Ctx, counts: tuple[int, ...] = (200, 1000)) -> dict:
     out: dict = {"body_bytes": BODY, "subscribers": {}}
     for n in counts:
-        out["subscribers"][str(n)] = await _fanout_one(target, ctx, n)
+        out["subscribers"][str(n)] = await fanout_one(target, ctx, n)
     return out
 
 
-async def _fanout_one(target: Target, ctx: Ctx, n: int) -> dict:
+async def fanout_one(target: Target, ctx: Ctx, n: int) -> dict:
     topic = f"{target.topic}.fan{n}"
     duration = 5.0 if ctx.quick else 20.0
     window = max(20, 100_000 // n)
