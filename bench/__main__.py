@@ -231,6 +231,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
             setup_rabbitmq=not args.no_rabbitmq_setup,
         ),
         profile=args.profile,
+        quiet_s=args.quiet_wait,
         **size_fields(args),
     )
     t0 = time.monotonic()
@@ -291,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ceiling",
         action="store_true",
         help="chat: also measure the database's own ceiling (same batches, no node)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="chat, activemq, synapse: seconds to wait for other jobs to go quiet (default 60)",
     )
     p.add_argument("--no-report", action="store_true", help="do not rewrite README.md and plots")
     add_size_arguments(p)

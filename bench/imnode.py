@@ -74,3 +74,12 @@ async def im_node(
     node_opts = replace(opts, database_url=db.url, anonymous=False, extra_env=env, module=module)
     async with start_target("stompim", node_opts) as target:
         yield target
+
+
+async def database_version(kind: str) -> str:
+    """What the node stored into, for the results: server version and commit settings."""
+    if kind == "mariadb":
+        return await mariadb.server_version()
+    import sqlite3
+
+    return f"SQLite {sqlite3.sqlite_version} (aiosqlite; stompim's WAL, synchronous=NORMAL)"

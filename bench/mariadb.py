@@ -88,4 +88,10 @@ def server_pid() -> int | None:
 
 
 async def server_version() -> str:
-    return str((await _exec("SELECT VERSION()"))[0][0])
+    """Version and the settings that decide what a commit costs (for the results)."""
+    row = (await _exec(
+        "SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@log_bin, @@sync_binlog,"
+        " @@innodb_buffer_pool_size"
+    ))[0]
+    return (f"MariaDB {row[0]}, innodb_flush_log_at_trx_commit={row[1]}, log_bin={row[2]},"
+            f" sync_binlog={row[3]}, innodb_buffer_pool_size={int(row[4]) // 2**20} MB")

@@ -182,10 +182,11 @@ def _setup_lines(data: dict) -> list[str]:
     out += [f"- ActiveMQ: {n}" for n in notes]
     for key in ("synapse-sqlite", "synapse-postgresql"):
         out += [f"- {key}: {n}" for n in _dig(_res(data, "synapse", key), "notes") or []]
-    for key in ("stompim", "stompim-sqlite"):
-        v = _dig(_res(data, "chat", key), "database_version")
+    for scen, key in (("chat", "stompim"), ("chat", "stompim-sqlite"),
+                      ("synapse", "stompim-sqlite"), ("synapse", "stompim-mariadb")):
+        v = _dig(_res(data, scen, key), "database_version")
         if v:
-            out.append(f"- chat {key}: {v}")
+            out.append(f"- {scen} {key}: {v}")
     return out
 
 

@@ -182,6 +182,9 @@ def reset_postgres() -> str:
     if r.returncode != 0:
         raise TargetUnavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {r.stderr}")
     version = r.stdout.strip()
+    settings = _psql("SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM"
+                     " pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers')")
+    version += f" ({settings.stdout.strip()})"
     for sql in (
         f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
         f"CREATE DATABASE {PG_DB} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+from dataclasses import replace
 from typing import Any
 
 from bench.measure import log, wait_quiet
@@ -57,7 +58,7 @@ async def run_side_by_side(ctx: Ctx, targets: tuple[str, ...] = TARGETS) -> dict
     """All targets running at once (an idle broker costs next to no CPU), each phase
     measured on one target right after the other, so a neighbour's load on this shared
     machine drifts as little as possible between the two figures of a ratio."""
-    tcp = Ctx(quick=ctx.quick, transport="tcp", opts=ctx.opts, profile=ctx.profile)
+    tcp = replace(ctx, transport="tcp")
     warm = Ctx(quick=True, transport="tcp", opts=ctx.opts)
     log(f"== activemq side by side: {', '.join(targets)} (STOMP over TCP)"
         f"{' (quick)' if ctx.quick else ''}")
@@ -75,7 +76,7 @@ async def run_side_by_side(ctx: Ctx, targets: tuple[str, ...] = TARGETS) -> dict
                 }
             else:
                 results[name] = t
-        quiet = await wait_quiet(0 if ctx.quick else 30)
+        quiet = await wait_quiet(ctx.quiet_wait())
         for name, t in running.items():
             # an unrecorded short pass first: the JVM's JIT (and stompim's caches) warm up
             results[name]["others_cpu_pct_before"] = quiet

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import mariadb
 from bench.ceiling import batch_summary, ceiling
-from bench.imnode import im_database, im_node
+from bench.imnode import database_version, im_database, im_node
 from bench.measure import log, wait_quiet
 from bench.scenarios.chat import not_available, run_chat
 from bench.scenarios.generic import Ctx
@@ -58,19 +58,15 @@ async def run_chat_db(kind: str, ctx: Ctx, *, with_ceiling: bool) -> dict[str, A
             folder = PROFILES
             folder.mkdir(parents=True, exist_ok=True)
             opts = replace(opts, profile_dir=str(folder), profile_label=f"chat-{kind}")
-        await wait_quiet(0 if ctx.quick else 60)
+        quiet = await wait_quiet(ctx.quiet_wait())
         log(f"== chat on stompim ({kind}){' (quick)' if ctx.quick else ''}")
         try:
             async with im_node(db, opts, batch_log=with_ceiling) as target:
                 res = await run_chat(target, ctx, kind, db_pid)
         except TargetUnavailable as exc:
             return not_available(str(exc))
-        if kind == "mariadb":
-            res["database_version"] = await mariadb.server_version()
-        else:
-            import sqlite3
-
-            res["database_version"] = f"SQLite {sqlite3.sqlite_version} (aiosqlite)"
+        res["others_cpu_pct_before"] = quiet
+        res["database_version"] = await database_version(kind)
         if not with_ceiling or not res.get("available"):
             return res
         phase = res["max"].get("phase_monotonic") or [0.0, 0.0]

@@ -39,11 +39,15 @@ class Ctx:
     transport: str = "ws"
     opts: Options = field(default_factory=Options)
     profile: bool = False
+    quiet_s: float = 60.0  # anchors and chat: wait up to this long for a quiet machine
     # sizes of the scale scenarios (bench/sizes.py); None: the scenario's default
     count: int | None = None
     hold_s: float | None = None
     members: int | None = None
     online: int | None = None
+
+    def quiet_wait(self) -> float:
+        return 0.0 if self.quick else self.quiet_s
 
 
 async def _subscribed(target: Target, ctx: Ctx, n: int, topic: str) -> list[StompConn]:

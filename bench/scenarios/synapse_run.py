@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from bench import mariadb
 from bench.imapi import ApiError, ImApi, NotAvailable
-from bench.imnode import im_database, im_node
+from bench.imnode import database_version, im_database, im_node
 from bench.measure import Meter, Progress, log, percentiles, wait_quiet
 from bench.scenarios.chat import ChatRig, not_available
 from bench.scenarios.generic import Ctx
@@ -251,13 +251,16 @@ def _sizes(ctx: Ctx) -> dict[str, Any]:
 
 async def run_synapse(kind: str, ctx: Ctx) -> dict[str, Any]:
     z = _sizes(ctx)
-    await wait_quiet(0 if ctx.quick else 30)
+    quiet = await wait_quiet(ctx.quiet_wait())
     log(f"== synapse ({kind}){' (quick)' if ctx.quick else ''}")
     try:
         async with start_synapse(kind) as hs:
             chat = SynapseChat(hs)
             await chat.setup(PAIRS)
-            out: dict[str, Any] = {"available": True, "database": kind, "notes": hs.notes}
+            out: dict[str, Any] = {
+                "available": True, "database": kind, "notes": hs.notes,
+                "others_cpu_pct_before": quiet,
+            }
             out["stored"] = await chat.stored(z["stored_total"], z["duration"])
             out["sequential"] = await chat.stored(z["sequential_total"], z["duration"], 1)
             out["rates"] = {}
@@ -272,7 +275,7 @@ async def run_stompim_like_synapse(db_kind: str, ctx: Ctx) -> dict[str, Any]:
     """stompim's persisted private chat in the shapes `run_synapse` measures."""
     z = _sizes(ctx)
     db_pid = mariadb.server_pid() if db_kind == "mariadb" else None
-    await wait_quiet(0 if ctx.quick else 30)
+    quiet = await wait_quiet(ctx.quiet_wait())
     log(f"== stompim chat like synapse ({db_kind}){' (quick)' if ctx.quick else ''}")
     async with im_database(db_kind, "s") as db:
         try:
@@ -285,7 +288,10 @@ async def run_stompim_like_synapse(db_kind: str, ctx: Ctx) -> dict[str, Any]:
                     why = await rig.probe()
                     if why:
                         return not_available(why)
-                    out: dict[str, Any] = {"available": True, "database": db_kind}
+                    out: dict[str, Any] = {
+                        "available": True, "database": db_kind, "others_cpu_pct_before": quiet,
+                        "database_version": await database_version(db_kind),
+                    }
                     out["stored"] = await rig.windowed(
                         z["stompim_stored_total"], z["duration"], INFLIGHT // PAIRS,
                         db_pid=db_pid,
