@@ -202,6 +202,8 @@ def anchor_lines(data: dict) -> list[str]:
         "replaying the batch sizes the node formed; Synapse on PostgreSQL is compared with "
         "stompim on MariaDB (stompim has no PostgreSQL backend).",
         "",
+        "What holds the missed targets back, with profiles: [anchors.md](anchors.md).",
+        "",
         "| figure | stompim | other | other is | stompim / other | target | result |",
         "| --- | ---: | ---: | --- | ---: | --- | --- |",
     ]

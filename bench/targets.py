@@ -8,6 +8,7 @@
   enables `rabbitmq_web_stomp`, raises the open-file limit of the service, and
   restarts RabbitMQ only if one of those had to change.
 - `raw`: `bench.raw_server` (websockets + uvloop forwarding ceiling) as a subprocess.
+- `activemq`: ActiveMQ Classic over STOMP/TCP only, started from bench/activemq.py.
 
 Call order: `async with start_target(name, opts) as target: ...` — subprocesses are
 terminated (SIGTERM, then SIGKILL) on exit, whatever happened inside.

@@ -6,7 +6,9 @@ generic.py), against stompim's TCP listener and ActiveMQ's `stomp+nio` connector
 one right after the other, so the ratio is measured under the same machine load.
 Each target first gets one short unrecorded 1->1 pass (5 s), so the JVM's JIT has
 compiled the hot path before the measured one starts (its figure is kept as
-`warm_up` only to show the difference). Fan-out goes to 1,000 subscribers "if it
+`warm_up` only to show the difference). 1->1 runs in `ROUNDS` alternating rounds
+of `ROUND_S` seconds per target, the best round standing for the target (see
+`best_round`). Fan-out goes to 1,000 subscribers "if it
 holds": a count that fails is recorded with its error and the other phases go on.
 
 Call order: `await run_side_by_side(ctx, targets)` -> {target: result}.
@@ -25,6 +27,21 @@ from bench.targets import Target, TargetUnavailable, start_target
 
 TARGETS = ("stompim", "activemq")
 FANOUT = (200, 1000)
+ROUNDS = 4  # 1->1 rounds per target, alternating targets
+ROUND_S = 10.0
+
+
+def best_round(runs: list[dict]) -> dict:
+    """The round with the highest msg/s; the first error when no round has a figure.
+
+    The best, not the median: on this shared machine a neighbour's load only ever
+    takes throughput away, and the JVM keeps compiling for tens of seconds (ActiveMQ's
+    rounds climb from 13k to 80k msg/s), so each target's best round is the closest
+    to what it can do. Every round is kept beside it (`throughput_rounds`)."""
+    ok = [r for r in runs if "msgs_per_s" in r]
+    if ok:
+        return max(ok, key=lambda r: r["msgs_per_s"])
+    return runs[0] if runs else {"error": "no round ran"}
 
 
 async def _started(
@@ -82,8 +99,13 @@ async def run_side_by_side(ctx: Ctx, targets: tuple[str, ...] = TARGETS) -> dict
             results[name]["others_cpu_pct_before"] = quiet
             warm_res = await _guarded(run_throughput(t, warm))
             results[name]["warm_up"] = {"msgs_per_s": warm_res.get("msgs_per_s")}
-        for name, t in running.items():
-            results[name]["throughput"] = await _guarded(run_throughput(t, tcp))
+        rounds: dict[str, list[dict]] = {name: [] for name in running}
+        for _ in range(ROUNDS):
+            for name, t in running.items():
+                rounds[name].append(await _guarded(run_throughput(t, tcp, ROUND_S)))
+        for name, runs in rounds.items():
+            results[name]["throughput_rounds"] = runs
+            results[name]["throughput"] = best_round(runs)
         for n in FANOUT:
             for name, t in running.items():
                 res = await _guarded(fanout_one(t, tcp, n))

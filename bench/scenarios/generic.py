@@ -68,9 +68,10 @@ async def _subscribed(target: Target, ctx: Ctx, n: int, topic: str) -> list[Stom
     return subs
 
 
-async def run_throughput(target: Target, ctx: Ctx) -> dict:
+async def run_throughput(target: Target, ctx: Ctx, duration: float | None = None) -> dict:
     topic = f"{target.topic}.tput"
-    duration = 5.0 if ctx.quick else 30.0
+    if duration is None:
+        duration = 5.0 if ctx.quick else 30.0
     total = 400_000 if ctx.quick else 2_000_000
     window = int(__import__("os").environ.get("BENCH_WINDOW", "1000"))
     ep = target.endpoint(ctx.transport)

@@ -16,7 +16,7 @@ from bench.__main__ import databases
 from bench.activemq import ACTIVEMQ_STOMP_PORT, java_command, render_config
 from bench.ceiling import batch_summary, replay
 from bench.report_anchors import anchor_lines, margin
-from bench.scenarios.activemq_run import ratios
+from bench.scenarios.activemq_run import best_round, ratios
 from bench.scenarios.chat_db import ceiling_ratio, result_key
 from bench.scenarios.synapse_run import read_body_stamp, stamp_body, sync_latencies
 from bench.stompim_counted import install, read_batch_log
@@ -214,3 +214,10 @@ def test_anchor_table_rows_from_results() -> None:
     assert "**pass** (10x lower)" in row
     assert "n/a" not in row and "not run" in text  # the MariaDB chat row was never run
     assert "| activemq 1->1 | stompim | 40 |" in text
+
+
+def test_best_round_ignores_failed_rounds() -> None:
+    runs = [{"msgs_per_s": 50}, {"error": "Stalled"}, {"msgs_per_s": 90}, {"msgs_per_s": 70}]
+    assert best_round(runs) == {"msgs_per_s": 90}
+    assert best_round([{"error": "x"}]) == {"error": "x"}
+    assert best_round([]) == {"error": "no round ran"}
