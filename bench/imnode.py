@@ -7,11 +7,12 @@ removed on exit. The node runs with stompim's own defaults for that database (WA
 synchronous=NORMAL on SQLite: see stompim/store/_sqlite.py).
 
 With `batch_log=True` the node is started through bench.stompim_counted, which
-records the size of every chat batch it writes (`node.batch_log`).
+records the size of every chat batch it writes into `db.batch_log`.
 
-Call order: `async with im_node("sqlite", opts, "c") as node: node.target ...`;
-after the `async with` the node is stopped but `node.url` stays valid until the
-outer `async with im_database(...)` ends (run_chat keeps both open for the ceiling).
+Call order: `async with im_database("sqlite", "c") as db:`, inside it
+`async with im_node(db, opts) as target: ...`; once the node has stopped, `db.url`
+and `db.batch_log` stay valid until the `im_database` block ends (chat_db.py runs
+the ceiling loop there).
 """
 
 from __future__ import annotations

@@ -113,23 +113,4 @@ async def run_side_by_side(ctx: Ctx, targets: tuple[str, ...] = TARGETS) -> dict
     return results
 
 
-def ratios(results: dict[str, dict]) -> dict[str, float | None]:
-    """stompim / ActiveMQ for 1->1 msg/s and each fan-out's deliveries/s."""
-
-    def fig(target: str, *path: str) -> float | None:
-        d: Any = results.get(target)
-        for k in path:
-            d = d.get(k) if isinstance(d, dict) else None
-        return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
-
-    out: dict[str, float | None] = {}
-    pairs = {"throughput": ("throughput", "msgs_per_s")}
-    for n in FANOUT:
-        pairs[f"fanout_{n}"] = ("fanout", "subscribers", str(n), "deliveries_per_s")
-    for key, path in pairs.items():
-        s, a = fig("stompim", *path), fig("activemq", *path)
-        out[key] = round(s / a, 2) if s is not None and a else None
-    return out
-
-
-__all__ = ["TARGETS", "ratios", "run_side_by_side"]
+__all__ = ["TARGETS", "best_round", "run_side_by_side"]

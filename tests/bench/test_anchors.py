@@ -16,7 +16,7 @@ from bench.__main__ import databases
 from bench.activemq import ACTIVEMQ_STOMP_PORT, java_command, render_config
 from bench.ceiling import batch_summary, replay
 from bench.report_anchors import anchor_lines, margin
-from bench.scenarios.activemq_run import best_round, ratios
+from bench.scenarios.activemq_run import best_round
 from bench.scenarios.chat_db import ceiling_ratio, result_key
 from bench.scenarios.synapse_run import read_body_stamp, stamp_body, sync_latencies
 from bench.stompim_counted import install, read_batch_log
@@ -155,13 +155,6 @@ def test_ratios_and_keys() -> None:
     assert ceiling_ratio(None, 10000) is None and ceiling_ratio(5, 0) is None
     assert ceiling_ratio(True, 10) is None
     assert result_key("mariadb") == "stompim" and result_key("sqlite") == "stompim-sqlite"
-    res = {
-        "stompim": {"throughput": {"msgs_per_s": 90}, "fanout": {"subscribers": {
-            "200": {"deliveries_per_s": 500}, "1000": {"error": "Stalled"}}}},
-        "activemq": {"throughput": {"msgs_per_s": 60}, "fanout": {"subscribers": {
-            "200": {"deliveries_per_s": 50}, "1000": {"deliveries_per_s": 40}}}},
-    }
-    assert ratios(res) == {"throughput": 1.5, "fanout_200": 10.0, "fanout_1000": None}
 
 
 def test_db_choice_per_scenario() -> None:
