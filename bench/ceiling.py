@@ -98,9 +98,9 @@ async def ceiling(
     conversations like the node's senders. Returns msg/s, per-batch commit latency,
     CPU of this loop (generator_cpu_pct) and of the database server (db_cpu_pct).
     """
-    from stompim.im.messages import ChatType, MessageDraft
     from stompim.store import open_database
     from stompim.store.messages import MessageRepository, NewMessage
+    from stompim.store.records import ChatType, MessageDraft
 
     plan = replay(sizes, total)
     if not plan:

@@ -6,7 +6,9 @@ launcher wraps `MessageRepository.write_batch` before the node starts and append
 line per call to the file named by `BENCH_BATCH_LOG`: `start end size` (monotonic
 seconds, the system-wide clock the generator also reads, and the number of messages).
 The wrapper costs one formatted write per batch (a few hundred a second), not per
-message. Lines are flushed as written, so a killed node loses nothing.
+message. Lines are flushed as written, so a killed node loses nothing. Only the
+writer's own call is logged: when a batch is refused, write_batch splits it and calls
+itself on the halves, and those inner calls are part of the one batch already logged.
 
 Call order: the generator sets `BENCH_BATCH_LOG` and starts this module instead of
 `stompim` (Options.module); `read_batch_log()` parses the file afterwards.
@@ -18,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,10 +33,17 @@ def install(path: str) -> TextIO:
 
     original = messages.MessageRepository.write_batch
     out = open(path, "a", buffering=1)  # line-buffered: one write(2) per batch
+    inside: ContextVar[bool] = ContextVar("inside_write_batch", default=False)
 
     async def write_batch(self: Any, items: Sequence[Any]) -> Any:
+        if inside.get():  # a half of a refused batch: the outer call logs the batch
+            return await original(self, items)
+        token = inside.set(True)
         t0 = time.monotonic()
-        result = await original(self, items)
+        try:
+            result = await original(self, items)
+        finally:
+            inside.reset(token)
         out.write(f"{t0:.6f} {time.monotonic():.6f} {len(items)}\n")
         return result
 

@@ -1,5 +1,6 @@
 """The anchors' and the ceiling's own logic: rendered configs, parsing of what the targets
-answer, batch-size replay and the report's verdicts. Pure, no sockets, no servers."""
+answer, batch-size replay and the report's verdicts. No sockets, no servers: the tests of
+the batch log and of the ceiling loop write to a SQLite file through the node's own store."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from bench.__main__ import databases
 from bench.activemq import ACTIVEMQ_STOMP_PORT, java_command, render_config
-from bench.ceiling import batch_summary, replay
+from bench.ceiling import batch_summary, ceiling, replay
 from bench.report_anchors import anchor_lines, margin
 from bench.scenarios.activemq_run import best_round
 from bench.scenarios.chat_db import ceiling_ratio, result_key
@@ -22,6 +23,11 @@ from bench.scenarios.synapse_run import read_body_stamp, stamp_body, sync_latenc
 from bench.stompim_counted import install, read_batch_log
 from bench.synapse import RATE_LIMITS, registration_mac
 from bench.synapse import render_config as synapse_config
+from stompim.store.conversations import ConversationRepository
+from stompim.store.database import Database
+from stompim.store.messages import MessageRepository, NewMessage
+from stompim.store.records import ChatType, MessageDraft
+from stompim.store.users import UserRepository
 
 CORE = "{http://activemq.apache.org/schema/core}"
 
@@ -148,6 +154,47 @@ async def test_counted_launcher_logs_each_write_batch_call(
     got = read_batch_log(log)
     assert [n for *_, n in got] == [0, 0]
     assert all(t0 <= a <= b <= time.monotonic() for a, b, _ in got)
+
+
+async def _private_pair(db: Database) -> tuple[int, int, int]:
+    """(sender, receiver, conversation id) of a fresh pair in `db`."""
+    users = UserRepository(db)
+    a = (await users.create(username="bench_a", password_hash="x", nickname="a")).id
+    b = (await users.create(username="bench_b", password_hash="x", nickname="b")).id
+    conv = await ConversationRepository(db).ensure_private(a, b, int(time.time() * 1000))
+    return a, b, conv.id
+
+
+async def test_batch_log_counts_a_refused_batch_once_not_its_halves(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a resend inside one batch makes write_batch refuse it and call itself on the halves
+    monkeypatch.setattr(MessageRepository, "write_batch", MessageRepository.write_batch)
+    a, b, conv = await _private_pair(sqlite_db)
+    draft = MessageDraft("text", "hello", None, "client-1")
+    item = NewMessage(conv, a, ChatType.PRIVATE, b, draft, int(time.time() * 1000))
+    log = tmp_path / "batches.log"
+    out = install(str(log))
+    try:
+        outcomes = await MessageRepository(sqlite_db).write_batch([item, item])
+    finally:
+        out.close()
+    assert [o[1] if isinstance(o, tuple) else o for o in outcomes] == [False, True]
+    assert [n for *_, n in read_batch_log(log)] == [2]
+
+
+async def test_ceiling_loop_writes_the_replayed_batches_through_the_store(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    a, b, conv = await _private_pair(sqlite_db)
+    url = f"sqlite:///{tmp_path / 'stompim-test.db'}"  # the sqlite_db fixture's file
+    res = await ceiling(url, [(a, b)], [3, 2], total=12, duration=30.0)
+    assert res["available"] is True and res["messages"] == 12 and res["batches"] == 5
+    assert res["batch_sizes"]["mean"] == 2.4
+    stored = await sqlite_db.fetch_val(
+        "SELECT COUNT(*) FROM chat_message WHERE conversation_id = ?", (conv,)
+    )
+    assert int(stored) == 12
 
 
 def test_ratios_and_keys() -> None:
