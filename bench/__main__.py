@@ -219,6 +219,8 @@ def databases(scenario: str, choice: str) -> list[str]:
 
 async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
     scenarios = list(ALL) if args.scenario == "all" else [args.scenario]
+    # checked before anything runs: `all --db mariadb` must not fail at synapse, hours in
+    dbs = {s: databases(s, args.db) for s in scenarios if s in ("chat", "synapse")}
     targets = [t.strip() for t in args.target.split(",")] if args.target else list(TARGETS)
     ctx = Ctx(
         quick=args.quick,
@@ -240,13 +242,13 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
             for name in targets:
                 await run_generic(s, name, ctx, argv)
     if "chat" in scenarios:
-        await run_chat_scenario(ctx, databases("chat", args.db), args.ceiling, argv)
+        await run_chat_scenario(ctx, dbs["chat"], args.ceiling, argv)
     im = [s for s in scenarios if s in IM]
     if im and "stompim" in targets:
         await run_im(im, ctx, argv)
     for s in scenarios:
         if s in ANCHORS:
-            await run_anchor(s, ctx, databases(s, args.db), argv)
+            await run_anchor(s, ctx, dbs.get(s, []), argv)
     if "codec" in scenarios:
         from bench.scenarios.codec_run import run_codec
 

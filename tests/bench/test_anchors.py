@@ -212,6 +212,29 @@ def test_db_choice_per_scenario() -> None:
         databases("chat", "postgresql")
 
 
+def test_all_with_a_db_synapse_lacks_is_refused_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bench.__main__ as cli
+
+    ran: list[object] = []
+
+    async def record(*args: object) -> None:  # stands in for every runner: nothing is started
+        ran.append(args[0])
+
+    async def codec(_ctx: object) -> dict[str, object]:
+        ran.append("codec")
+        return {}
+
+    for runner in ("run_generic", "run_chat_scenario", "run_im", "run_anchor"):
+        monkeypatch.setattr(cli, runner, record)
+    monkeypatch.setattr("bench.scenarios.codec_run.run_codec", codec)
+    monkeypatch.setattr(cli, "save", lambda *_args: None)
+    with pytest.raises(SystemExit, match="synapse takes one of"):
+        cli.main(["all", "--quick", "--db", "mariadb", "--no-report"])
+    assert ran == []
+
+
 def test_margin_says_pass_or_miss_and_by_how_much() -> None:
     assert margin(1.8, 1.5) == "**pass** (+20% vs 1.5)"
     assert margin(0.3, 0.6) == "**miss** (-50% vs 0.6)"
