@@ -1,7 +1,10 @@
 """`python -m bench SCENARIO [--target ...] [--quick]` — run benchmark scenarios.
 
-Scenarios: throughput, latency, fanout, idle (all targets); chat, group, loginstorm
-(stompim with MariaDB); codec (runs bench.codec); `all` runs every one of them, then
+Scenarios: throughput, latency, fanout, idle (all targets); chat (stompim on SQLite
+and/or MariaDB, `--db`, with the database's own ceiling under `--ceiling`); group,
+loginstorm (stompim with MariaDB); activemq (stompim and ActiveMQ Classic side by
+side over STOMP/TCP); synapse (Synapse and stompim's persisted chat on the same class
+of database, `--db`); codec (runs bench.codec); `all` runs every one of them, then
 writes bench/results/README.md and the plots; `report` only rewrites those.
 
 The generator starts each target itself (see bench/targets.py): a fresh stompim or
@@ -32,8 +35,9 @@ from bench.targets import Options, Target, TargetUnavailable, start_target, stom
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = ("raw", "rabbitmq", "stompim")
 GENERIC = ("throughput", "latency", "fanout", "idle")
-IM = ("chat", "loginstorm", "group")
-ALL = GENERIC + IM + ("codec",)
+IM = ("loginstorm", "group")
+ANCHORS = ("activemq", "synapse")
+ALL = (*GENERIC, "chat", *IM, *ANCHORS, "codec")
 
 
 def machine() -> dict[str, Any]:
@@ -118,7 +122,7 @@ async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> No
 
 
 async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
-    from bench.scenarios.chat import run_chat, run_loginstorm
+    from bench.scenarios.chat import run_loginstorm
     from bench.scenarios.group import group_env, run_group, sizes
 
     why = await mariadb.reachable()
@@ -129,7 +133,7 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
             save(s, "stompim", {"available": False, "reason": why}, argv, ctx.quick)
         log(f"  IM scenarios not available: {why}")
         return
-    for group in (["chat", "loginstorm"], ["group"]):
+    for group in (["loginstorm"], ["group"]):
         todo = [s for s in scenarios if s in group]
         if not todo:
             continue
@@ -159,9 +163,7 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
                 for s in todo:
                     log(f"== {s} on stompim (MariaDB){' (quick)' if ctx.quick else ''}")
                     try:
-                        if s == "chat":
-                            res = await run_chat(target, ctx)
-                        elif s == "loginstorm":
+                        if s == "loginstorm":
                             res = await run_loginstorm(target, ctx)
                         else:
                             res = await run_group(target, ctx, database=dbname)
@@ -177,21 +179,48 @@ async def run_im(scenarios: list[str], ctx: Ctx, argv: list[str]) -> None:
             if prev_userstat is not None:
                 await mariadb.userstat_restore(prev_userstat)
             await mariadb.drop_database(dbname)
-        for s in todo:
-            if s != "chat" and s != "loginstorm" and s != "group":
-                continue
-            for other in ("rabbitmq", "raw"):
-                save(
-                    s,
-                    other,
-                    {"available": False, "reason": "no IM features (stompim only)"},
-                    argv,
-                    ctx.quick,
-                )
+
+
+async def run_chat_scenario(ctx: Ctx, dbs: list[str], ceiling: bool, argv: list[str]) -> None:
+    from bench.scenarios.chat_db import result_key, run_chat_db
+
+    for kind in dbs:
+        try:
+            res = await run_chat_db(kind, ctx, with_ceiling=ceiling)
+        except Exception as exc:
+            traceback.print_exc()
+            res = {"error": f"{type(exc).__name__}: {exc}"}
+        save("chat", result_key(kind), res, argv, ctx.quick)
+
+
+async def run_anchor(scenario: str, ctx: Ctx, dbs: list[str], argv: list[str]) -> None:
+    if scenario == "activemq":
+        from bench.scenarios.activemq_run import run_side_by_side
+
+        for name, res in (await run_side_by_side(ctx)).items():
+            save("activemq", name, res, argv, ctx.quick)
+        return
+    from bench.scenarios.synapse_run import run_synapse_side_by_side
+
+    for kind in dbs:
+        for key, res in (await run_synapse_side_by_side(kind, ctx)).items():
+            save("synapse", key, res, argv, ctx.quick)
+
+
+def databases(scenario: str, choice: str) -> list[str]:
+    """`--db` for chat (sqlite, mariadb) and synapse (sqlite, postgresql); both by default."""
+    kinds = ["sqlite", "postgresql"] if scenario == "synapse" else ["sqlite", "mariadb"]
+    if choice == "both":
+        return kinds
+    if choice not in kinds:
+        raise SystemExit(f"--db {choice}: {scenario} takes one of {', '.join(kinds)} or both")
+    return [choice]
 
 
 async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
     scenarios = list(ALL) if args.scenario == "all" else [args.scenario]
+    # checked before anything runs: `all --db mariadb` must not fail at synapse, hours in
+    dbs = {s: databases(s, args.db) for s in scenarios if s in ("chat", "synapse")}
     targets = [t.strip() for t in args.target.split(",")] if args.target else list(TARGETS)
     ctx = Ctx(
         quick=args.quick,
@@ -204,6 +233,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
             setup_rabbitmq=not args.no_rabbitmq_setup,
         ),
         profile=args.profile,
+        quiet_s=args.quiet_wait,
         **size_fields(args),
     )
     t0 = time.monotonic()
@@ -211,9 +241,14 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
         if s in GENERIC:
             for name in targets:
                 await run_generic(s, name, ctx, argv)
+    if "chat" in scenarios:
+        await run_chat_scenario(ctx, dbs["chat"], args.ceiling, argv)
     im = [s for s in scenarios if s in IM]
     if im and "stompim" in targets:
         await run_im(im, ctx, argv)
+    for s in scenarios:
+        if s in ANCHORS:
+            await run_anchor(s, ctx, dbs.get(s, []), argv)
     if "codec" in scenarios:
         from bench.scenarios.codec_run import run_codec
 
@@ -249,6 +284,22 @@ def main(argv: list[str] | None = None) -> int:
         "--no-rabbitmq-setup",
         action="store_true",
         help="do not touch the RabbitMQ service (it must already serve Web-STOMP)",
+    )
+    p.add_argument(
+        "--db",
+        default="both",
+        help="chat: sqlite, mariadb or both; synapse: sqlite, postgresql or both (default both)",
+    )
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="chat: also measure the database's own ceiling (same batches, no node)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="chat, activemq, synapse: seconds to wait for other jobs to go quiet (default 60)",
     )
     p.add_argument("--no-report", action="store_true", help="do not rewrite README.md and plots")
     add_size_arguments(p)

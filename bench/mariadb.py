@@ -75,3 +75,23 @@ async def reachable() -> str | None:
     except Exception as exc:
         return f"MariaDB at {HOST}:{PORT} unreachable: {exc}"
     return None
+
+
+def server_pid() -> int | None:
+    """The MariaDB server's pid (for its CPU), or None when it runs elsewhere."""
+    import psutil
+
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("mariadbd", "mysqld"):
+            return int(p.pid)
+    return None
+
+
+async def server_version() -> str:
+    """Version and the settings that decide what a commit costs (for the results)."""
+    row = (await _exec(
+        "SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@log_bin, @@sync_binlog,"
+        " @@innodb_buffer_pool_size"
+    ))[0]
+    return (f"MariaDB {row[0]}, innodb_flush_log_at_trx_commit={row[1]}, log_bin={row[2]},"
+            f" sync_binlog={row[3]}, innodb_buffer_pool_size={int(row[4]) // 2**20} MB")

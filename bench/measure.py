@@ -5,7 +5,10 @@ carries `generator_cpu` (this process, % of one core over the measured wall time
 next to `broker_cpu`: a generator near 100% means the figure is the generator's
 ceiling, not the broker's.
 
-Call order: `m = Meter(broker_pid)`, `m.start()`, ... load ..., `m.stop()` -> dict.
+With `db_pid` (MariaDB's or PostgreSQL's server process, children included) the
+database's CPU is reported apart as `db_cpu_pct` instead of inside `others_cpu_pct`.
+
+Call order: `m = Meter(broker_pid[, db_pid])`, `m.start()`, ... load ..., `m.stop()` -> dict.
 """
 
 from __future__ import annotations
@@ -82,7 +85,10 @@ class Meter:
     """CPU of generator and broker, and broker RSS, over one measured interval."""
 
     broker_pid: int | None
+    db_pid: int | None = None
     _proc: psutil.Process | None = field(init=False, default=None)
+    _db: psutil.Process | None = field(init=False, default=None)
+    _db0: float = 0.0
     _t0: float = 0.0
     _gen0: float = 0.0
     _brk0: float = 0.0
@@ -95,6 +101,11 @@ class Meter:
                 self._proc = psutil.Process(self.broker_pid)
             except psutil.Error:
                 self._proc = None
+        if self.db_pid:
+            try:
+                self._db = psutil.Process(self.db_pid)
+            except psutil.Error:
+                self._db = None
 
     def rss(self) -> int:
         return process_rss(self._proc)
@@ -103,23 +114,30 @@ class Meter:
         self._t0 = time.perf_counter()
         self._gen0 = _self_cpu()
         self._brk0 = process_cpu(self._proc)
+        self._db0 = process_cpu(self._db)
         self._sys0 = _busy_cpu()
         self.rss_start = self.rss()
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, float | None]:
         wall = time.perf_counter() - self._t0
         gen = _self_cpu() - self._gen0
         brk = process_cpu(self._proc) - self._brk0
+        dbc = process_cpu(self._db) - self._db0
         busy = _busy_cpu() - self._sys0
-        return {
+        out = {
             "wall_s": round(wall, 3),
             "generator_cpu_pct": round(100 * gen / wall, 1) if wall else 0.0,
             "broker_cpu_pct": round(100 * brk / wall, 1) if wall and self._proc else None,
             "broker_rss_mb": round(self.rss() / 2**20, 1) if self._proc else None,
             # CPU used by everything else on the machine (other jobs distort results)
-            "others_cpu_pct": round(100 * max(0.0, busy - gen - brk) / wall, 1) if wall else 0.0,
+            "others_cpu_pct": (
+                round(100 * max(0.0, busy - gen - brk - dbc) / wall, 1) if wall else 0.0
+            ),
             "cores": psutil.cpu_count(),
         }
+        if self._db is not None:
+            out["db_cpu_pct"] = round(100 * dbc / wall, 1) if wall else 0.0
+        return out
 
 
 class Progress:

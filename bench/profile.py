@@ -14,6 +14,7 @@ from pathlib import Path
 
 # frames every stack shares (interpreter start-up, CLI, the event loop runner)
 _WRAPPERS = ("<frozen", "asyncio/runners.py", "stompim/cli.py", "stompim/__main__.py",
+             "bench/stompim_counted.py",
              "asyncio/base_events.py", "asyncio/events.py", "uvloop")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 

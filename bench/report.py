@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.report_anchors import anchor_lines
+
 TARGETS = ("stompim", "rabbitmq", "raw")
 
 
@@ -261,6 +263,7 @@ def write_report(results: Path) -> None:
         *_cpu_rows(data),
         "",
     ]
+    lines += anchor_lines(data)
     rq = _res(data, "throughput", "rabbitmq") or _res(data, "idle", "rabbitmq") or {}
     if rq.get("rabbitmq_setup"):
         lines += ["## RabbitMQ setup done by the generator", ""]

@@ -8,6 +8,7 @@
   enables `rabbitmq_web_stomp`, raises the open-file limit of the service, and
   restarts RabbitMQ only if one of those had to change.
 - `raw`: `bench.raw_server` (websockets + uvloop forwarding ceiling) as a subprocess.
+- `activemq`: ActiveMQ Classic over STOMP/TCP only, started from bench/activemq.py.
 
 Call order: `async with start_target(name, opts) as target: ...` — subprocesses are
 terminated (SIGTERM, then SIGKILL) on exit, whatever happened inside.
@@ -46,6 +47,12 @@ RABBIT_NOFILE = 20000
 _MARK = "# added by stompim bench (bench/targets.py)"
 
 
+def work_dir() -> Path:
+    """Where the anchors keep configs, data and venvs: outside the git tree, kept between
+    runs (a Synapse venv takes minutes to build). `BENCH_WORK` overrides it."""
+    return Path(os.environ.get("BENCH_WORK", "/var/tmp/stompim-bench"))
+
+
 class TargetUnavailable(RuntimeError):
     """The target cannot be started here; the scenario records it as not available."""
 
@@ -53,7 +60,7 @@ class TargetUnavailable(RuntimeError):
 @dataclass
 class Target:
     name: str
-    ws: Endpoint
+    ws: Endpoint | None  # None: no WebSocket transport (ActiveMQ's Debian build)
     tcp: Endpoint | None
     pid: int | None
     http: str | None = None  # REST base URL (stompim only)
@@ -65,6 +72,8 @@ class Target:
             if self.tcp is None:
                 raise TargetUnavailable(f"{self.name} has no STOMP TCP listener")
             return self.tcp
+        if self.ws is None:
+            raise TargetUnavailable(f"{self.name} has no WebSocket transport")
         return self.ws
 
 
@@ -82,6 +91,7 @@ class Options:
     setup_rabbitmq: bool = True
     profile_dir: str = ""  # if set, stompim runs under `py-spy record` into this dir
     profile_label: str = ""
+    module: str = "stompim"  # run as `python -m <module>`; bench.stompim_counted logs batches
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -101,7 +111,7 @@ async def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: fl
     raise TargetUnavailable(f"port {port} did not open within {timeout:.0f}s")
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -126,7 +136,7 @@ async def start_raw(opts: Options) -> AsyncIterator[Target]:
         url = f"ws://127.0.0.1:{opts.raw_port}/ws"
         yield Target("raw", Endpoint(url), None, proc.pid, topic="/topic/bench")
     finally:
-        _stop_process(proc)
+        stop_process(proc)
 
 
 # -- stompim ----------------------------------------------------------------------------------
@@ -159,7 +169,7 @@ async def start_stompim(opts: Options) -> AsyncIterator[Target]:
         "STOMPIM_STOMP_MAX_CONNECTIONS_PER_USER": "100000",
     })
     env.update(dict(opts.extra_env))
-    cmd = [PYTHON, "-m", "stompim", "--log-level", "WARNING", "serve"]
+    cmd = [PYTHON, "-m", opts.module, "--log-level", "WARNING", "serve"]
     if opts.profile_dir:
         spy = str(Path(PYTHON).parent / "py-spy")
         out = Path(opts.profile_dir) / f"{opts.profile_label or 'stompim'}.txt"
@@ -203,7 +213,7 @@ async def start_stompim(opts: Options) -> AsyncIterator[Target]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        _stop_process(proc)
+        stop_process(proc)
         logf.close()
         if os.environ.get("BENCH_KEEP_LOGS") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
@@ -219,7 +229,7 @@ async def _fall_back_to_token(target: Target) -> None:
     from bench.transport import open_stomp
 
     try:
-        conn = await open_stomp(target.ws)
+        conn = await open_stomp(target.endpoint("ws"))
         conn.close()
         return
     except ConnectionRefusedError as exc:
@@ -228,7 +238,7 @@ async def _fall_back_to_token(target: Target) -> None:
     async with ImApi(target.http) as api:
         user = await api.user(f"benchgen{os.getpid()}", "Bench-pass-123")
     auth = {"Authorization": f"Bearer {user.token}"}
-    target.ws = target.ws.with_auth(**auth)
+    target.ws = target.endpoint("ws").with_auth(**auth)
     target.tcp = target.tcp.with_auth(**auth) if target.tcp else None
     target.notes.append(f"anonymous CONNECT refused ({reason}); used one registered user's token")
     log(f"  stompim: anonymous CONNECT refused ({reason}); using a registered user's token")
@@ -347,4 +357,8 @@ STARTERS = {"stompim": start_stompim, "rabbitmq": start_rabbitmq, "raw": start_r
 
 
 def start_target(name: str, opts: Options) -> contextlib.AbstractAsyncContextManager[Target]:
+    if name == "activemq":  # bench.activemq builds on this module
+        from bench.activemq import start_activemq
+
+        return start_activemq(opts)
     return STARTERS[name](opts)

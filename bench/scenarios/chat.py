@@ -1,5 +1,6 @@
-"""IM scenarios on stompim with MariaDB: persisted private chat and a login storm during
-chat (the large group is bench/scenarios/group.py, built on the helpers here).
+"""IM scenarios on stompim: persisted private chat (MariaDB or SQLite, see
+bench/scenarios/chat_db.py) and a login storm during chat (MariaDB); the large group is
+bench/scenarios/group.py, built on the helpers here.
 
 They use only the documented contract: REST /api/user/register + /api/user/login for
 tokens, /api/friend/request both ways to befriend, /api/group + invitations for a
@@ -38,6 +39,7 @@ from bench.transport import close_all, open_many
 from bench.wire import StompConn, describe_error
 
 PASSWORD = "Bench-pass-123"
+CHAT_RATES = (2000, 5000)  # receipt latency is measured at these fixed rates
 RUN = f"{os.getpid() % 100000}"
 _perf_ns = time.perf_counter_ns
 
@@ -103,7 +105,7 @@ class ChatRig:
         return rig
 
     def ep(self, user: User):
-        return self.target.ws.with_auth(Authorization=f"Bearer {user.token}")
+        return self.target.endpoint("ws").with_auth(Authorization=f"Bearer {user.token}")
 
     def makers(self) -> list:
         return [chat_frame("/app/chat/private", "toUserId", r.id) for r in self.receivers]
@@ -130,7 +132,9 @@ class ChatRig:
             return "stored (receipt) but not delivered to /user/queue/chat within 10 s"
         return None
 
-    async def paced(self, rate: int, duration: float, label: str) -> dict:
+    async def paced(
+        self, rate: int, duration: float, label: str, db_pid: int | None = None
+    ) -> dict:
         """Chat at a fixed total rate spread over the senders; receipt + delivery latency."""
         rlat: list[int] = []
         sink = Sink()
@@ -144,7 +148,7 @@ class ChatRig:
         def make(i: int) -> bytes:
             return makers[i % n]()
 
-        meter = Meter(self.target.pid)
+        meter = Meter(self.target.pid, db_pid)
         meter.start()
         prog = Progress(label, int(rate * duration))
         overloaded = None
@@ -182,20 +186,34 @@ class ChatRig:
             log(f"  {label}: overloaded, {overloaded}")
         return res
 
-    async def windowed(self, total: int, duration: float, window: int) -> dict:
-        """Maximum stored msg/s: every sender keeps `window` SENDs awaiting receipts."""
+    async def windowed(
+        self,
+        total: int,
+        duration: float,
+        window: int,
+        senders: int | None = None,
+        db_pid: int | None = None,
+    ) -> dict:
+        """Maximum stored msg/s: each of the first `senders` senders (default: all)
+        keeps `window` SENDs awaiting receipts. `phase_monotonic` in the result is the
+        measured interval on the system-wide monotonic clock (the node's batch log
+        uses the same clock)."""
         rlat: list[int] = []
         sink = Sink()
         for c in self.r_conns:
             c.on_message = sink.on_message
-        flows = [Flow(window) for _ in self.s_conns]
-        for c, f in zip(self.s_conns, flows, strict=False):
+        s_conns = self.s_conns[: senders or len(self.s_conns)]
+        makers = self.makers()[: len(s_conns)]
+        flows = [Flow(window) for _ in s_conns]
+        for c, f in zip(s_conns, flows, strict=False):
             c.on_receipt = receipt_recorder(rlat, f)
-        each = total // len(self.s_conns)
+        each = total // len(s_conns)
         deadline = time.monotonic() + duration
-        meter = Meter(self.target.pid)
+        meter = Meter(self.target.pid, db_pid)
+        phase_start = time.monotonic()
         meter.start()
-        prog = Progress("stompim chat (stored, windowed)", each * len(flows))
+        label = f"stompim chat (stored, {len(flows)}x{window} in flight)"
+        prog = Progress(label, each * len(flows))
         t0 = time.perf_counter()
         stalled = None
 
@@ -209,7 +227,7 @@ class ChatRig:
             await asyncio.gather(
                 *(
                     publish_windowed(c, m, f, each, deadline, stall_s=20)
-                    for c, m, f in zip(self.s_conns, self.makers(), flows, strict=False)
+                    for c, m, f in zip(s_conns, makers, flows, strict=False)
                 )
             )
             sent = sum(f.sent for f in flows)
@@ -221,11 +239,13 @@ class ChatRig:
         finally:
             ticker.cancel()
         elapsed = time.perf_counter() - t0
+        phase_end = time.monotonic()
         await sink.drain(len(rlat), 5)
         res = meter.stop()
         prog.finish()
         res.update(
             {
+                "phase_monotonic": [round(phase_start, 6), round(phase_end, 6)],
                 "sent": sum(f.sent for f in flows),
                 "receipts": len(rlat),
                 "delivered": sink.count,
@@ -244,7 +264,12 @@ class ChatRig:
         close_all(self.s_conns + self.r_conns)
 
 
-async def run_chat(target: Target, ctx: Ctx) -> dict:
+async def run_chat(
+    target: Target, ctx: Ctx, database: str = "mariadb", db_pid: int | None = None
+) -> dict:
+    """Max stored msg/s (10 senders x 200 in flight), then receipt and delivery latency
+    at 2,000 and 5,000 msg/s. `pair_ids` in the result lets the ceiling loop write
+    the same conversations."""
     if target.http is None:
         return not_available(f"{target.name} has no IM chat")
     async with ImApi(target.http) as api:
@@ -256,23 +281,33 @@ async def run_chat(target: Target, ctx: Ctx) -> dict:
             why = await rig.probe()
             if why:
                 return not_available(why)
-            out: dict = {"available": True, "database": "mariadb", "pairs": len(rig.senders)}
+            out: dict = {
+                "available": True,
+                "database": database,
+                "pairs": len(rig.senders),
+                "pair_ids": [[s.id, r.id] for s, r in zip(rig.senders, rig.receivers, strict=True)],
+            }
             out["max"] = await rig.windowed(
-                30_000 if ctx.quick else 200_000, 6.0 if ctx.quick else 30.0, window=200
+                30_000 if ctx.quick else 200_000,
+                6.0 if ctx.quick else 30.0,
+                window=200,
+                db_pid=db_pid,
             )
             log(
-                f"  stompim chat: {out['max']['stored_msgs_per_s']:,} stored msg/s, receipt p99 "
-                f"{out['max']['receipt_latency'].get('p99_ms')} ms"
+                f"  stompim chat ({database}): {out['max']['stored_msgs_per_s']:,} stored msg/s,"
+                f" receipt p99 {out['max']['receipt_latency'].get('p99_ms')} ms"
             )
-            await asyncio.sleep(1)
-            out["at_2000"] = await rig.paced(
-                2000, 6.0 if ctx.quick else 30.0, "stompim chat @2000/s"
-            )
-            log(
-                "  stompim chat @2000/s: receipt p50 "
-                f"{out['at_2000']['receipt_latency'].get('p50_ms')}"
-                f" p99 {out['at_2000']['receipt_latency'].get('p99_ms')} ms"
-            )
+            for rate in CHAT_RATES:
+                await asyncio.sleep(1)
+                key = f"at_{rate}"
+                out[key] = await rig.paced(
+                    rate, 6.0 if ctx.quick else 30.0, f"stompim chat @{rate}/s", db_pid
+                )
+                log(
+                    f"  stompim chat ({database}) @{rate}/s: receipt p50 "
+                    f"{out[key]['receipt_latency'].get('p50_ms')}"
+                    f" p99 {out[key]['receipt_latency'].get('p99_ms')} ms"
+                )
             return out
         finally:
             rig.close()
@@ -342,7 +377,7 @@ async def _topic_under_storm(
     duration: float,
 ) -> dict:
     """Scenario (b)'s 2,000 msg/s topic latency, quiet and during the login storm."""
-    ep = target.ws.with_auth(Authorization=f"Bearer {user.token}")
+    ep = target.endpoint("ws").with_auth(Authorization=f"Bearer {user.token}")
     conns = await open_many(ep, 2)
     pub, sub = conns
     try:

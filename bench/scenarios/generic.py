@@ -39,11 +39,15 @@ class Ctx:
     transport: str = "ws"
     opts: Options = field(default_factory=Options)
     profile: bool = False
+    quiet_s: float = 60.0  # anchors and chat: wait up to this long for a quiet machine
     # sizes of the scale scenarios (bench/sizes.py); None: the scenario's default
     count: int | None = None
     hold_s: float | None = None
     members: int | None = None
     online: int | None = None
+
+    def quiet_wait(self) -> float:
+        return 0.0 if self.quick else self.quiet_s
 
 
 async def _subscribed(target: Target, ctx: Ctx, n: int, topic: str) -> list[StompConn]:
@@ -64,9 +68,10 @@ async def _subscribed(target: Target, ctx: Ctx, n: int, topic: str) -> list[Stom
     return subs
 
 
-async def run_throughput(target: Target, ctx: Ctx) -> dict:
+async def run_throughput(target: Target, ctx: Ctx, duration: float | None = None) -> dict:
     topic = f"{target.topic}.tput"
-    duration = 5.0 if ctx.quick else 30.0
+    if duration is None:
+        duration = 5.0 if ctx.quick else 30.0
     total = 400_000 if ctx.quick else 2_000_000
     window = int(__import__("os").environ.get("BENCH_WINDOW", "1000"))
     ep = target.endpoint(ctx.transport)
@@ -169,11 +174,11 @@ async def run_latency(
 async def run_fanout(target: Target, ctx: Ctx, counts: tuple[int, ...] = (200, 1000)) -> dict:
     out: dict = {"body_bytes": BODY, "subscribers": {}}
     for n in counts:
-        out["subscribers"][str(n)] = await _fanout_one(target, ctx, n)
+        out["subscribers"][str(n)] = await fanout_one(target, ctx, n)
     return out
 
 
-async def _fanout_one(target: Target, ctx: Ctx, n: int) -> dict:
+async def fanout_one(target: Target, ctx: Ctx, n: int) -> dict:
     topic = f"{target.topic}.fan{n}"
     duration = 5.0 if ctx.quick else 20.0
     window = max(20, 100_000 // n)

@@ -136,7 +136,7 @@ async def _group_round(
 ) -> dict:
     """`messages` group messages from users[0] (the owner) to a group of `size` members of
     whom `users` are online and subscribed."""
-    ep = [target.ws.with_auth(Authorization=f"Bearer {u.token}") for u in users]
+    ep = [target.endpoint("ws").with_auth(Authorization=f"Bearer {u.token}") for u in users]
     prog = Progress(f"connect {len(users)} of {size} members", len(users))
     t0 = time.perf_counter()
     conns = await open_many(ep, len(users), concurrency=50, progress=prog)

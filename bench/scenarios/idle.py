@@ -180,6 +180,7 @@ async def run_idle(target: Target, ctx: Ctx) -> dict:
         n = min(lim.room() for lim in limits.values() if lim is not None)
         log(f"  {target.name} idle: {short}")
     sources = source_addresses(n)
+    ws = target.endpoint("ws")
     me = psutil.Process()
     meter = Meter(target.pid)
     await asyncio.sleep(1.0)
@@ -187,7 +188,7 @@ async def run_idle(target: Target, ctx: Ctx) -> dict:
     rss0 = meter.rss_start
     gen_rss0 = me.memory_info().rss
     listen0 = listen_counters()
-    probe = await open_stomp(target.ws, HEARTBEAT, source=pick(sources, 0), lean=True)
+    probe = await open_stomp(ws, HEARTBEAT, source=pick(sources, 0), lean=True)
     hb = negotiated_heartbeat(probe.connected_frame, HEARTBEAT)
     beats = HeartBeats(hb[0] / 1000)
     beats.add(probe)
@@ -198,7 +199,7 @@ async def run_idle(target: Target, ctx: Ctx) -> dict:
     opened = Opened()
     try:
         opened = await open_sessions(
-            target.ws, n - 1, sources, beats.add,
+            ws, n - 1, sources, beats.add,
             deadline_s=max(120.0, n / 100), progress=prog, first=1,
         )
         prog.finish()
