@@ -50,6 +50,12 @@ class StompConfig:
     allow_anonymous: bool = False
     open_generic_destinations: bool = True
     max_queue_depth: int = 10000
+    slow_consumer_ms: int = 10000
+    send_drain_ms: int = 10000
+    max_transactions: int = 16
+    max_transaction_frames: int = 1000
+    max_transaction_bytes: int = 4 * 1024 * 1024
+    ws_fast_path: bool = True
 
 
 @dataclass(frozen=True)

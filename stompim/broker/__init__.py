@@ -1,11 +1,16 @@
-"""The STOMP engine: sessions, routing, destinations, transports.
+"""The STOMP engine: sans-I/O sessions, routing, destinations, transports.
 
-Public API (see each module): `Broker`, the auth contract (`Principal`,
-`Authenticator`, `AuthenticationFailed`, `StaticAuthenticator`,
-`AnonymousAuthenticator`), the destination plug-in contract
-(`DestinationHandler`), and the cluster seam (`Bridge`, `BridgeSink`,
-`LocalBridge`), and the session listener contract (`SessionListener`, see
-`Broker.add_session_listener`).
+Public API (see each module): `Broker`, the sans-I/O `Session` and its events
+(stompim.broker.events), the auth contract (`Principal`, `Authenticator`,
+`AuthenticationFailed`, `StaticAuthenticator`, `AnonymousAuthenticator`), the
+destination plug-in contract (`DestinationHandler`), the cluster seam (`Bridge`,
+`BridgeSink`, `LocalBridge`), and the session listener contract
+(`SessionListener`, see `Broker.add_session_listener`).
+
+Modules, bottom to top (each imports only those above it in this list):
+errors, values, auth, states, message, destinations, router, exchange, events, link,
+core, send, transactions, subscribe, connect, session, listeners, publisher,
+connection, tcp, ws_fastpath, websocket, broker.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .destinations import DestinationHandler, DestinationRefused, Kind, Route
 from .listeners import SessionListener
 from .publisher import Bridge, BridgeSink, BrokerPublisher, LocalBridge
 from .router import AckMode
+from .session import Session
 
 __all__ = [
     "AckMode",
@@ -38,6 +44,7 @@ __all__ = [
     "LocalBridge",
     "Principal",
     "Route",
+    "Session",
     "SessionListener",
     "StaticAuthenticator",
     "Stats",

@@ -2,12 +2,15 @@
 
 The broker does not know how credentials work: it hands the CONNECT headers (and
 the token of the WebSocket handshake, when there was one) to an `Authenticator`
-and gets a `Principal` back, or an `AuthenticationFailed` whose message goes into
-the ERROR frame.  The IM layer provides the real authenticator (JWT, passwords);
-this module has the contract plus two small ones for tests and open nodes.
+and gets a `Principal` back, or an `AuthenticationFailed` (any Refusal) whose
+message goes into the ERROR frame; an Unavailable dependency answers "service
+unavailable, retry".  The STOMP binding of the IM domain provides the real
+authenticator (JWT, passwords); this module has the contract plus two small ones
+for tests and open nodes.
 
-Call order: the session calls `authenticate()` once, after version negotiation and
-before CONNECTED; nothing else is processed for that session until it returns.
+Call order: the broker calls `authenticate()` once per session, after the session
+asked for it (the `Authenticate` event: version negotiated, before CONNECTED);
+nothing else is processed for that session until it returns.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from .errors import AuthenticationFailed
 
 __all__ = [
     "AnonymousAuthenticator",
@@ -29,26 +34,21 @@ __all__ = [
 @dataclass(frozen=True)
 class Principal:
     """An authenticated user. `token_id` is the JWT `jti` the session was opened
-    with, so that a logout can close just the sessions of that token."""
+    with, so that a logout can close just the sessions of that token; `generation`
+    is the user's credential generation at authentication (a password change or a
+    revocation moves it on, which ends the sessions of older generations)."""
 
     user_id: int
     username: str
     token_id: str | None = None
-
-
-class AuthenticationFailed(Exception):
-    """Credentials missing or wrong; `message` is shown to the client in ERROR."""
-
-    def __init__(self, message: str = "authentication failed") -> None:
-        super().__init__(message)
-        self.message = message
+    generation: int = 0
 
 
 class Authenticator(Protocol):
     async def authenticate(
         self, headers: Mapping[str, str], handshake_token: str | None
     ) -> Principal:
-        """Return who connects, or raise AuthenticationFailed.
+        """Return who connects, or raise AuthenticationFailed (or Unavailable).
 
         `headers` are the CONNECT frame's headers (first occurrence wins);
         `handshake_token` is the token of the WebSocket handshake (`?token=` or

@@ -1,13 +1,21 @@
-"""The Broker: listeners, the session registry, the flush and timer machinery.
+"""The Broker: listeners, the connection registry, the flush and timer machinery.
 
-One Broker per node.  It owns the Router (subscriptions), the DestinationRules
-(with the registered DestinationHandlers), the Publisher given to the IM layer,
-and two pieces of shared machinery that keep idle sessions cheap:
+One Broker per node.  It owns the Exchange (destination rules with the registered
+DestinationHandlers, and the router), the Publisher given to the IM layer, the
+connections (each a sans-I/O Session driven by a `Connection`), and the shared
+machinery that keeps idle sessions cheap:
 
-* one flush per event-loop turn for all sessions that produced output
-  (`mark_dirty` -> `_flush_all`), and
-* one periodic sweep over all sessions for connect timeouts and heart-beats
-  (`_sweep`), instead of timers or tasks per session.
+* one pass per event-loop turn over every connection that produced output
+  (`schedule` -> `_service_all`): each writes once;
+* one periodic sweep over all connections for timeouts, heart-beats and slow
+  consumers (`_sweep`), instead of timers or tasks per session;
+* one timer for throttled publishers (`throttle` -> `relieve`): a publisher whose
+  SEND reached a congested consumer stops reading for at most `throttle_seconds`,
+  or until a congested consumer drains; nobody else is slowed down.
+
+Shutdown (`close`) drains: listeners stop accepting, every session stops reading
+frames, the sends in flight finish (bounded by `send_drain_ms`) and are answered,
+then every session gets ERROR "server shutting down".
 
 Call order: `Broker(config, authenticator)`, `add_handler(...)`, optionally
 `add_session_listener(...)` and `set_bridge(...)`, then `await start_tcp(...)` /
@@ -21,89 +29,65 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from websockets.asyncio.server import Server as WsServer
 
 from stompim.config import StompConfig
-from stompim.frames import Limits
-from stompim.logs import session_fields
 
 from .auth import Authenticator
-from .destinations import DestinationHandler, DestinationRules, Kind
+from .connection import Connection
+from .core import SessionContext
+from .destinations import DestinationHandler, DestinationRules
+from .errors import QueueFull
+from .exchange import Exchange, Stats
+from .link import Link
 from .listeners import SessionEvents, SessionListener
-from .message import Message
-from .publisher import Bridge, BrokerPublisher, Headers, LocalBridge
-from .router import QueueFull, Router
-from .session import Link, Session
+from .message import Headers
+from .publisher import Bridge, BrokerPublisher, LocalBridge
+from .router import Router
+from .session import SHUTDOWN_MESSAGE, Session
+from .states import State
 from .tcp import StompTcpProtocol
 from .websocket import start_websocket_server
 
 __all__ = ["Broker", "Stats"]
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Stats:
-    """Counters for /metrics (mutable on purpose: bumped on hot paths)."""
-
-    connections: int = 0
-    connections_total: int = 0
-    messages_in: int = 0
-    messages_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
+log = logging.getLogger("stompim.broker")
 
 
 class Broker:
-    max_transaction_frames = 1000
-
     def __init__(
         self, config: StompConfig, authenticator: Authenticator, *, node_id: str = ""
     ) -> None:
         self.config = config
         self.authenticator = authenticator
         self.node_id = node_id
-        self.limits = Limits(
-            max_frame_size=config.max_frame_size,
-            max_headers=config.max_headers,
-            max_header_length=config.max_header_length,
-        )
         self.rules = DestinationRules(config.open_generic_destinations)
         self.router = Router(config.max_queue_depth)
         self.stats = Stats()
+        self.exchange = Exchange(self.rules, self.router, node_id)
+        self.context = SessionContext(config, self.exchange, self.stats)
         self.publisher = BrokerPublisher(self)
         self.bridge: Bridge = LocalBridge()
-        self._forwarding = False   # a real bridge is set: hand topic messages over
-        # Imported late: handlers imports session, which this module imports.
-        # Sessions look their handler up here (no import per frame).
-        from .handlers import HANDLERS
-
-        self.handlers = HANDLERS
-        self.grace = config.heartbeat_grace_ms / 1000.0
-        self.connect_timeout = config.connect_timeout_ms / 1000.0
-        self.sessions: set[Session] = set()
-        self._users: dict[int, set[Session]] = {}
+        self.connections: set[Connection] = set()
+        self._users: dict[int, set[Connection]] = {}
         self._ids = itertools.count(1)
-        self._dirty: list[Session] = []
-        self._flush_handle: asyncio.Handle | None = None
+        self._ready: list[Connection] = []
+        self._service_handle: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.events = SessionEvents()
-        # Publisher flow control: a session whose transport buffer passed the soft
-        # limit is "congested"; a session publishing while any is congested stops
-        # reading for at most `throttle_seconds` (or until the buffers drain).  A
-        # consumer that never drains still reaches max_pending_bytes and is dropped.
-        self.soft_pending_bytes = max(1024, config.max_pending_bytes // 4)
         self.throttle_seconds = 0.05
-        self.congested: set[Session] = set()
-        self._throttled: set[Session] = set()
+        self._throttled: set[Connection] = set()
         self._relieve_handle: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._draining: set[Connection] = set()
+        self._drained: asyncio.Event | None = None
         periods = [config.connect_timeout_ms]
         if config.heartbeat_send_ms:
             periods.append(config.heartbeat_send_ms)
@@ -119,6 +103,10 @@ class Broker:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
+    @property
+    def soft_pending_bytes(self) -> int:
+        return self.context.soft_pending
+
     def add_handler(self, handler: DestinationHandler) -> None:
         self.rules.add_handler(handler)
 
@@ -129,17 +117,22 @@ class Broker:
 
     def set_bridge(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        self._forwarding = not isinstance(bridge, LocalBridge)
+        local = isinstance(bridge, LocalBridge)
+        self.exchange.forward = None if local else bridge.forward_message
         bridge.attach(self)
 
     @property
+    def sessions(self) -> list[Session]:
+        return [connection.session for connection in self.connections]
+
+    @property
     def sessions_count(self) -> int:
-        return len(self.sessions)
+        return len(self.connections)
 
     @property
     def metrics(self) -> dict[str, int]:
         out = asdict(self.stats)
-        out["sessions"] = len(self.sessions)
+        out["sessions"] = len(self.connections)
         out["users"] = len(self._users)
         return out
 
@@ -155,14 +148,37 @@ class Broker:
         self._start_sweeper()
         return int(server.sockets[0].getsockname()[1])
 
-    async def start_websocket(self, host: str, port: int, path: str = "/ws") -> int:
-        server = await start_websocket_server(self, host, port, path)
+    async def start_websocket(
+        self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None
+    ) -> int:
+        """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
+        picks the fast path of stompim.broker.ws_fastpath or websockets' public API."""
+        fast = self.config.ws_fast_path if fast_path is None else fast_path
+        server = await start_websocket_server(
+            self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast
+        )
         self._ws_servers.append(server)
         self._start_sweeper()
         return int(next(iter(server.sockets)).getsockname()[1])
 
     async def close(self) -> None:
-        """Stop listening, close every session (ERROR "server shutting down")."""
+        """Drain and stop: accept nothing more, let every session answer the sends it
+        has in flight (at most `send_drain_ms`), then ERROR "server shutting down"."""
+        self._closing = True
+        for tcp in self._tcp_servers:
+            tcp.close()
+        for ws in self._ws_servers:
+            ws.close(close_connections=False)
+        await self._drain(self.config.send_drain_ms / 1000.0)
+        for connection in list(self.connections):
+            connection.kick(SHUTDOWN_MESSAGE)
+        for ws in self._ws_servers:
+            ws.close()
+            await ws.wait_closed()
+        for tcp in self._tcp_servers:
+            await tcp.wait_closed()
+        self._tcp_servers.clear()
+        self._ws_servers.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -171,17 +187,6 @@ class Broker:
         if self._relieve_handle is not None:
             self._relieve_handle.cancel()
             self._relieve_handle = None
-        for tcp in self._tcp_servers:
-            tcp.close()
-        for session in list(self.sessions):
-            session.fail("server shutting down")
-        for ws in self._ws_servers:
-            ws.close()
-            await ws.wait_closed()
-        for tcp in self._tcp_servers:
-            await tcp.wait_closed()
-        self._tcp_servers.clear()
-        self._ws_servers.clear()
         await self.events.drain(grace=2.0)
         for task in list(self._tasks):
             task.cancel()
@@ -190,136 +195,152 @@ class Broker:
         await self.bridge.close()
         await asyncio.sleep(0)
 
-    # ----------------------------------------------------------- sessions
+    async def _drain(self, grace: float) -> None:
+        """Shut every session down gracefully; wait until each has sent its last frame
+        or `grace` seconds passed."""
+        self._drained = asyncio.Event()
+        for connection in list(self.connections):
+            state = connection.session.state
+            if state is not State.CLOSING and state is not State.CLOSED:
+                self._draining.add(connection)
+        for connection in list(self._draining):
+            connection.shutdown()
+        if self._draining:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace)
+        self._draining.clear()
 
-    def open_session(
+    # ------------------------------------------------------ connections
+
+    def accept(
         self, link: Link, *, handshake_token: str | None = None, websocket: bool = False
-    ) -> Session:
-        session_id = f"{self.node_id}s{next(self._ids)}"
-        session = Session(
-            self, link, session_id, handshake_token=handshake_token, websocket=websocket
+    ) -> Connection:
+        """A transport opened a connection (stompim.broker.link.Acceptor)."""
+        connection = Connection(
+            self, link, f"{self.node_id}s{next(self._ids)}", self.context,
+            handshake_token=handshake_token, websocket=websocket,
         )
-        self.sessions.add(session)
+        self.connections.add(connection)
         self.stats.connections += 1
         self.stats.connections_total += 1
-        return session
+        if self._closing:
+            connection.shutdown()
+        return connection
 
-    def forget_session(self, session: Session) -> None:
-        self.congested.discard(session)
-        self._throttled.discard(session)
-        if session in self.sessions:
-            self.sessions.discard(session)
-            self.stats.connections -= 1
+    def now(self) -> float:
+        return self.loop.time()
 
-    def remember_user_session(self, session: Session) -> None:
-        assert session.principal is not None
-        self._users.setdefault(session.principal.user_id, set()).add(session)
-
-    def forget_user_session(self, session: Session) -> None:
-        if session.principal is None:
-            return
-        user_sessions = self._users.get(session.principal.user_id)
-        if user_sessions is not None:
-            user_sessions.discard(session)
-            if not user_sessions:
-                del self._users[session.principal.user_id]
-
-    def user_session_count(self, user_id: int) -> int:
-        return len(self._users.get(user_id, ()))
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def user_connections(self, user_id: int) -> int:
+        return len(self._users.get(user_id, ()))
+
+    def user_session_count(self, user_id: int) -> int:
+        return self.user_connections(user_id)
+
+    def joined(self, connection: Connection) -> None:
+        principal = connection.principal
+        assert principal is not None
+        self._users.setdefault(principal.user_id, set()).add(connection)
+        connection.registered = True
+        connection.opened = self.events.opened(principal)
+
+    def left(self, connection: Connection) -> None:
+        self._throttled.discard(connection)
+        if self._draining and connection in self._draining:
+            self._draining.discard(connection)
+            if not self._draining and self._drained is not None:
+                self._drained.set()
+        if not connection.registered:
+            return
+        connection.registered = False
+        principal = connection.principal
+        assert principal is not None
+        user_connections = self._users.get(principal.user_id)
+        if user_connections is not None:
+            user_connections.discard(connection)
+            if not user_connections:
+                del self._users[principal.user_id]
+        self.events.closed(principal, connection.opened)
+        connection.opened = None
+
+    def gone(self, connection: Connection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            self.stats.connections -= 1
+
     # ------------------------------------------------------------- output
 
-    def mark_dirty(self, session: Session) -> None:
-        self._dirty.append(session)
-        if self._flush_handle is None:
-            self._flush_handle = self.loop.call_soon(self._flush_all)
+    def schedule(self, connection: Connection) -> None:
+        self._ready.append(connection)
+        if self._service_handle is None:
+            self._service_handle = self.loop.call_soon(self._service_all)
 
-    def _flush_all(self) -> None:
-        self._flush_handle = None
-        dirty, self._dirty = self._dirty, []
-        for session in dirty:
-            session.flush()
+    def _service_all(self) -> None:
+        try:
+            while self._ready:
+                ready, self._ready = self._ready, []
+                for connection in ready:
+                    connection.service()
+        finally:
+            self._service_handle = None
 
-    def throttle(self, session: Session) -> None:
-        """Pause reading from `session` (it publishes into a congested consumer)."""
-        if session in self._throttled or not session.is_open:
-            return
-        self._throttled.add(session)
-        session.throttle()
+    def throttle(self, connection: Connection) -> None:
+        """`connection` stopped reading: its SEND reached a congested consumer."""
+        self._throttled.add(connection)
         if self._relieve_handle is None:
-            self._relieve_handle = self.loop.call_later(self.throttle_seconds, self.relieve, True)
+            self._relieve_handle = self.loop.call_later(self.throttle_seconds, self.relieve)
 
-    def relieve(self, force: bool = False) -> None:
-        """Drop drained sessions from `congested`; resume publishers when none is
-        left (or always when `force`: the throttle is bounded in time)."""
-        soft = self.soft_pending_bytes
-        for session in list(self.congested):
-            if not session.is_open or session.out_bytes + session.link.buffered() <= soft // 2:
-                self.congested.discard(session)
-        if self.congested and not force:
-            return
+    def relieve(self) -> None:
+        """Resume every throttled publisher (a consumer drained, or the bound passed);
+        one still writing into a congested consumer is throttled again by its next
+        SEND."""
         if self._relieve_handle is not None:
             self._relieve_handle.cancel()
             self._relieve_handle = None
+        if not self._throttled:
+            return
         throttled, self._throttled = self._throttled, set()
-        for session in throttled:
-            session.unthrottle()
+        for connection in throttled:
+            connection.resume()
 
     async def _sweep(self) -> None:
         period = self.sweep_period
         while True:
             await asyncio.sleep(period)
             now = self.loop.time()
-            for session in list(self.sessions):
-                session.tick(now, period)
+            for connection in list(self.connections):
+                connection.tick(now, period)
 
     # --------------------------------------------------------- publishing
 
-    def publish_local(
-        self, kind: Kind, destination: str, headers: Headers, body: bytes, *, forward: bool
-    ) -> int:
-        """Deliver on this node (QueueFull for a full generic queue); topics are
-        also handed to the bridge when `forward`."""
-        count = self.router.publish(kind, Message(destination, headers, body, self.node_id))
-        if forward and self._forwarding and kind is Kind.TOPIC:
-            self.bridge.forward_message(destination, headers, body)
-        return count
-
     def publish(self, destination: str, headers: Headers, body: bytes) -> None:
-        """Server-side publish (Publisher.publish)."""
+        """Server-side publish (Publisher.publish), forwarded to the other nodes."""
         try:
-            self.publish_local(self.rules.kind_of(destination), destination, headers, body,
-                               forward=True)
+            self.exchange.publish(self.rules.kind_of(destination), destination, headers, body,
+                                  forward=True)
         except QueueFull:
             log.warning("dropped a server message for full queue %s", destination)
 
     def deliver_remote(self, destination: str, headers: Headers, body: bytes) -> None:
         """BridgeSink: a message another node published."""
         try:
-            self.publish_local(self.rules.kind_of(destination), destination, headers, body,
-                               forward=False)
+            self.exchange.publish(self.rules.kind_of(destination), destination, headers, body,
+                                  forward=False)
         except QueueFull:
             log.warning("dropped a remote message for full queue %s", destination)
 
     def close_user_sessions_local(
         self, user_id: int, reason: str, token_id: str | None = None
     ) -> None:
-        for session in list(self._users.get(user_id, ())):
-            principal = session.principal
+        for connection in list(self._users.get(user_id, ())):
+            principal = connection.principal
             if token_id is None or (principal is not None and principal.token_id == token_id):
-                session.fail(reason)
+                connection.kick(reason)
 
     def end_subscriptions_local(self, user_id: int, destination: str, reason: str) -> None:
-        from .handlers import unsubscribe
-
-        for session in list(self._users.get(user_id, ())):
-            for sub in list(session.subs.values()):
-                if sub.destination == destination:
-                    log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason,
-                             extra=session_fields(session))
-                    unsubscribe(session, sub)
+        for connection in list(self._users.get(user_id, ())):
+            connection.end_subscriptions(destination, reason)

@@ -6,8 +6,11 @@ Kinds (DESIGN.md "Destinations"):
   per-user destinations.  Only user <uid> may SUBSCRIBE; they fan out like a topic
   over all that user's sessions (every device gets every message).  Nobody may
   SEND to notification or errors queues (server only).
-* ``/user/queue/<x>`` (Spring user destination) resolves to ``/queue/<x>/<uid>``
-  for the session's own user.
+* ``/user/queue/<name>`` (Spring user destination) is private to the session's own
+  user, whatever the name: ``chat``, ``notification`` and ``errors`` resolve to
+  ``/queue/<name>/<uid>`` above; any other name to ``/user/<uid>/queue/<name>``, a
+  name no client can use directly (``/user/...`` is only ever resolved), so no other
+  user can read or write it.  Like Spring's, it fans out to all the user's sessions.
 * other ``/topic/**``: generic pub/sub; other ``/queue/**``: generic queue (one
   consumer per message).  Both refused when `open_generic_destinations` is off.
 * anything a registered `DestinationHandler` handles (``/topic/chat/*``,
@@ -17,18 +20,20 @@ Kinds (DESIGN.md "Destinations"):
 Call order: the session calls `for_subscribe` / `for_send` with the raw header;
 the returned `Route` names the resolved destination, its delivery kind and the
 handler (if any).  A refusal raises `DestinationRefused` (ERROR + close).
-`for_send` depends on the destination alone, so its accepted routes are cached
-(bounded; cleared when a handler is added).
+`for_send` depends on the destination alone (except ``/user/...``), so its accepted
+routes are cached (bounded; cleared when a handler is added).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from .auth import Principal
+from .errors import DestinationRefused
 
 __all__ = [
     "USER_PREFIX",
@@ -38,6 +43,7 @@ __all__ = [
     "Kind",
     "Route",
     "errors_destination",
+    "private_destination",
 ]
 
 USER_PREFIX = "/user/queue/"
@@ -47,13 +53,25 @@ SERVER_ONLY_QUEUES = frozenset({"notification", "errors"})
 
 
 class DestinationHandler(Protocol):
-    """A plug-in owning some destinations (the IM chat layer).
+    """A plug-in owning some destinations (the STOMP binding of the IM chat).
 
-    The broker calls `handles` to route, `authorize_subscribe` before registering a
-    SUBSCRIBE, `replay` for a SUBSCRIBE carrying ``x-since-seq``, and `on_send` for
-    a SEND; on_send persists and publishes through the broker's publisher itself
-    and returns extra RECEIPT headers.  It raises stompim.errors.Refusal for a
-    business refusal.
+    Everything the broker calls on a handler, in the order it calls it:
+
+    * `handles` to route a SUBSCRIBE or SEND (the first handler that says yes owns it);
+    * `authorize_subscribe` before registering a SUBSCRIBE; a Refusal is sent as
+      ERROR "forbidden: ..." and the session closes;
+    * `replay` for a SUBSCRIBE carrying ``x-since-seq``: the stored messages after
+      `since`, in order, as (MESSAGE headers, body); live messages published meanwhile
+      wait and are de-duplicated by their ``message-id`` against the replayed ones;
+    * `begin_send` for a SEND, called in frame order (so the handler may order what it
+      stores by the calls).  It raises Refusal at once for what needs no database; else
+      it returns a Future of the RECEIPT headers (``message-id``, ``seq``,
+      ``conversation-id``, ...) that resolves once the message is stored, or fails
+      with Refusal (business) or Unavailable (infrastructure).  The broker cancels the
+      Future when the session closes first: the handler then withdraws the send if it
+      has not yet entered a committing batch (the Future ends cancelled); once
+      committing it still resolves.  The handler publishes stored messages itself,
+      through the broker's Publisher.
     """
 
     def handles(self, destination: str) -> bool: ...
@@ -61,20 +79,12 @@ class DestinationHandler(Protocol):
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None: ...
 
     async def replay(
-        self, principal: Principal, destination: str, since_seq: int
+        self, principal: Principal, destination: str, since: int
     ) -> list[tuple[dict[str, str], bytes]]: ...
 
-    async def on_send(
+    def begin_send(
         self, principal: Principal, destination: str, headers: Mapping[str, str], body: bytes
-    ) -> Mapping[str, str]: ...
-
-
-class DestinationRefused(Exception):
-    """The destination does not exist or this principal may not use it this way."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    ) -> asyncio.Future[Mapping[str, str]]: ...
 
 
 class Kind(enum.Enum):
@@ -94,6 +104,11 @@ class Route:
 def errors_destination(user_id: int) -> str:
     """Where business refusals for `user_id` go (``/user/queue/errors`` resolved)."""
     return f"/queue/errors/{user_id}"
+
+
+def private_destination(user_id: int, name: str) -> str:
+    """``/user/queue/<name>`` resolved for `user_id` (a name outside PER_USER_QUEUES)."""
+    return f"/user/{user_id}/queue/{name}"
 
 
 def _per_user(destination: str) -> tuple[str, str] | None:
@@ -134,12 +149,23 @@ class DestinationRules:
             return Kind.QUEUE
         return Kind.TOPIC
 
+    @staticmethod
+    def _resolve_user(destination: str, principal: Principal) -> str | Route:
+        """``/user/queue/<name>`` for `principal`: a per-user name to route on, or the
+        Route of a private destination."""
+        name = destination[len(USER_PREFIX):]
+        if not name or "/" in name:
+            raise DestinationRefused(f"unknown destination {destination}")
+        if name in PER_USER_QUEUES:
+            return f"/queue/{name}/{principal.user_id}"
+        return Route(private_destination(principal.user_id, name), Kind.TOPIC)
+
     def for_subscribe(self, destination: str, principal: Principal) -> Route:
         if destination.startswith(USER_PREFIX):
-            name = destination[len(USER_PREFIX):]
-            if not name or "/" in name:
-                raise DestinationRefused(f"unknown destination {destination}")
-            destination = f"/queue/{name}/{principal.user_id}"
+            resolved = self._resolve_user(destination, principal)
+            if isinstance(resolved, Route):
+                return resolved
+            destination = resolved
         per_user = _per_user(destination)
         if per_user is not None:
             if per_user[1] != str(principal.user_id):
@@ -153,6 +179,9 @@ class DestinationRules:
     def for_send(self, destination: str, principal: Principal) -> Route:
         route = self._send_routes.get(destination)
         if route is None:
+            if destination.startswith(USER_PREFIX):
+                resolved = self._resolve_user(destination, principal)
+                return resolved if isinstance(resolved, Route) else self._route_send(resolved)
             route = self._route_send(destination)
             if len(self._send_routes) >= SEND_ROUTE_CACHE_SIZE:
                 self._send_routes.clear()

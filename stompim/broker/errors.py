@@ -1,28 +1,68 @@
-"""Errors inside the broker.
+"""The broker's errors, on the branches of the one error tree (stompim/errors.py).
 
-    FrameRefused        a client frame the broker will not process: the session
-                        sends ERROR (`message`, short body, `receipt-id` when the
-                        frame had `receipt`, extra `headers`) and closes.
+    RemoteProtocolError (stompim.errors)
+     └── FrameRefused        a client frame the broker will not process: the session
+          │                  sends ERROR (`message`, `body` or the message, `receipt-id`
+          │                  when the frame had `receipt`, extra `headers`) and closes
+          ├── DestinationRefused  the destination does not exist, or this principal may
+          │                       not use it this way
+          └── QueueFull      a generic queue already holds `max_queue_depth` messages
+    Refusal (stompim.errors)
+     ├── AuthenticationFailed  credentials missing or wrong: ERROR and close on CONNECT
+     └── TransactionAborted    the answer of a SEND held in a transaction that was
+                               aborted (ABORT, or DISCONNECT with it open): a refusal
+                               RECEIPT, nothing stored, no /user/queue/errors notice
 
-Remote protocol errors found by the codec (stompim.frames.RemoteProtocolError)
-lead to the same ERROR + close; they are not wrapped.  Business refusals of a
-DestinationHandler are stompim.errors.Refusal and do NOT close the session.
-Anything else escaping a command handler is a bug: logged with its traceback, the
-client gets ERROR "internal error", and only that session closes.
+The codec's errors (stompim.frames) lead to the same ERROR and close.  A Refusal or an
+Unavailable raised by a DestinationHandler for a SEND keeps the session open (a refusal
+RECEIPT, see stompim.errors.send_refusal).  Anything else escaping the broker's code is a
+bug: logged with its traceback, the client gets ERROR "internal error", and only that
+session closes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["FrameRefused"]
+from stompim.errors import SEND_FAILED, UNAUTHORIZED, Refusal, RemoteProtocolError
+
+__all__ = [
+    "AuthenticationFailed",
+    "DestinationRefused",
+    "FrameRefused",
+    "QueueFull",
+    "TransactionAborted",
+]
 
 
-class FrameRefused(Exception):
+class FrameRefused(RemoteProtocolError):
+    """ERROR and close; `body` (default: the message) and `headers` go into the ERROR."""
+
     def __init__(
         self, message: str, body: str = "", headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.body = body
         self.headers = dict(headers or {})
+
+
+class DestinationRefused(FrameRefused):
+    """The destination does not exist or this principal may not use it this way."""
+
+
+class QueueFull(FrameRefused):
+    """A generic queue already holds `max_queue_depth` messages."""
+
+
+class AuthenticationFailed(Refusal):
+    """Credentials missing or wrong; `message` is shown to the client in ERROR."""
+
+    def __init__(self, message: str = "authentication failed", code: int = UNAUTHORIZED) -> None:
+        super().__init__(code, message, 401)
+
+
+class TransactionAborted(Refusal):
+    """A held SEND of a transaction that ended without COMMIT: not stored."""
+
+    def __init__(self, transaction: str) -> None:
+        super().__init__(SEND_FAILED, f"transaction {transaction} aborted: not stored", 409)

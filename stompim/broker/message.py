@@ -24,7 +24,16 @@ import itertools
 
 from stompim.frames import V1_0, V1_1, Command, Frame, encode
 
-__all__ = ["PER_DELIVERY_HEADERS", "STRIPPED_SEND_HEADERS", "Message", "escape_value"]
+__all__ = [
+    "PER_DELIVERY_HEADERS",
+    "STRIPPED_SEND_HEADERS",
+    "Headers",
+    "Message",
+    "escape_value",
+]
+
+Headers = tuple[tuple[str, str], ...]
+"""User headers of a published message, in wire order."""
 
 # SEND headers that never travel to MESSAGE: the broker sets its own or they
 # only mean something to the broker.
@@ -37,7 +46,6 @@ STRIPPED_SEND_HEADERS = frozenset(
 PER_DELIVERY_HEADERS = frozenset(
     {"destination", "message-id", "subscription", "ack", "redelivered"}
 )
-_SCANNED = PER_DELIVERY_HEADERS | {"seq"}
 
 _ids = itertools.count(1)
 
@@ -60,8 +68,7 @@ class Message:
     """One published message.
 
     `headers` are the shared user headers in wire order; `message_id` the raw
-    (unescaped) id as bytes, the key of 1.0/1.1 ACKs; `seq` the integer value of a
-    ``seq`` header (None when absent or not a number: events).
+    (unescaped) id as bytes, the key of 1.0/1.1 ACKs and of replay de-duplication.
     """
 
     __slots__ = (
@@ -72,13 +79,12 @@ class Message:
         "destination",
         "headers",
         "message_id",
-        "seq",
     )
 
     def __init__(
         self,
         destination: str,
-        headers: tuple[tuple[str, str], ...],
+        headers: Headers,
         body: bytes,
         node_id: str = "",
     ) -> None:
@@ -87,21 +93,16 @@ class Message:
         self._tails: dict[str, bytes] = {}
         self._tpls: dict[str, bytes] | None = None
         self._text: bool | None = None
-        self.seq: int | None = None
         supplied: str | None = None
         special = False
         for name, _ in headers:
-            if name in _SCANNED:
+            if name in PER_DELIVERY_HEADERS:
                 special = True
                 break
         if special:
-            seen_seq = False
             kept: list[tuple[str, str]] = []
             for name, value in headers:
-                if name == "seq" and not seen_seq:
-                    seen_seq = True
-                    self.seq = int(value) if value.isdigit() else None
-                elif name in PER_DELIVERY_HEADERS:
+                if name in PER_DELIVERY_HEADERS:
                     if name == "message-id" and supplied is None:
                         supplied = value
                     continue

@@ -14,16 +14,11 @@ Call order: Broker.__init__ creates the publisher with `LocalBridge`;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from .message import STRIPPED_SEND_HEADERS
+from .message import STRIPPED_SEND_HEADERS, Headers
 
-if TYPE_CHECKING:
-    from .broker import Broker
-
-__all__ = ["Bridge", "BridgeSink", "BrokerPublisher", "LocalBridge"]
-
-Headers = tuple[tuple[str, str], ...]
+__all__ = ["Bridge", "BridgeSink", "BrokerPublisher", "Headers", "LocalBridge", "LocalNode"]
 
 # A server-side publisher may name the message id (the stored chat message id):
 # `message-id` stays in the headers, and `Message` makes it the MESSAGE's id.
@@ -78,6 +73,16 @@ class LocalBridge:
         return None
 
 
+class LocalNode(BridgeSink, Protocol):
+    """The broker, as its publisher sees it: local delivery plus the current bridge."""
+
+    @property
+    def bridge(self) -> Bridge: ...
+
+    def publish(self, destination: str, headers: Headers, body: bytes) -> None:
+        """Server-side publish on this node, forwarded to the others (topics)."""
+
+
 class BrokerPublisher:
     """Implements stompim.im.publisher.Publisher for the IM layer.
 
@@ -86,7 +91,7 @@ class BrokerPublisher:
     the others.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: LocalNode) -> None:
         self._broker = broker
 
     async def publish(

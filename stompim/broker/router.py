@@ -1,10 +1,12 @@
 """Subscriptions and delivery: topic fan-out and queue round robin.
 
 The router owns no sockets.  It maps a resolved destination to its subscriptions
-and calls `Subscription.session.deliver()` for each delivery; the session renders
-and buffers the bytes.  Queues (generic ``/queue/**``) hold messages while no
-consumer is there, give each message to one consumer (round robin), and take back
-unacknowledged messages when a consumer NACKs or leaves.
+and calls `Subscription.consumer.deliver()` for each delivery; the consumer (a
+session) renders and buffers the bytes and says whether it is congested, so a
+publish can tell its publisher "you write into a consumer that does not keep up".
+Queues (generic ``/queue/**``) hold messages while no consumer is there, give each
+message to one consumer (round robin), and take back unacknowledged messages when a
+consumer NACKs or leaves.
 
 Call order: `add(sub)` after the SUBSCRIBE passed the rules; `publish()` per
 message; `remove(sub)` on UNSUBSCRIBE or when the session ends (its unacked queue
@@ -16,15 +18,13 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .destinations import Kind
+from .errors import QueueFull
 from .message import Message
 
-if TYPE_CHECKING:
-    from .session import Session
-
-__all__ = ["AckMode", "MessageQueue", "QueueFull", "Router", "Subscription"]
+__all__ = ["AckMode", "Consumer", "MessageQueue", "QueueFull", "Replay", "Router", "Subscription"]
 
 
 class AckMode(enum.Enum):
@@ -36,8 +36,35 @@ class AckMode(enum.Enum):
     """ACK/NACK applies to exactly one message."""
 
 
-class QueueFull(Exception):
-    """A generic queue already holds `max_queue_depth` messages."""
+class Consumer(Protocol):
+    """What the router needs of the owner of a subscription (a session)."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it takes deliveries (a closed session's subscriptions are removed)."""
+
+    def deliver(self, sub: Subscription, message: Message, redelivered: bool) -> bool:
+        """Render and buffer one MESSAGE; True when the consumer is congested (its
+        pending bytes are above the soft limit)."""
+
+
+class Replay:
+    """The replay state of a subscription that asked for ``x-since-seq``.
+
+    While `buffer` is a list, the stored messages are being fetched and live ones wait
+    there.  Then `ids` holds the message ids the replay sent: a live message is dropped
+    only if its id is among them (it was committed before the replay query and
+    published after), so a message committed out of id order on another node is still
+    delivered.  `ids` is bounded by the replay limit and forgotten at `until` (set by
+    the session's timer), when no such late publish can be on its way any more.
+    """
+
+    __slots__ = ("buffer", "ids", "until")
+
+    def __init__(self) -> None:
+        self.buffer: list[Message] | None = []
+        self.ids: set[bytes] = set()
+        self.until: float | None = None
 
 
 class Subscription:
@@ -45,31 +72,28 @@ class Subscription:
 
     `unacked` maps ack id -> (message, redelivered) in delivery order; `by_mid`
     maps message id -> ack id for 1.0/1.1 ACKs.  Both exist only in the client
-    ack modes (None for auto: an idle subscription stays small).  While `buffer`
-    is a list, live messages are held there (replay in progress).  `floor` is the
-    highest `seq` a replay covered: live messages with a seq at or below it are
-    dropped for the subscription's whole life (events, without seq, always pass).
+    ack modes (None for auto: an idle subscription stays small).  `replay` exists
+    only while a replay's de-duplication lasts (see `Replay`).
     """
 
     __slots__ = (
         "ack_mode",
         "active",
-        "buffer",
         "by_mid",
+        "consumer",
         "destination",
-        "floor",
         "id",
         "kind",
         "prefix",
-        "session",
+        "replay",
         "unacked",
     )
 
     def __init__(
-        self, session: Session, sub_id: str, destination: str, kind: Kind,
+        self, consumer: Consumer, sub_id: str, destination: str, kind: Kind,
         ack_mode: AckMode, prefix: bytes,
     ) -> None:
-        self.session = session
+        self.consumer = consumer
         self.id = sub_id
         self.destination = destination
         self.kind = kind
@@ -80,9 +104,8 @@ class Subscription:
         if ack_mode is not AckMode.AUTO:
             self.unacked = {}
             self.by_mid = {}
-        self.buffer: list[Message] | None = None
         self.active = True
-        self.floor: int | None = None
+        self.replay: Replay | None = None
 
 
 class MessageQueue:
@@ -102,19 +125,23 @@ class MessageQueue:
             sub = self.consumers[(self.rr + i) % n]
             if sub is avoid and n > 1:
                 continue
-            if sub.session.is_open:
+            if sub.consumer.is_open:
                 self.rr = (self.rr + i + 1) % n
                 return sub
         return None
 
-    def dispatch(self) -> None:
+    def dispatch(self) -> bool:
+        """Hand pending messages to consumers; True if one of them is congested."""
+        congested = False
         while self.pending and self.consumers:
             message, redelivered, avoid = self.pending[0]
             sub = self._next(avoid)
             if sub is None:
-                return
+                break
             self.pending.popleft()
-            sub.session.deliver(sub, message, redelivered)
+            if sub.consumer.deliver(sub, message, redelivered):
+                congested = True
+        return congested
 
 
 class Router:
@@ -169,8 +196,9 @@ class Router:
             queue.pending.appendleft((message, True, avoid))
         queue.dispatch()
 
-    def publish(self, kind: Kind, message: Message) -> int:
-        """Deliver `message`; returns how many subscriptions got it (0 = held/dropped)."""
+    def publish(self, kind: Kind, message: Message) -> bool:
+        """Deliver `message` (QueueFull for a full generic queue); True if a consumer
+        it reached is congested."""
         if kind is Kind.QUEUE:
             queue = self.queues.get(message.destination)
             if queue is None:
@@ -178,14 +206,15 @@ class Router:
             if len(queue.pending) >= self.max_queue_depth:
                 raise QueueFull(f"queue {message.destination} is full")
             queue.pending.append((message, False, None))
-            queue.dispatch()
-            return 1
+            return queue.dispatch()
         subs = self.topics.get(message.destination)
         if not subs:
-            return 0
+            return False
+        congested = False
         for sub in tuple(subs):
-            sub.session.deliver(sub, message, False)
-        return len(subs)
+            if sub.consumer.deliver(sub, message, False):
+                congested = True
+        return congested
 
     def queue_depth(self, destination: str) -> int:
         queue = self.queues.get(destination)

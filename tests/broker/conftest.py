@@ -1,4 +1,9 @@
-"""Fixtures: a Broker on 127.0.0.1 (TCP and WebSocket, port 0) and client openers."""
+"""Fixtures: a Broker on 127.0.0.1 and client openers.
+
+Each broker listens on TCP, on WebSocket with the fast path and on WebSocket with
+websockets' public API (port 0 each); the `transport` fixture runs a test over all
+three: "tcp", "ws" (fast path) and "ws-public".
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from stompclient import StompClient
 
 from stompim.broker import Broker, StaticAuthenticator
 from stompim.config import Config
 
-from .stompclient import StompClient, TcpClient, WsClient
-
 USERS = {"alice": (1, "pa"), "bob": (2, "pb"), "carol": (3, "pc")}
+TRANSPORTS = ["tcp", "ws", "ws-public"]
 
 
 class Harness:
     """A running broker plus the clients opened through it (closed at teardown)."""
 
-    def __init__(self, broker: Broker, tcp_port: int, ws_port: int) -> None:
+    def __init__(self, broker: Broker, tcp_port: int, ws_port: int, ws_public_port: int) -> None:
         self.broker = broker
         self.tcp_port = tcp_port
         self.ws_port = ws_port
+        self.ws_public_port = ws_public_port
         self.clients: list[StompClient] = []
 
+    def port(self, transport: str) -> int:
+        return {"tcp": self.tcp_port, "ws": self.ws_port,
+                "ws-public": self.ws_public_port}[transport]
+
     async def open(self, transport: str = "tcp", **kwargs: Any) -> StompClient:
-        if transport == "tcp":
-            client: StompClient = await TcpClient.open(self.tcp_port, **kwargs)
-        else:
-            client = await WsClient.open(self.ws_port, **kwargs)
+        kind = "tcp" if transport == "tcp" else "ws"
+        client = await StompClient.open(kind, self.port(transport), **kwargs)
         self.clients.append(client)
         return client
 
@@ -61,8 +69,9 @@ async def make_broker() -> AsyncIterator[BrokerFactory]:
         config = Config().replace(stomp=settings).stomp
         broker = Broker(config, StaticAuthenticator(USERS), node_id="t")
         tcp_port = await broker.start_tcp("127.0.0.1", 0)
-        ws_port = await broker.start_websocket("127.0.0.1", 0, "/ws")
-        harness = Harness(broker, tcp_port, ws_port)
+        ws_port = await broker.start_websocket("127.0.0.1", 0, "/ws", fast_path=True)
+        ws_public_port = await broker.start_websocket("127.0.0.1", 0, "/ws", fast_path=False)
+        harness = Harness(broker, tcp_port, ws_port, ws_public_port)
         made.append(harness)
         return harness
 
@@ -78,6 +87,6 @@ async def hub(make_broker: BrokerFactory) -> Harness:
     return await make_broker()
 
 
-@pytest.fixture(params=["tcp", "ws"])
+@pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from stompclient import StompClient
 
+from stompim.broker.connect import negotiate_heartbeat, negotiate_version
 from stompim.broker.errors import FrameRefused
-from stompim.broker.handlers import negotiate_heartbeat, negotiate_version
 
 from .conftest import BrokerFactory, Harness
-from .stompclient import WsClient
 
 
 @pytest.mark.parametrize(
@@ -104,11 +104,12 @@ async def test_max_connections_per_user(make_broker: BrokerFactory) -> None:
 
 
 async def test_handshake_token_query_and_header(hub: Harness) -> None:
-    by_query = await WsClient.open(hub.ws_port, path="/ws?token=pb")
+    by_query = await StompClient.websocket(hub.ws_port, path="/ws?token=pb")
     hub.clients.append(by_query)
     reply = await by_query.connect("", "")
     assert reply.command.value == "CONNECTED" and reply.get("user-name") == "bob"
-    by_header = await WsClient.open(hub.ws_port, additional_headers={"Authorization": "Bearer pc"})
+    by_header = await StompClient.websocket(
+        hub.ws_port, additional_headers={"Authorization": "Bearer pc"})
     hub.clients.append(by_header)
     reply = await by_header.connect("", "")
     assert reply.command.value == "CONNECTED" and reply.get("user-name") == "carol"

@@ -3,8 +3,9 @@ other connections keep working."""
 
 from __future__ import annotations
 
+from stompclient import StompClient
+
 from .conftest import BrokerFactory, Harness
-from .stompclient import StompClient
 
 
 async def _bystander_ok(hub: Harness, transport: str, bystander: StompClient) -> None:

@@ -27,6 +27,9 @@ class FakeChat:
         self.replay_gate.set()
         self.replay_started = asyncio.Event()
         self.sends: list[tuple[int, str, dict[str, str]]] = []
+        self.queue: list[tuple[Principal, str, dict[str, str], bytes,
+                               asyncio.Future[Mapping[str, str]]]] = []
+        self.writer: asyncio.Task[None] | None = None
 
     def handles(self, destination: str) -> bool:
         return destination.startswith(("/topic/chat/", "/queue/chat/", "/app/chat/"))
@@ -48,18 +51,31 @@ class FakeChat:
         rows.append((seq, body))
         return seq
 
-    async def on_send(self, principal: Principal, destination: str,
-                      headers: Mapping[str, str], body: bytes) -> Mapping[str, str]:
+    def begin_send(self, principal: Principal, destination: str,
+                   headers: Mapping[str, str], body: bytes) -> asyncio.Future[Mapping[str, str]]:
         if body == b"refuse":
             raise ImError(3001, "message send failed")
-        await self.commit_gate.wait()
-        target = "/topic/chat/room" if destination.startswith("/app/") else destination
-        seq = self.store(target, body)
-        self.sends.append((principal.user_id, target, dict(headers)))
-        await self.broker.publisher.publish(target, body, {"seq": str(seq),
-                                                           "message-id": f"db-{seq}",
-                                                           "sender": principal.username})
-        return {"message-id": f"db-{seq}", "seq": str(seq)}
+        done: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        self.queue.append((principal, destination, dict(headers), body, done))
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self._write())
+        return done
+
+    async def _write(self) -> None:
+        """Stores queued sends in call order once the gate is open."""
+        while self.queue:
+            await self.commit_gate.wait()
+            principal, destination, headers, body, done = self.queue.pop(0)
+            if done.cancelled():
+                continue
+            target = "/topic/chat/room" if destination.startswith("/app/") else destination
+            seq = self.store(target, body)
+            self.sends.append((principal.user_id, target, headers))
+            await self.broker.publisher.publish(target, body, {"seq": str(seq),
+                                                               "message-id": f"db-{seq}",
+                                                               "sender": principal.username})
+            done.set_result({"message-id": f"db-{seq}", "seq": str(seq)})
+        self.writer = None
 
 
 @pytest.fixture
@@ -115,7 +131,10 @@ async def test_business_refusal_keeps_connection(chat_hub: tuple[Harness, FakeCh
     assert msg.get("code") == "3001" and msg.get("receipt-id") == "r9"
     assert json.loads(msg.body) == {"code": 3001, "message": "message send failed",
                                     "receipt": "r9"}
-    await client.no_frame(0.1)    # no RECEIPT for the refused SEND
+    refusal = await client.frame()     # the refusal answers the receipt too
+    assert refusal.command.value == "RECEIPT" and refusal.get("receipt-id") == "r9"
+    assert refusal.get("x-error-code") == "3001" and refusal.get("message-id") is None
+    assert refusal.get("x-error-message") == "message send failed"
     ok = await client.send("/queue/chat/2", b"fine", receipt="r10")
     assert ok is not None and ok.command.value == "RECEIPT"
 

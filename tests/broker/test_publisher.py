@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from stompim.broker.states import ALLOWED, TRANSITIONS, Event, State, next_state
+from stompclient import StompClient
+
+from stompim.broker.states import ALLOWED, TRANSITIONS, State, Trigger, next_state
 from stompim.frames import Command
 
 from .conftest import Harness
-from .stompclient import WsClient
 
 
 def test_state_table_is_complete_and_closed() -> None:
@@ -15,15 +16,15 @@ def test_state_table_is_complete_and_closed() -> None:
     assert Command.MESSAGE not in ALLOWED[State.CONNECTED]
     assert Command.CONNECT not in ALLOWED[State.CONNECTED]
     for (state, event), target in TRANSITIONS.items():
-        assert isinstance(state, State) and isinstance(event, Event)
+        assert isinstance(state, State) and isinstance(event, Trigger)
         assert isinstance(target, State)
     for state in State:
-        assert next_state(state, Event.LOST) is State.CLOSED
-    assert next_state(State.AUTHENTICATING, Event.AUTHENTICATED) is State.CONNECTED
+        assert next_state(state, Trigger.LOST) is State.CLOSED
+    assert next_state(State.AUTHENTICATING, Trigger.AUTHENTICATED) is State.CONNECTED
 
 
 async def test_close_user_sessions_by_token(hub: Harness) -> None:
-    with_token = await WsClient.open(hub.ws_port, path="/ws?token=pb")
+    with_token = await StompClient.websocket(hub.ws_port, path="/ws?token=pb")
     hub.clients.append(with_token)
     assert (await with_token.connect("", "")).command.value == "CONNECTED"
     with_login = await hub.connected("tcp", "bob")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from stompclient import StompClient
 from websockets.exceptions import InvalidStatus
 
 from stompim.frames import Command, Frame, encode
 
 from .conftest import Harness
-from .stompclient import WsClient
 
 
 async def test_other_path_is_404(hub: Harness) -> None:
     with pytest.raises(InvalidStatus) as info:
-        await WsClient.open(hub.ws_port, path="/other")
+        await StompClient.websocket(hub.ws_port, path="/other")
     assert info.value.response.status_code == 404
 
 
@@ -23,7 +23,7 @@ async def test_other_path_is_404(hub: Harness) -> None:
      ([], None), (["mqtt"], None)],
 )
 async def test_subprotocols(hub: Harness, offered: list[str], chosen: str | None) -> None:
-    client = await WsClient.open(hub.ws_port, subprotocols=offered)
+    client = await StompClient.websocket(hub.ws_port, subprotocols=offered)
     hub.clients.append(client)
     assert client.ws.subprotocol == chosen
     assert (await client.connect()).command.value == "CONNECTED"

@@ -11,7 +11,7 @@ import os
 import socket
 import struct
 
-from stompim.broker.websocket import cut_frames
+from stompim.broker.ws_fastpath import cut_frames
 from stompim.frames import Command, Frame, FrameParser, encode
 
 from .conftest import Harness, wait_for

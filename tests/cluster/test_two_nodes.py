@@ -16,7 +16,7 @@ from stompim.config import Config
 from stompim.frames import Command
 from stompim.store import KeyValue
 
-from ._support import Rest, Stomp, eventually, json_body
+from ._support import Rest, connect_stomp, eventually, json_body
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
@@ -69,33 +69,33 @@ async def cluster(
 async def test_generic_topic_crosses_nodes(cluster: Cluster) -> None:
     _, token_a = await cluster.rest_a.user("alice")
     _, token_b = await cluster.rest_a.user("bob")
-    alice = await Stomp.connect(cluster.a.ports.tcp, token_a)
-    bob = await Stomp.connect(cluster.b.ports.tcp, token_b)
+    alice = await connect_stomp(cluster.a.ports.tcp, token_a)
+    bob = await connect_stomp(cluster.b.ports.tcp, token_b)
     try:
         await alice.subscribe("/topic/news", "a")
         await bob.subscribe("/topic/news", "b")
         body = b"binary\x00body\xff\n"
-        await alice.send("SEND", {"destination": "/topic/news", "x-tag": "t:1",
+        await alice.send_frame("SEND", {"destination": "/topic/news", "x-tag": "t:1",
                                   "content-type": "application/octet-stream",
                                   "receipt": "s1"}, body)
         assert (await alice.answer("s1")).command is Command.RECEIPT
         for client in (bob, alice):
-            msg = await client.next()
+            msg = await client.frame()
             assert msg.command is Command.MESSAGE and msg.body == body, msg
             assert msg.get("destination") == "/topic/news" and msg.get("x-tag") == "t:1"
         # and back from B to A; nobody gets a second copy (no echo)
-        await bob.send("SEND", {"destination": "/topic/news", "receipt": "s2"}, b"pong")
+        await bob.send_frame("SEND", {"destination": "/topic/news", "receipt": "s2"}, b"pong")
         assert (await bob.answer("s2")).command is Command.RECEIPT
-        assert (await alice.next()).body == b"pong"
-        assert (await bob.next()).body == b"pong"
-        await alice.quiet()
-        await bob.quiet()
+        assert (await alice.frame()).body == b"pong"
+        assert (await bob.frame()).body == b"pong"
+        await alice.no_frame(0.3)
+        await bob.no_frame(0.3)
 
         # generic queues stay on their node (documented in stompim.broker.cluster)
         await bob.subscribe("/queue/jobs", "q")
-        await alice.send("SEND", {"destination": "/queue/jobs", "receipt": "s3"}, b"job")
+        await alice.send_frame("SEND", {"destination": "/queue/jobs", "receipt": "s3"}, b"job")
         assert (await alice.answer("s3")).command is Command.RECEIPT
-        await bob.quiet()
+        await bob.no_frame(0.3)
     finally:
         await alice.close()
         await bob.close()
@@ -106,22 +106,22 @@ async def test_private_chat_from_a_reaches_b(cluster: Cluster) -> None:
     a = await rest.user("alice")
     b = await rest.user("bob")
     await rest.befriend(a, b)
-    alice = await Stomp.connect(cluster.a.ports.tcp, a[1])
-    bob = await Stomp.connect(cluster.b.ports.tcp, b[1])
+    alice = await connect_stomp(cluster.a.ports.tcp, a[1])
+    bob = await connect_stomp(cluster.b.ports.tcp, b[1])
     try:
         await bob.subscribe("/user/queue/chat", "chat")
-        await alice.send("SEND", {"destination": "/app/chat/private", "receipt": "m1",
+        await alice.send_frame("SEND", {"destination": "/app/chat/private", "receipt": "m1",
                                   "content-type": "application/json"},
                          b'{"toUserId": %d, "content": "hi from A"}' % b[0])
         receipt = await alice.answer("m1")
         assert receipt.command is Command.RECEIPT and receipt.get("seq") == "1", receipt
         mid = receipt.get("message-id")
-        msg = await bob.next()
+        msg = await bob.frame()
         assert msg.command is Command.MESSAGE
         assert json_body(msg)["content"] == "hi from A" and str(json_body(msg)["id"]) == mid
         assert msg.get("destination") == f"/queue/chat/{b[0]}"
         assert msg.get("x-message-id") == mid  # headers survive the bridge
-        await bob.quiet()
+        await bob.no_frame(0.3)
     finally:
         await alice.close()
         await bob.close()
@@ -133,9 +133,9 @@ async def test_logout_on_a_closes_the_session_on_b(cluster: Cluster) -> None:
     # bob logs in a second time: another token (another device)
     login = await cluster.rest_b.ok("POST", "/api/user/login",
                                     {"username": "bob", "password": "passw0rd-ok"})
-    doomed = await Stomp.connect(cluster.b.ports.tcp, token1)
-    other_device = await Stomp.connect(cluster.b.ports.tcp, login["token"])
-    carol = await Stomp.connect(cluster.b.ports.tcp, carol_token)
+    doomed = await connect_stomp(cluster.b.ports.tcp, token1)
+    other_device = await connect_stomp(cluster.b.ports.tcp, login["token"])
+    carol = await connect_stomp(cluster.b.ports.tcp, carol_token)
     try:
         await cluster.rest_a.ok("POST", "/api/user/logout", token=token1)
         frames = await doomed.closed()
@@ -159,23 +159,24 @@ async def test_kick_on_a_ends_the_group_subscription_on_b(cluster: Cluster) -> N
                           owner[1])
     gid = group["id"]
     assert group["memberIds"] == [owner[0], member[0]]
-    sender = await Stomp.connect(cluster.a.ports.tcp, owner[1])
-    listener = await Stomp.connect(cluster.b.ports.tcp, member[1])
+    sender = await connect_stomp(cluster.a.ports.tcp, owner[1])
+    listener = await connect_stomp(cluster.b.ports.tcp, member[1])
     try:
         await listener.subscribe(f"/topic/chat/{gid}", "g")
 
         async def group_send(receipt: str, text: str) -> None:
-            await sender.send("SEND", {"destination": f"/topic/chat/{gid}", "receipt": receipt,
-                                       "content-type": "application/json"},
-                              b'{"content": "%s"}' % text.encode())
+            await sender.send_frame("SEND", {"destination": f"/topic/chat/{gid}",
+                                             "receipt": receipt,
+                                             "content-type": "application/json"},
+                                    b'{"content": "%s"}' % text.encode())
             assert (await sender.answer(receipt)).command is Command.RECEIPT
 
         await group_send("g1", "before")
-        assert json_body(await listener.next())["content"] == "before"
+        assert json_body(await listener.frame())["content"] == "before"
         await rest.ok("DELETE", f"/api/group/{gid}/member/{member[0]}", token=owner[1])
         # The kick's control went out before this message, on the same channel.
         await group_send("g2", "after")
-        await listener.quiet(0.5)
+        await listener.no_frame(0.5)
     finally:
         await sender.close()
         await listener.close()
@@ -190,14 +191,14 @@ async def test_presence_seen_from_the_other_node(cluster: Cluster) -> None:
             "GET", f"/api/user/online?ids={alice_id},{bob_id}", token=alice_token)
 
     assert await online() == {str(alice_id): False, str(bob_id): False}
-    bob1 = await Stomp.connect(cluster.b.ports.tcp, bob_token)
-    bob2 = await Stomp.connect(cluster.b.ports.tcp, bob_token)
+    bob1 = await connect_stomp(cluster.b.ports.tcp, bob_token)
+    bob2 = await connect_stomp(cluster.b.ports.tcp, bob_token)
     try:
         async def bob_online() -> bool:
             return (await online())[str(bob_id)]
 
         await eventually(bob_online)
-        await bob1.send("DISCONNECT", {"receipt": "bye"})
+        await bob1.send_frame("DISCONNECT", {"receipt": "bye"})
         assert (await bob1.answer("bye")).command is Command.RECEIPT
         await bob1.closed()
         assert cluster.b.presence is not None

@@ -145,8 +145,11 @@ class Device:
         return self.log.receipt_headers[receipt]
 
     def stored(self, destination: str, body: dict[str, Any], **headers: str) -> dict[str, str]:
-        """SEND and wait for the RECEIPT: the message is stored; returns the receipt headers."""
-        return self.receipt(self.send_json(destination, body, **headers))
+        """SEND and wait for the RECEIPT: the message is stored (a RECEIPT with a
+        `message-id`; a refusal has `x-error-code` instead); returns its headers."""
+        got = self.receipt(self.send_json(destination, body, **headers))
+        assert "message-id" in got and "x-error-code" not in got, got
+        return got
 
     def on(self, sub_id: str) -> list[Received]:
         with self.log._cond:

@@ -58,8 +58,10 @@ def test_refusals_arrive_on_user_queue_errors_and_the_connection_stays(
     [delivered] = carol_dev.settled("chat", 1, "the allowed message")
     assert json_of(delivered)["content"] == "still here"
     assert alice_dev.connected and not alice_dev.log.errors
-    # no RECEIPT for any refused frame, nothing stored or delivered
-    assert not {r for r, _ in attempts} & set(alice_dev.log.receipts)
+    # every refused frame got its refusal RECEIPT (no message-id), nothing stored or delivered
+    for receipt, code in attempts:
+        got = alice_dev.receipt(receipt)
+        assert got["x-error-code"] == str(code) and "message-id" not in got, got
     assert dave_dev.on("g") == []
     conversations = alice.call("GET", "/api/conversation/list")["list"]
     assert [c["targetId"] for c in conversations] == [carol.id]

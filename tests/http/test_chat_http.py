@@ -35,7 +35,7 @@ async def setup(client: Any) -> tuple[dict[str, Any], dict[str, tuple[int, str]]
 
 async def stomp_send(client: Any, uid: int, dest: str, **fields: Any) -> dict[str, str]:
     handler = ChatDestinationHandler(client.services.chat)
-    return dict(await handler.on_send(P(uid), dest, {}, orjson.dumps(fields)))
+    return dict(await handler.begin_send(P(uid), dest, {}, orjson.dumps(fields)))
 
 
 async def test_conversations_read_history_recall(client: Any) -> None:
@@ -135,7 +135,7 @@ async def test_real_social_rules_refuse(client: Any) -> None:
         (a, f"/queue/chat/{b}", 2005),
     ]:
         with pytest.raises(ImError) as err:
-            await handler.on_send(P(uid), dest, {}, b'{"content":"x"}')
+            await handler.begin_send(P(uid), dest, {}, b'{"content":"x"}')
         assert err.value.code == code, dest
 
 

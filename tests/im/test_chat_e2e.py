@@ -9,93 +9,24 @@ duplicate (private queue by message id, group topic by seq). SQLite and MariaDB.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from stompclient import StompClient
 
 from stompim.app import Node
 from stompim.config import Config
-from stompim.frames import Command, Frame, FrameParser, encode
-
-TIMEOUT = 5.0
+from stompim.frames import Command, Frame
 
 
-class Client:
-    """The smallest STOMP 1.2 client that can drive the test: frames via the codec."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.parser = FrameParser()
-        self.pending: list[Frame] = []
-
-    @classmethod
-    async def connect(cls, port: int, token: str) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = cls(reader, writer)
-        await client.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost",
-                                            "Authorization": f"Bearer {token}"})
-        reply = await client.next()
-        assert reply.command is Command.CONNECTED, reply
-        return client
-
-    async def send_frame(self, command: str, headers: dict[str, str], body: bytes = b"") -> None:
-        self.writer.write(encode(Frame.build(Command(command), headers, body)))
-        await self.writer.drain()
-
-    async def next(self, timeout: float = TIMEOUT) -> Frame:
-        async with asyncio.timeout(timeout):
-            while not self.pending:
-                data = await self.reader.read(65536)
-                assert data, "connection closed"
-                self.pending.extend(self.parser.feed(data))
-        return self.pending.pop(0)
-
-    async def subscribe(self, dest: str, sub_id: str, **extra: str) -> None:
-        await self.send_frame("SUBSCRIBE", {"destination": dest, "id": sub_id,
-                                            "receipt": f"r-{sub_id}", **extra})
-        reply = await self.answer(f"r-{sub_id}")
-        assert reply.command is Command.RECEIPT, reply
-
-    async def send_json(self, dest: str, receipt: str, **fields: Any) -> Frame:
-        """SEND and wait for its answer: the RECEIPT, or the refusal on /user/queue/errors
-        (a MESSAGE with the same receipt-id). Other frames stay queued, in order."""
-        await self.send_frame("SEND", {"destination": dest, "receipt": receipt,
-                                       "content-type": "application/json"}, orjson.dumps(fields))
-        return await self.answer(receipt)
-
-    async def answer(self, receipt: str) -> Frame:
-        """The next frame naming `receipt`; frames before it stay queued, in order."""
-        others: list[Frame] = []
-        try:
-            while True:
-                frame = await self.next()
-                if frame.get("receipt-id") == receipt:
-                    return frame
-                others.append(frame)
-        finally:
-            self.pending[:0] = others
-
-    async def messages(self, n: int) -> list[Frame]:
-        out = [await self.next() for _ in range(n)]
-        assert all(f.command is Command.MESSAGE for f in out), out
-        return out
-
-    async def quiet(self, wait: float = 0.3) -> None:
-        try:
-            extra = await self.next(wait)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected frame {extra}")
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.wait_closed()
+async def connected(port: int, token: str) -> StompClient:
+    client = await StompClient.tcp(port)
+    reply = await client.connect(token=token)
+    assert reply.command is Command.CONNECTED, reply
+    return client
 
 
 def body(frame: Frame) -> dict[str, Any]:
@@ -146,9 +77,9 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
     group = await services.groups.create(a, name="Team", member_ids=[b])
     gid = int(group["id"])
     port = node.ports.tcp
-    alice = await Client.connect(port, ta)
-    bob1 = await Client.connect(port, tb)
-    bob2 = await Client.connect(port, tb)
+    alice = await connected(port, ta)
+    bob1 = await connected(port, tb)
+    bob2 = await connected(port, tb)
     clients = [alice, bob1, bob2]
     try:
         await alice.subscribe("/user/queue/chat", "chat")
@@ -178,12 +109,14 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
             "/app/chat/private", "s2", toUserId=b, content="hi bob", clientMsgId="m-1"
         )
         assert again.get("message-id") == mid
-        await bob2.quiet()
+        await bob2.no_frame(0.3)
 
-        # a refusal comes back on /user/queue/errors and the connection stays usable
+        # a refusal answers the receipt (no message-id), is told on /user/queue/errors,
+        # and the connection stays usable
         refused = await alice.send_json(f"/queue/chat/{c}", "s3", content="hello stranger")
-        assert refused.command is Command.MESSAGE and body(refused)["code"] == 2003
-        assert refused.get("receipt-id") == "s3"
+        assert refused.get("x-error-code") == "2003" and refused.get("message-id") is None
+        [notice] = await alice.messages(1)
+        assert body(notice)["code"] == 2003 and notice.get("receipt-id") == "s3"
 
         # group chat
         g1 = await alice.send_json(f"/topic/chat/{gid}", "g1", content="team!")
@@ -205,20 +138,20 @@ async def test_private_and_group_over_tcp_with_resume(node: Node) -> None:
         await alice.send_json(f"/topic/chat/{gid}", "g3", content="team 3")
         await alice.messages(3)  # her own copies
 
-        back = await Client.connect(port, tb)
+        back = await connected(port, tb)
         clients.append(back)
-        await back.subscribe("/user/queue/chat", "chat", **{"x-since-seq": str(last_private)})
+        await back.subscribe("/user/queue/chat", "chat", x_since_seq=str(last_private))
         replayed = await back.messages(3)
         assert [f.get("message-id") for f in replayed] == sent
         assert [body(f)["content"] for f in replayed] == ["missed 0", "missed 1", "missed 2"]
-        await back.subscribe(f"/topic/chat/{gid}", "group", **{"x-since-seq": "1"})
+        await back.subscribe(f"/topic/chat/{gid}", "group", x_since_seq="1")
         group_replay = await back.messages(2)
         assert [f.get("seq") for f in group_replay] == ["2", "3"]
         # live traffic continues after the replay, with no duplicates
         await alice.send_json(f"/queue/chat/{b}", "p3", content="live")
         [live] = await back.messages(1)
         assert body(live)["content"] == "live"
-        await back.quiet()
+        await back.no_frame(0.3)
 
         # reading on one device tells the sender (read receipt event)
         await alice.messages(1)
@@ -236,12 +169,12 @@ async def test_non_member_cannot_subscribe_to_group(node: Node) -> None:
     assert services is not None
     (a, _ta), (_c, tc) = await users(node, "alice", "carol")
     group = await services.groups.create(a, name="Closed")
-    carol = await Client.connect(node.ports.tcp, tc)
+    carol = await connected(node.ports.tcp, tc)
     try:
         await carol.send_frame(
             "SUBSCRIBE", {"destination": f"/topic/chat/{group['id']}", "id": "g", "receipt": "r"}
         )
-        reply = await carol.next()
+        reply = await carol.frame()
         assert reply.command is Command.ERROR and "forbidden" in (reply.get("message") or "")
     finally:
         await carol.close()

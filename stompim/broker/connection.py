@@ -1,0 +1,290 @@
+"""The broker's side of one connection: drives a sans-I/O Session over a Link.
+
+A `Connection` is what a transport adapter talks to (it is the adapter's `Endpoint`):
+bytes go into the session, and after every call into the session its events are
+acted on, in order: authentication and handled SUBSCRIBEs run as tasks, handled
+SENDs are handed to their DestinationHandler at once (frame order) and their Futures
+watched, reading is paused and resumed, the link is closed.  Output is written once
+per event-loop turn: the session's `wake` asks the broker to `service` this
+connection in its single pass over every connection that has something to write.
+
+The Futures of the sends in flight live here (`sends`, by token); when the session
+closes first they are cancelled, which withdraws the sends their handler has not yet
+begun to commit.
+
+Call order: `Connection(...)` from `Broker.accept`; then the transport calls
+`receive`, `writable`, `lost`; the broker calls `service`, `tick`, `shutdown`, `kick`,
+`resume`, `end_subscriptions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol
+
+from stompim.config import StompConfig
+from stompim.errors import StompimError, Unavailable, stomp_error_message
+
+from .auth import Authenticator, Principal
+from .core import SessionContext
+from .events import (
+    Authenticate,
+    AuthorizeSubscribe,
+    BeginSend,
+    Close,
+    PauseReading,
+    ResumeReading,
+    SessionEvent,
+)
+from .link import Link
+from .session import Session
+from .states import State
+
+__all__ = ["Connection", "ConnectionHost"]
+
+log = logging.getLogger("stompim.broker.connection")
+
+WITHDRAWN = "the message was withdrawn before it was stored; send it again"
+
+
+class ConnectionHost(Protocol):
+    """The broker, as a connection sees it."""
+
+    authenticator: Authenticator
+    config: StompConfig
+
+    def now(self) -> float: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as a task the broker cancels when it closes."""
+
+    def schedule(self, connection: Connection) -> None:
+        """`connection` has output: service it in this turn's pass."""
+
+    def user_connections(self, user_id: int) -> int:
+        """How many CONNECTED sessions `user_id` has on this node."""
+
+    def joined(self, connection: Connection) -> None:
+        """`connection`'s session is CONNECTED as its principal."""
+
+    def left(self, connection: Connection) -> None:
+        """`connection`'s session ended (closing or lost); idempotent."""
+
+    def gone(self, connection: Connection) -> None:
+        """`connection`'s transport is gone."""
+
+    def throttle(self, connection: Connection) -> None:
+        """`connection` published into a congested consumer: resume it later."""
+
+    def relieve(self) -> None:
+        """A congested consumer drained: resume throttled publishers."""
+
+
+class Connection:
+    __slots__ = ("host", "link", "opened", "registered", "sends", "session")
+
+    def __init__(
+        self, host: ConnectionHost, link: Link, session_id: str, ctx: SessionContext,
+        *, handshake_token: str | None, websocket: bool,
+    ) -> None:
+        self.host = host
+        self.link = link
+        self.session = Session(
+            session_id, ctx, functools.partial(host.schedule, self), host.now(),
+            handshake_token=handshake_token, websocket=websocket,
+        )
+        self.sends: dict[int, asyncio.Future[Mapping[str, str]]] | None = None
+        self.registered = False      # counted for its user, listeners told "opened"
+        self.opened: asyncio.Task[None] | None = None   # the listeners' "opened" calls
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.session.principal
+
+    # ---------------------------------------------------------- the transport
+
+    def receive(self, data: bytes) -> None:
+        self.session.receive_data(data, self.host.now())
+        self.act()
+
+    def writable(self) -> None:
+        session = self.session
+        congested = session.pending_bytes > session.ctx.soft_pending
+        session.transport_buffered(self.link.buffered())
+        if congested:
+            self.host.relieve()
+        self.act()
+
+    def lost(self) -> None:
+        self._withdraw()
+        self.session.connection_lost()
+        self.host.left(self)
+        self.host.gone(self)
+
+    # -------------------------------------------------------------- the broker
+
+    def service(self) -> None:
+        """This turn's pass: act on events, then write the output in one go."""
+        self.act()
+        session = self.session
+        chunks = session.data_to_send()
+        if chunks and session.state is not State.CLOSED:
+            link = self.link
+            link.write(chunks)
+            session.transport_buffered(link.buffered())
+            self.act()
+
+    def tick(self, now: float, slack: float) -> None:
+        self.session.tick(now, slack)
+        self.act()
+
+    def shutdown(self) -> None:
+        self.session.shutdown()
+        self.act()
+
+    def kick(self, reason: str) -> None:
+        self.session.kick(reason)
+        self.act()
+
+    def resume(self) -> None:
+        self.session.resume_reading()
+        self.act()
+
+    def end_subscriptions(self, destination: str, reason: str) -> None:
+        self.session.end_subscriptions(destination, reason)
+        self.act()
+
+    # ----------------------------------------------------------------- events
+
+    def act(self) -> None:
+        """Act on the session's events, in order, until it makes no more."""
+        session = self.session
+        events = session.events()
+        while events:
+            for event in events:
+                self._handle(event)
+            events = session.events()
+
+    def _handle(self, event: SessionEvent) -> None:
+        kind = type(event)
+        if kind is BeginSend:
+            assert isinstance(event, BeginSend)
+            self._begin_send(event)
+        elif kind is PauseReading:
+            assert isinstance(event, PauseReading)
+            self.link.pause_reading()
+            if event.throttle:
+                self.host.throttle(self)
+        elif kind is ResumeReading:
+            self.link.resume_reading()
+        elif kind is Close:
+            assert isinstance(event, Close)
+            self._close(event.abort)
+        elif kind is Authenticate:
+            assert isinstance(event, Authenticate)
+            self.host.spawn(self._authenticate(event))
+        elif kind is AuthorizeSubscribe:
+            assert isinstance(event, AuthorizeSubscribe)
+            self.host.spawn(self._subscribe(event))
+        else:  # pragma: no cover - the union is exhaustive
+            raise AssertionError(f"unknown session event {event!r}")
+
+    def _close(self, abort: bool) -> None:
+        self._withdraw()
+        link = self.link
+        if abort:
+            self.session.data_to_send()
+            link.abort()
+        else:
+            chunks = self.session.data_to_send()
+            if chunks:
+                link.write(chunks)
+            link.close()
+        self.host.left(self)
+
+    def _withdraw(self) -> None:
+        """Cancel the Futures of the sends in flight (the session is closing)."""
+        sends, self.sends = self.sends, None
+        if sends:
+            for future in sends.values():
+                future.cancel()
+
+    # ---------------------------------------------------------------- sending
+
+    def _begin_send(self, event: BeginSend) -> None:
+        session = self.session
+        try:
+            future = event.handler.begin_send(
+                event.principal, event.destination, event.headers, event.body
+            )
+        except Exception as exc:   # a Refusal at once; anything else is a bug (logged)
+            session.send_settled(event.token, exc)
+            return
+        if self.sends is None:
+            self.sends = {}
+        self.sends[event.token] = future
+        future.add_done_callback(functools.partial(self._settled, event.token))
+
+    def _settled(self, token: int, future: asyncio.Future[Mapping[str, str]]) -> None:
+        sends = self.sends
+        if sends is None or sends.pop(token, None) is None:
+            return    # withdrawn: the session closed first
+        outcome: Any
+        if future.cancelled():   # not by us: the handler gave up on it unstored
+            outcome = Unavailable("destination handler", WITHDRAWN)
+        else:
+            error = future.exception()
+            outcome = error if error is not None else future.result()
+        self.session.send_settled(token, outcome)
+        self.act()
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _authenticate(self, event: Authenticate) -> None:
+        session = self.session
+        host = self.host
+        try:
+            principal = await host.authenticator.authenticate(
+                event.headers, event.handshake_token
+            )
+        except Exception as exc:
+            if not isinstance(exc, StompimError):
+                log.exception("session %s: the authenticator failed", session.id)
+            session.connect_refused(stomp_error_message(exc))
+        else:
+            if session.state is State.AUTHENTICATING:
+                limit = host.config.max_connections_per_user
+                if host.user_connections(principal.user_id) >= limit:
+                    session.connect_refused("too many connections for this user")
+                elif session.authenticated(principal):
+                    host.joined(self)
+        self.act()
+
+    async def _subscribe(self, event: AuthorizeSubscribe) -> None:
+        session = self.session
+        try:
+            await event.handler.authorize_subscribe(event.principal, event.destination)
+        except Exception as exc:
+            self._refuse_subscribe(event, exc, "forbidden: ")
+            return
+        session.subscribe_authorized(event.token)
+        self.act()
+        if event.since is None:
+            return
+        try:
+            rows = await event.handler.replay(event.principal, event.destination, event.since)
+        except Exception as exc:
+            self._refuse_subscribe(event, exc, "replay refused: ")
+            return
+        session.replayed(event.token, rows)
+        self.act()
+
+    def _refuse_subscribe(self, event: AuthorizeSubscribe, error: Exception, prefix: str) -> None:
+        if not isinstance(error, StompimError):
+            log.error("session %s: the handler of %s failed", self.session.id,
+                      event.destination, exc_info=error)
+        self.session.subscribe_refused(event.token, stomp_error_message(error, prefix))
+        self.act()

@@ -1,0 +1,169 @@
+"""SUBSCRIBE and UNSUBSCRIBE, with the replay of a handled destination.
+
+A SUBSCRIBE to a generic or per-user destination registers at once.  One to a
+destination a DestinationHandler owns is authorized by the handler first: the session
+holds its frames (`Hold.SUBSCRIBE`) and asks the broker (`AuthorizeSubscribe`); the
+answer comes back as `subscribe_authorized` (registered now; live messages start to
+arrive) and, with ``x-since-seq``, `replayed` (the stored messages after that seq, then
+the live ones that arrived meanwhile and were not among them), or `subscribe_refused`
+(ERROR and close).  The SUBSCRIBE's RECEIPT comes after the replay, so "RECEIPT" means
+"everything stored up to now was sent".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from stompim.frames import V1_0, Frame
+
+from .core import OWN_ANSWER, PendingSubscribe, SessionCore, require
+from .destinations import Route
+from .errors import FrameRefused
+from .events import AuthorizeSubscribe
+from .message import Message
+from .router import AckMode, Replay, Subscription
+from .states import Hold, State
+from .values import parse_uint
+
+__all__ = [
+    "end_subscriptions",
+    "on_subscribe",
+    "on_unsubscribe",
+    "replayed",
+    "subscribe_authorized",
+    "subscribe_refused",
+]
+
+log = logging.getLogger("stompim.broker.subscribe")
+
+
+def on_subscribe(session: SessionCore, frame: Frame) -> Any:
+    destination = require(frame, "destination")
+    sub_id = frame.get("id")
+    if sub_id is None:
+        if session.version != V1_0:
+            raise FrameRefused("missing id header in SUBSCRIBE")
+        sub_id = destination
+    if sub_id in session.subs:
+        raise FrameRefused(f"subscription id {sub_id!r} already in use")
+    if len(session.subs) >= session.ctx.config.max_subscriptions:
+        raise FrameRefused("too many subscriptions")
+    try:
+        ack_mode = AckMode(frame.get("ack", "auto"))
+    except ValueError:
+        raise FrameRefused(f"invalid ack mode {frame.get('ack')!r}") from None
+    assert session.principal is not None
+    route = session.ctx.rules.for_subscribe(destination, session.principal)
+    since_text = frame.get("x-since-seq")
+    since: int | None = None
+    if since_text is not None:
+        since = parse_uint(since_text)
+        if since is None:
+            raise FrameRefused(f"invalid x-since-seq {since_text!r}")
+    if route.handler is None:
+        _register(session, sub_id, route, ack_mode)
+        return None
+    token = session.reserve(frame.get("receipt"))
+    session.subscribing = PendingSubscribe(
+        token, frame.get("receipt"), sub_id, route, ack_mode, since
+    )
+    session.set_hold(Hold.SUBSCRIBE)
+    session.emit_event(AuthorizeSubscribe(
+        token, route.handler, session.principal, route.destination, since
+    ))
+    return OWN_ANSWER
+
+
+def _register(session: SessionCore, sub_id: str, route: Route, ack_mode: AckMode) -> Subscription:
+    sub = Subscription(
+        session, sub_id, route.destination, route.kind, ack_mode,
+        session.subscription_prefix(sub_id),
+    )
+    session.subs[sub_id] = sub
+    session.ctx.exchange.router.add(sub)
+    return sub
+
+
+def _pending(session: SessionCore, token: int) -> PendingSubscribe | None:
+    pending = session.subscribing
+    return pending if pending is not None and pending.token == token else None
+
+
+def _done(session: SessionCore, pending: PendingSubscribe) -> None:
+    session.subscribing = None
+    session.settle(pending.token, {})
+    session.release_hold(Hold.SUBSCRIBE)
+
+
+def subscribe_authorized(session: SessionCore, token: int) -> None:
+    """The handler allowed it: register now (live messages wait while a replay runs)."""
+    pending = _pending(session, token)
+    if pending is None:
+        return
+    if session.state is not State.CONNECTED:   # draining: answer, register nothing
+        _done(session, pending)
+        return
+    sub = _register(session, pending.sub_id, pending.route, pending.ack_mode)
+    if pending.since is None:
+        _done(session, pending)
+        return
+    sub.replay = Replay()
+
+
+def replayed(session: SessionCore, token: int, rows: list[tuple[dict[str, str], bytes]]) -> None:
+    """The stored messages after `since`, in order: send them, then the live ones that
+    arrived meanwhile unless the replay sent them."""
+    pending = _pending(session, token)
+    if pending is None:
+        return
+    sub = session.subs.get(pending.sub_id)
+    replay = sub.replay if sub is not None else None
+    if sub is None or replay is None or replay.buffer is None or not session.is_open:
+        _done(session, pending)
+        return
+    node_id = session.ctx.exchange.node_id
+    for headers, body in rows:
+        message = Message(sub.destination, tuple(headers.items()), body, node_id)
+        replay.ids.add(message.message_id)
+        session.emit(sub, message, False)
+    live, replay.buffer = replay.buffer, None
+    for message in live:
+        if message.message_id not in replay.ids:
+            session.emit(sub, message, False)
+    if replay.ids:
+        if session.replays is None:
+            session.replays = []
+        session.replays.append(sub)
+    else:
+        sub.replay = None
+    _done(session, pending)
+
+
+def subscribe_refused(session: SessionCore, token: int, message: str) -> None:
+    """The handler refused (or failed): ERROR and close."""
+    pending = _pending(session, token)
+    if pending is None:
+        return
+    session.subscribing = None
+    session.fail(message, pending.receipt)
+
+
+def on_unsubscribe(session: SessionCore, frame: Frame) -> Any:
+    sub_id = frame.get("id")
+    if sub_id is None:
+        if session.version != V1_0:
+            raise FrameRefused("missing id header in UNSUBSCRIBE")
+        sub_id = require(frame, "destination")
+    sub = session.subs.get(sub_id)
+    if sub is not None:
+        session.unsubscribe(sub)
+    return None
+
+
+def end_subscriptions(session: SessionCore, destination: str, reason: str) -> None:
+    """Server side: drop this session's subscriptions to `destination`."""
+    for sub in list(session.subs.values()):
+        if sub.destination == destination:
+            log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason)
+            session.unsubscribe(sub)
