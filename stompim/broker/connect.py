@@ -2,8 +2,9 @@
 
 CONNECT (or STOMP) in AWAITING_CONNECT negotiates the version and the heart-beats,
 moves to AUTHENTICATING and asks the broker to check the credentials (`Authenticate`
-event); frames that follow wait.  The broker answers with `authenticated` (CONNECTED
-goes out, the waiting frames run) or `connect_refused` (ERROR and close).
+event); frames that follow wait, and the transport is not read meanwhile.  The broker
+answers with `authenticated` (CONNECTED goes out, the waiting frames run) or
+`connect_refused` (ERROR and close).
 
 DISCONNECT (spec "DISCONNECT") promises the client that every earlier frame was
 handled once its RECEIPT arrives: the session aborts its open transactions (their
@@ -20,7 +21,7 @@ from stompim.frames import SUPPORTED_VERSIONS, V1_0, Command, Frame
 from .auth import Principal
 from .core import OWN_ANSWER, Finale, SessionCore, first_wins
 from .errors import FrameRefused
-from .events import Authenticate
+from .events import Authenticate, PauseReading, ResumeReading
 from .states import State, Trigger
 from .transactions import abort_all
 
@@ -81,6 +82,7 @@ def on_connect(session: SessionCore, frame: Frame) -> Any:
         )
     session.transition(Trigger.CONNECT)
     session.connecting = (frame, version, beats)
+    session.emit_event(PauseReading())   # at most what was read already waits
     session.emit_event(Authenticate(first_wins(frame), session.handshake_token))
     return OWN_ANSWER
 
@@ -111,6 +113,7 @@ def authenticated(session: SessionCore, principal: Principal) -> bool:
             ),
         )
     )
+    session.emit_event(ResumeReading())
     session.run_backlog()
     return True
 

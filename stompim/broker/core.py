@@ -121,7 +121,7 @@ class SessionContext:
 class Answer:
     """A place in the ordered answers of a session: `receipt` (None: nothing to
     acknowledge, but a refusal is still told) and `outcome` (pending until settled:
-    RECEIPT headers, a Refusal or Unavailable, or None for "nothing to say")."""
+    RECEIPT headers, or a Refusal or Unavailable)."""
 
     __slots__ = ("outcome", "receipt")
 
@@ -430,7 +430,7 @@ class SessionCore:
 
     def _render(self, answer: Answer) -> None:
         outcome = answer.outcome
-        if outcome is None or self.state is State.CLOSING or self.state is State.CLOSED:
+        if self.state is State.CLOSING or self.state is State.CLOSED:
             return
         if isinstance(outcome, Refusal | Unavailable):
             self.refused(outcome, answer.receipt)

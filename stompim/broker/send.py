@@ -67,8 +67,8 @@ def perform_send(session: SessionCore, frame: Frame, route: Route) -> Any:
 
 def send_settled(session: SessionCore, token: int, outcome: Any) -> None:
     """The outcome of the handled SEND `token`: RECEIPT headers (stored), a Refusal or
-    Unavailable (refused), None (withdrawn: nothing to say), or another exception (a
-    bug in the handler: ERROR "internal error")."""
+    Unavailable (refused), or another exception (a bug in the handler: ERROR "internal
+    error").  Ignored when nothing is owed for `token` (the session closed first)."""
     if isinstance(outcome, BaseException) and not isinstance(outcome, Refusal | Unavailable):
         if session.pending and token in session.pending:
             log.error("session %s: a handled SEND failed", session.id, exc_info=outcome)

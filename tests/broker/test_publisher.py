@@ -1,26 +1,10 @@
-"""The Publisher the IM layer uses, and the state table."""
+"""The Publisher the IM layer uses."""
 
 from __future__ import annotations
 
 from stompclient import StompClient
 
-from stompim.broker.states import ALLOWED, TRANSITIONS, State, Trigger, next_state
-from stompim.frames import Command
-
 from .conftest import Harness
-
-
-def test_state_table_is_complete_and_closed() -> None:
-    assert set(ALLOWED) == set(State)
-    assert ALLOWED[State.AWAITING_CONNECT] == {Command.CONNECT, Command.STOMP}
-    assert Command.MESSAGE not in ALLOWED[State.CONNECTED]
-    assert Command.CONNECT not in ALLOWED[State.CONNECTED]
-    for (state, event), target in TRANSITIONS.items():
-        assert isinstance(state, State) and isinstance(event, Trigger)
-        assert isinstance(target, State)
-    for state in State:
-        assert next_state(state, Trigger.LOST) is State.CLOSED
-    assert next_state(State.AUTHENTICATING, Trigger.AUTHENTICATED) is State.CONNECTED
 
 
 async def test_close_user_sessions_by_token(hub: Harness) -> None:
