@@ -1,5 +1,5 @@
-"""The DestinationHandler plug-in: receipts after on_send, business refusals,
-replay with no gap and no duplicate."""
+"""The DestinationHandler plug-in: receipts after the handler stored the message,
+business refusals, replay with no gap and no duplicate."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from collections.abc import Mapping
 import pytest
 
 from stompim.broker import Broker, Principal
-from stompim.im.errors import ImError
+from stompim.errors import Refusal
 
 from .conftest import BrokerFactory, Harness
 
 
 class FakeChat:
-    """A tiny chat plug-in: keeps messages per destination with a seq."""
+    """A tiny chat plug-in: keeps messages per destination with a seq.  Sends are
+    stored in call order by one writer while `commit_gate` is open; a send whose
+    Future was cancelled before its turn is withdrawn (counted, never stored)."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -30,13 +32,23 @@ class FakeChat:
         self.queue: list[tuple[Principal, str, dict[str, str], bytes,
                                asyncio.Future[Mapping[str, str]]]] = []
         self.writer: asyncio.Task[None] | None = None
+        self.withdrawn = 0
+        self.begun = 0
+        self.begun_changed = asyncio.Event()
+
+    async def wait_begun(self, count: int) -> None:
+        """Until `count` sends were handed to begin_send (bounded)."""
+        async with asyncio.timeout(5):
+            while self.begun < count:
+                self.begun_changed.clear()
+                await self.begun_changed.wait()
 
     def handles(self, destination: str) -> bool:
         return destination.startswith(("/topic/chat/", "/queue/chat/", "/app/chat/"))
 
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         if destination == "/topic/chat/secret":
-            raise ImError(4002, "not a member of the group", 403)
+            raise Refusal(4002, "not a member of the group", 403)
 
     async def replay(self, principal: Principal, destination: str,
                      since_seq: int) -> list[tuple[dict[str, str], bytes]]:
@@ -53,8 +65,10 @@ class FakeChat:
 
     def begin_send(self, principal: Principal, destination: str,
                    headers: Mapping[str, str], body: bytes) -> asyncio.Future[Mapping[str, str]]:
+        self.begun += 1
+        self.begun_changed.set()
         if body == b"refuse":
-            raise ImError(3001, "message send failed")
+            raise Refusal(3001, "message send failed")
         done: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
         self.queue.append((principal, destination, dict(headers), body, done))
         if self.writer is None:
@@ -67,6 +81,10 @@ class FakeChat:
             await self.commit_gate.wait()
             principal, destination, headers, body, done = self.queue.pop(0)
             if done.cancelled():
+                self.withdrawn += 1
+                continue
+            if body == b"refuse later":
+                done.set_exception(Refusal(2003, "not friends"))
                 continue
             target = "/topic/chat/room" if destination.startswith("/app/") else destination
             seq = self.store(target, body)
@@ -86,7 +104,7 @@ async def chat_hub(make_broker: BrokerFactory) -> tuple[Harness, FakeChat]:
     return hub, chat
 
 
-async def test_receipt_only_after_on_send(chat_hub: tuple[Harness, FakeChat],
+async def test_receipt_only_after_the_handler_stored(chat_hub: tuple[Harness, FakeChat],
                                           transport: str) -> None:
     hub, chat = chat_hub
     member = await hub.connected(transport, "bob")
@@ -112,7 +130,7 @@ async def test_frames_after_async_send_keep_order(chat_hub: tuple[Harness, FakeC
     chat.commit_gate.clear()
     await sender.send_frame("SEND", {"destination": "/topic/chat/room", "receipt": "a"}, b"1")
     await sender.send_frame("SEND", {"destination": "/topic/chat/room", "receipt": "b"}, b"2")
-    await asyncio.sleep(0.05)
+    await chat.wait_begun(2)       # both handed over while the first is not stored yet
     chat.commit_gate.set()
     assert (await sender.frame()).get("receipt-id") == "a"
     assert (await sender.frame()).get("receipt-id") == "b"

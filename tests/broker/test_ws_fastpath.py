@@ -1,4 +1,4 @@
-"""The WebSocket fast path (StompWsConnection.data_received) on a raw socket:
+"""The WebSocket fast path (FastConnection.data_received) on a raw socket:
 masked frames cut at any byte, all three length encodings, and the hand-over to
 websockets at the first frame it does not take (ping, fragment, too big, unmasked)."""
 
@@ -7,11 +7,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
+import logging
 import os
 import socket
 import struct
 
-from stompim.broker.ws_fastpath import cut_frames
+import pytest
+import websockets
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import Opcode
+from websockets.protocol import State as WsState
+from websockets.server import ServerProtocol
+
+from stompim.broker import ws_fastpath
+from stompim.broker.ws_fastpath import (
+    KNOWN_MAJOR_VERSION,
+    FastConnection,
+    apply_mask,
+    cut_frames,
+    fast_path_usable,
+)
 from stompim.frames import Command, Frame, FrameParser, encode
 
 from .conftest import Harness, wait_for
@@ -183,3 +200,34 @@ async def test_unmasked_frame_is_a_protocol_error(hub: Harness) -> None:
         await wait_for(lambda: not hub.broker.sessions, timeout=5)
     finally:
         await ws.close()
+
+
+async def test_the_websockets_internals_the_fast_path_reads_are_still_there() -> None:
+    """The fast path reads websockets internals (listed in ws_fastpath's docstring).  A
+    websockets upgrade fails here first: re-read them, then move KNOWN_MAJOR_VERSION."""
+    assert websockets.version.version.split(".")[0] == str(KNOWN_MAJOR_VERSION), (
+        f"websockets {websockets.version.version}: check the fast path's internals")
+    for name, params in (("data_received", ["self", "data"]), ("process_event", ["self", "event"]),
+                         ("acknowledge_pings", ["self", "data"]),
+                         ("connection_lost", ["self", "exc"]), ("resume_writing", ["self"]),
+                         ("connection_made", ["self", "transport"])):
+        assert list(inspect.signature(getattr(ServerConnection, name)).parameters) == params
+    assert "self.transport = transport" in inspect.getsource(Connection.connection_made)
+    conn = FastConnection(ServerProtocol(max_size=1000), server=None)  # type: ignore[arg-type]
+    assert conn.request is None
+    assert conn.protocol.state is WsState.CONNECTING
+    assert isinstance(conn.protocol.reader.buffer, bytearray)
+    assert conn.protocol.max_message_size == 1000
+    assert apply_mask(b"\x00\x01\x02\x03\x04", b"\x01\x01\x01\x01") == b"\x01\x00\x03\x02\x05"
+    assert (Opcode.CONT.value, Opcode.TEXT.value, Opcode.BINARY.value, Opcode.PONG.value) == (
+        0, 1, 2, 10)
+
+
+def test_an_unknown_websockets_version_turns_the_fast_path_off(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ws_fastpath._warned = False
+    with caplog.at_level(logging.WARNING, logger="stompim.broker.ws_fastpath"):
+        assert not fast_path_usable("99.0")
+        assert not fast_path_usable("99.1")
+    assert len(caplog.records) == 1 and "public API" in caplog.records[0].getMessage()
+    assert fast_path_usable(f"{KNOWN_MAJOR_VERSION}.4")
