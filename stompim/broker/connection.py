@@ -202,6 +202,7 @@ class Connection:
             chunks = self.session.data_to_send()
             if chunks:
                 link.write(chunks)
+            link.resume_reading()   # a paused transport could not finish its closing handshake
             link.close()
         self.host.left(self)
 

@@ -4,9 +4,15 @@ Tests talk to it only through sockets, like any third-party client would.  The
 broker gets a `StaticAuthenticator` with the `USERS` table, so clients log in
 with ``login``/``passcode``.
 
+The broker listens for WebSocket twice: `ws_port` serves the fast path,
+`ws_public_port` websockets' public API path (stompim.broker.websocket); both must
+pass the same tests.  `ws_transport` ("ws" or "ws-public") picks the one `ws_url`
+names.
+
 Call order: `start()` (ports 0 -> ephemeral; the bound ports are then in
-`tcp_port` / `ws_port`), optionally `restart()` (close, then a brand-new Broker
-on the SAME ports — what a client sees as a server restart), then `stop()`.
+`tcp_port` / `ws_port` / `ws_public_port`), optionally `restart()` (close, then a
+brand-new Broker on the SAME ports — what a client sees as a server restart), then
+`stop()`.
 """
 
 from __future__ import annotations
@@ -35,15 +41,21 @@ class BrokerRunner:
         self._broker: Any = None
         self.tcp_port = 0
         self.ws_port = 0
+        self.ws_public_port = 0
+        self.ws_transport = "ws"
+
+    def port(self, transport: str) -> int:
+        return {"tcp": self.tcp_port, "ws": self.ws_port,
+                "ws-public": self.ws_public_port}[transport]
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.ws_port}{WS_PATH}"
+        return f"ws://{HOST}:{self.port(self.ws_transport)}{WS_PATH}"
 
     def start(self) -> None:
-        self._loop.run(self._start(self.tcp_port, self.ws_port))
+        self._loop.run(self._start(self.tcp_port, self.ws_port, self.ws_public_port))
 
-    async def _start(self, tcp_port: int, ws_port: int) -> None:
+    async def _start(self, tcp_port: int, ws_port: int, ws_public_port: int) -> None:
         # Imported here so a half-written broker fails these tests at setup, with
         # the import error, instead of breaking collection of the whole suite.
         from stompim.broker import Broker
@@ -54,7 +66,9 @@ class BrokerRunner:
         broker = Broker(cfg.stomp, StaticAuthenticator(USERS), node_id="interop")
         try:
             self.tcp_port = await broker.start_tcp(HOST, tcp_port)
-            self.ws_port = await broker.start_websocket(HOST, ws_port, WS_PATH)
+            self.ws_port = await broker.start_websocket(HOST, ws_port, WS_PATH, fast_path=True)
+            self.ws_public_port = await broker.start_websocket(
+                HOST, ws_public_port, WS_PATH, fast_path=False)
         except BaseException:
             await broker.close()
             raise

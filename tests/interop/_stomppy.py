@@ -207,7 +207,7 @@ class ClientFactory:
             hosts = [(HOST, self._broker.tcp_port)]
             cls = {"1.1": stomp.Connection11, "1.2": stomp.Connection12}[version]
             return cls(hosts, heartbeats=heartbeats, reconnect_attempts_max=1)
-        hosts = [(HOST, self._broker.ws_port)]
+        hosts = [(HOST, self._broker.port(transport))]   # "ws" or "ws-public"
         if version == "1.2":
             return WSStompConnection(
                 hosts, heartbeats=heartbeats, ws_path=WS_PATH, reconnect_attempts_max=1

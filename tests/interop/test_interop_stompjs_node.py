@@ -21,6 +21,13 @@ from ._stomppy import ClientFactory
 pytestmark = pytest.mark.node
 
 
+@pytest.fixture(autouse=True, params=["ws", "ws-public"])
+def ws_transport(request: pytest.FixtureRequest, broker: BrokerRunner) -> str:
+    """Every scenario runs on the WebSocket fast path and on the public API path."""
+    broker.ws_transport = str(request.param)
+    return broker.ws_transport
+
+
 def login(user: str) -> dict[str, str]:
     return {"login": user, "passcode": USERS[user][1]}
 
@@ -173,9 +180,9 @@ def test_reconnects_after_a_server_restart(js_dir: Path, broker: BrokerRunner) -
     try:
         run.start()
         run.wait_event("checkpoint")
-        old_port = broker.ws_port
+        old_port = broker.port(broker.ws_transport)
         broker.restart()  # new Broker, same port
-        assert broker.ws_port == old_port
+        assert broker.port(broker.ws_transport) == old_port
         run.go()
         result = run.finish()
     finally:

@@ -15,8 +15,10 @@ import pytest
 
 from ._stomppy import ClientFactory
 
-TRANSPORTS = ["tcp", "ws"]
-VARIANTS = [("tcp", "1.2"), ("tcp", "1.1"), ("ws", "1.2"), ("ws", "1.1")]
+# "ws": the WebSocket fast path; "ws-public": websockets' public API path
+TRANSPORTS = ["tcp", "ws", "ws-public"]
+VARIANTS = [("tcp", "1.2"), ("tcp", "1.1"), ("ws", "1.2"), ("ws", "1.1"), ("ws-public", "1.2"),
+            ("ws-public", "1.1")]
 VARIANT_IDS = [f"{t}-{v}" for t, v in VARIANTS]
 
 
