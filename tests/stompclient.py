@@ -153,16 +153,23 @@ class StompClient:
             self.eof = True
         return data
 
-    async def frame(self, timeout: float = TIMEOUT) -> Frame:
-        """The next frame (heart-beats skipped); AssertionError on EOF, TimeoutError."""
+    async def frame_or_eof(self, timeout: float = TIMEOUT) -> Frame | None:
+        """The next frame (heart-beats skipped), None once the server closed."""
         async with asyncio.timeout(timeout):
             while not self.frames:
                 data = await self._read()
                 if data is None:
-                    raise AssertionError("connection closed while waiting for a frame")
+                    return None
                 self.frames.extend(self.parser.feed(data))
                 assert self.parser.error is None, self.parser.error
         return self.frames.popleft()
+
+    async def frame(self, timeout: float = TIMEOUT) -> Frame:
+        """The next frame (heart-beats skipped); AssertionError on EOF, TimeoutError."""
+        frame = await self.frame_or_eof(timeout)
+        if frame is None:
+            raise AssertionError("connection closed while waiting for a frame")
+        return frame
 
     async def no_frame(self, wait: float = 0.2) -> None:
         """Assert nothing (but heart-beats) arrives within `wait` seconds."""
