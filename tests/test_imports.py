@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import stompim
+import stompim.broker
 
 ROOT = Path(stompim.__file__).parent
 
@@ -126,3 +127,16 @@ def test_broker_knows_no_im_no_store_no_http() -> None:
     }
     allowed = {"stompim.errors", "stompim.frames", "stompim.config"}
     assert outside <= allowed, outside - allowed
+
+
+def test_broker_modules_follow_the_documented_order() -> None:
+    """stompim/broker/__init__.py lists the modules bottom to top: each imports only
+    modules listed before it."""
+    doc = stompim.broker.__doc__ or ""
+    listed = doc.split("tests/test_imports.py):", 1)[1].split(".\n", 1)[0]
+    order = [f"stompim.broker.{name.strip()}" for name in listed.replace("\n", " ").split(",")]
+    edges = graph("stompim.broker")
+    assert set(order) == set(edges) - {"stompim.broker", *LEAVING_BROKER}
+    for position, module in enumerate(order):
+        later = set(order[position:])
+        assert not edges[module] & later, (module, edges[module] & later)

@@ -38,7 +38,7 @@ from stompim.config import StompConfig
 
 from .auth import Authenticator
 from .connection import Connection
-from .core import SessionContext
+from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
 from .errors import QueueFull
 from .exchange import Exchange, Stats

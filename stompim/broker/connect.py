@@ -19,9 +19,10 @@ from typing import Any
 from stompim.frames import SUPPORTED_VERSIONS, V1_0, Command, Frame
 
 from .auth import Principal
-from .core import OWN_ANSWER, Finale, SessionCore, first_wins
+from .core import OWN_ANSWER, SessionCore
 from .errors import FrameRefused
 from .events import Authenticate, PauseReading, ResumeReading
+from .records import Finale, first_wins
 from .states import State, Trigger
 from .transactions import abort_all
 

@@ -29,7 +29,7 @@ from stompim.config import StompConfig
 from stompim.errors import StompimError, Unavailable, stomp_error_message
 
 from .auth import Authenticator, Principal
-from .core import SessionContext
+from .context import SessionContext
 from .events import (
     Authenticate,
     AuthorizeSubscribe,

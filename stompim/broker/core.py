@@ -38,7 +38,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from stompim.config import StompConfig
 from stompim.errors import (
     INTERNAL_ERROR_MESSAGE,
     Refusal,
@@ -46,186 +45,37 @@ from stompim.errors import (
     Unavailable,
     send_refusal,
 )
-from stompim.frames import HEARTBEAT, V1_2, Command, Frame, FrameParser, Limits, encode
+from stompim.frames import V1_2, Command, Frame, FrameParser, encode
 
 from .auth import Principal
-from .destinations import Route, errors_destination
+from .context import MAX_BACKLOG, SessionContext
+from .destinations import errors_destination
 from .errors import FrameRefused, TransactionAborted
 from .events import Close, PauseReading, ResumeReading, SessionEvent
-from .exchange import Exchange, Stats
 from .message import Message, escape_value
+from .records import PENDING, Answer, Finale, OpenTransactions, PendingSubscribe
 from .router import AckMode, Subscription
 from .states import ALLOWED, INPUT, Hold, Input, State, Trigger, next_state
 
-__all__ = [
-    "MAX_BACKLOG",
-    "MAX_SENDS_IN_FLIGHT",
-    "OWN_ANSWER",
-    "REPLAY_DEDUPE_SECONDS",
-    "Answer",
-    "Finale",
-    "Handler",
-    "OpenTransactions",
-    "PendingSubscribe",
-    "SessionContext",
-    "SessionCore",
-    "first_wins",
-    "require",
-]
+__all__ = ["OWN_ANSWER", "Handler", "SessionCore"]
 
 log = logging.getLogger("stompim.broker.session")
-
-MAX_BACKLOG = 10000
-"""Frames that may wait (already read from one chunk) while the session holds."""
-
-MAX_SENDS_IN_FLIGHT = 256
-"""Handled SENDs of one session awaiting storage; past it the session stops reading
-until the oldest settles (the handler's own timeouts bound the wait)."""
-
-REPLAY_DEDUPE_SECONDS = 60.0
-"""How long a replay's message ids are remembered against late live publishes (a
-message committed before the replay query, published after it: a cross-node publish
-through Redis can lag, a local one cannot lag this long)."""
 
 OWN_ANSWER: Any = object()
 """Handler result: "this handler answers the receipt itself (or has none to give)"."""
 
-_PENDING: Any = object()
-
 Handler = Callable[["SessionCore", Frame], Any]
-
-
-class SessionContext:
-    """What every session of one broker shares: settings derived from StompConfig,
-    the exchange and the counters.  Read-only after construction (but the counters)."""
-
-    def __init__(self, config: StompConfig, exchange: Exchange, stats: Stats) -> None:
-        self.config = config
-        self.exchange = exchange
-        self.rules = exchange.rules
-        self.stats = stats
-        self.limits = Limits(
-            max_frame_size=config.max_frame_size,
-            max_headers=config.max_headers,
-            max_header_length=config.max_header_length,
-        )
-        self.hard_pending = config.max_pending_bytes
-        self.soft_pending = max(1024, config.max_pending_bytes // 4)
-        self.slow_consumer = config.slow_consumer_ms / 1000.0
-        self.grace = config.heartbeat_grace_ms / 1000.0
-        self.connect_timeout = config.connect_timeout_ms / 1000.0
-        self.drain = config.send_drain_ms / 1000.0
-        self.heart_beat = f"{config.heartbeat_send_ms},{config.heartbeat_receive_ms}"
-
-
-class Answer:
-    """A place in the ordered answers of a session: `receipt` (None: nothing to
-    acknowledge, but a refusal is still told) and `outcome` (pending until settled:
-    RECEIPT headers, or a Refusal or Unavailable)."""
-
-    __slots__ = ("outcome", "receipt")
-
-    def __init__(self, receipt: str | None, outcome: Any = _PENDING) -> None:
-        self.receipt = receipt
-        self.outcome = outcome
-
-
-def require(frame: Frame, name: str) -> str:
-    """The header `name` of `frame`; FrameRefused when it is missing."""
-    value = frame.get(name)
-    if value is None:
-        raise FrameRefused(f"missing {name} header in {frame.command.value}")
-    return value
-
-
-def first_wins(frame: Frame) -> dict[str, str]:
-    """The headers of `frame` as a dict, the first of repeated names winning (spec)."""
-    headers: dict[str, str] = {}
-    for name, value in frame.headers:
-        headers.setdefault(name, value)
-    return headers
-
-
-class Finale:
-    """How a DRAINING session ends once nothing is owed: the RECEIPT of its DISCONNECT
-    (`receipt`, may be None: no receipt asked), or ERROR `error` (server shutdown)."""
-
-    __slots__ = ("error", "receipt")
-
-    def __init__(self, receipt: str | None = None, error: str | None = None) -> None:
-        self.receipt = receipt
-        self.error = error
-
-
-class PendingSubscribe:
-    """A SUBSCRIBE to a handled destination while it is authorized and replayed."""
-
-    __slots__ = ("ack_mode", "receipt", "route", "since", "sub_id", "token")
-
-    def __init__(
-        self, token: int, receipt: str | None, sub_id: str, route: Route, ack_mode: AckMode,
-        since: int | None,
-    ) -> None:
-        self.token = token
-        self.receipt = receipt
-        self.sub_id = sub_id
-        self.route = route
-        self.ack_mode = ack_mode
-        self.since = since
-
-
-class OpenTransactions:
-    """The transactions a session has begun (created on first BEGIN): held frames per
-    name, and the bytes they hold together (bounded per session)."""
-
-    __slots__ = ("held", "held_bytes")
-
-    def __init__(self) -> None:
-        self.held: dict[str, list[Frame]] = {}
-        self.held_bytes = 0
 
 
 class SessionCore:
     handlers: ClassVar[Mapping[Command, Handler]] = {}
 
     __slots__ = (
-        "_events",
-        "ack_counter",
-        "acks",
-        "answers",
-        "backlog",
-        "congested_since",
-        "connecting",
-        "created",
-        "ctx",
-        "deadline",
-        "dirty",
-        "finale",
-        "handshake_token",
-        "hb_recv",
-        "hb_send",
-        "hold",
-        "id",
-        "last_rx",
-        "last_tx",
-        "link_buffered",
-        "out",
-        "out_bytes",
-        "parse_failed",
-        "parser",
-        "pending",
-        "principal",
-        "replays",
-        "sends",
-        "sent",
-        "state",
-        "subs",
-        "subscribing",
-        "tokens",
-        "transactions",
-        "version",
-        "wake",
-        "websocket",
+        "_events", "ack_counter", "acks", "answers", "backlog", "congested_since", "connecting",
+        "created", "ctx", "deadline", "dirty", "finale", "handshake_token", "hb_recv",
+        "hb_send", "hold", "id", "last_rx", "last_tx", "link_buffered", "out", "out_bytes",
+        "parse_failed", "parser", "pending", "principal", "replays", "sends", "sent", "state",
+        "subs", "subscribing", "tokens", "transactions", "version", "wake", "websocket",
     )
 
     def __init__(
@@ -419,14 +269,11 @@ class SessionCore:
             return False
         answer.outcome = outcome
         answers = self.answers
-        while answers and answers[0].outcome is not _PENDING:
+        while answers and answers[0].outcome is not PENDING:
             self._render(answers.popleft())
         if not answers and self.state is State.DRAINING:
             self.finish_drain()
         return True
-
-    def owes_answers(self) -> bool:
-        return bool(self.answers)
 
     def _render(self, answer: Answer) -> None:
         outcome = answer.outcome
@@ -579,22 +426,6 @@ class SessionCore:
             self.enqueue(self.receipt_bytes(finale.receipt))
         self.close()
 
-    def hold_in_transaction(self, transaction: str, frame: Frame) -> None:
-        """Keep `frame` for the COMMIT of `transaction` (FrameRefused: unknown
-        transaction, or a per-transaction frame or per-session byte limit passed)."""
-        txs = self.transactions
-        held = txs.held.get(transaction) if txs is not None else None
-        if txs is None or held is None:
-            raise FrameRefused(f"unknown transaction {transaction!r}")
-        config = self.ctx.config
-        if len(held) >= config.max_transaction_frames:
-            raise FrameRefused(f"transaction {transaction!r} holds too many frames")
-        size = len(frame.body) + sum([len(n) + len(v) + 2 for n, v in frame.headers])
-        if txs.held_bytes + size > config.max_transaction_bytes:
-            raise FrameRefused("transactions hold too many bytes")
-        held.append(frame)
-        txs.held_bytes += size
-
     def fail(
         self,
         message: str,
@@ -666,47 +497,3 @@ class SessionCore:
         if self.replays and sub in self.replays:
             self.replays.remove(sub)
         self.ctx.exchange.router.remove(sub)
-
-    # ----------------------------------------------------------------- timers
-
-    def heartbeat_due(self, now: float, slack: float) -> None:
-        """Heart-beats both ways (spec "Heart-beating"): fail a silent client, send an
-        EOL when we were silent.  Reading paused by our own flow control counts as
-        hearing from the client."""
-        if self.sent:
-            self.sent = False
-            self.last_tx = now
-        if self.hold is not None:
-            self.last_rx = now
-        elif self.hb_recv and now - self.last_rx > self.hb_recv + self.ctx.grace:
-            self.fail("heart-beat timeout: nothing received")
-            return
-        if self.hb_send and now - self.last_tx >= self.hb_send - slack:
-            self.enqueue(HEARTBEAT)
-
-    def congestion_due(self, now: float) -> None:
-        """Drop a consumer whose pending bytes stayed above the soft limit for
-        `slow_consumer_ms` (measured from the first tick that saw it congested)."""
-        if self.out_bytes + self.link_buffered <= self.ctx.soft_pending:
-            self.congested_since = None
-        elif self.congested_since is None:
-            self.congested_since = now
-        elif now - self.congested_since > self.ctx.slow_consumer:
-            self.kill("slow consumer: pending bytes above the soft limit for too long")
-
-    def replays_due(self, now: float) -> None:
-        """Forget the replayed ids of subscriptions whose de-duplication has lasted
-        REPLAY_DEDUPE_SECONDS."""
-        replays = self.replays
-        assert replays is not None
-        for sub in list(replays):
-            replay = sub.replay
-            if replay is None or replay.buffer is not None:
-                continue
-            if replay.until is None:
-                replay.until = now + REPLAY_DEDUPE_SECONDS
-            elif now >= replay.until:
-                sub.replay = None
-                replays.remove(sub)
-        if not replays:
-            self.replays = None

@@ -22,10 +22,12 @@ from typing import Any
 from stompim.errors import INTERNAL_ERROR_MESSAGE, Refusal, Unavailable
 from stompim.frames import Frame
 
-from .core import MAX_SENDS_IN_FLIGHT, OWN_ANSWER, SessionCore, first_wins, require
+from .context import MAX_SENDS_IN_FLIGHT
+from .core import OWN_ANSWER, SessionCore
 from .destinations import Route
 from .events import BeginSend
 from .message import STRIPPED_SEND_HEADERS
+from .records import OpenTransactions, first_wins, require
 from .states import Hold
 
 __all__ = ["on_send", "perform_send", "send_settled"]
@@ -39,7 +41,7 @@ def on_send(session: SessionCore, frame: Frame) -> Any:
     route = session.ctx.rules.for_send(destination, session.principal)
     transaction = frame.get("transaction")
     if transaction is not None:
-        session.hold_in_transaction(transaction, frame)
+        OpenTransactions.hold(session.transactions, transaction, frame, session.ctx.config)
         return OWN_ANSWER if route.handler is not None else None
     return perform_send(session, frame, route)
 

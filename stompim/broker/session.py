@@ -27,11 +27,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from stompim.frames import Command
+from stompim.frames import HEARTBEAT, Command
 
 from . import connect, send, subscribe, transactions
 from .auth import Principal
-from .core import MAX_BACKLOG, Finale, Handler, SessionCore
+from .context import MAX_BACKLOG, REPLAY_DEDUPE_SECONDS
+from .core import Handler, SessionCore
+from .records import Finale
 from .states import INPUT, Hold, Input, State, Trigger
 
 __all__ = ["HANDLERS", "SHUTDOWN_MESSAGE", "Session"]
@@ -100,13 +102,13 @@ class Session(SessionCore):
         slow consumers, replay de-duplication, a drain that takes too long."""
         state = self.state
         if state is State.CONNECTED:
-            self.heartbeat_due(now, slack)
+            self._heartbeat_due(now, slack)
             if self.state is not State.CONNECTED:
                 return
             if self.congested_since is not None or self.pending_bytes > self.ctx.soft_pending:
-                self.congestion_due(now)
+                self._congestion_due(now)
             if self.replays:
-                self.replays_due(now)
+                self._replays_due(now)
         elif state is State.AWAITING_CONNECT:
             if now - self.created > self.ctx.connect_timeout:
                 self.fail("no CONNECT frame in time")
@@ -117,6 +119,48 @@ class Session(SessionCore):
                 finale = self.finale
                 self.fail(finale.error if finale is not None and finale.error is not None
                           else "timed out waiting for SENDs to be stored")
+
+    def _heartbeat_due(self, now: float, slack: float) -> None:
+        """Heart-beats both ways (spec "Heart-beating"): fail a silent client, send an
+        EOL when we were silent.  Reading paused by our own flow control counts as
+        hearing from the client."""
+        if self.sent:
+            self.sent = False
+            self.last_tx = now
+        if self.hold is not None:
+            self.last_rx = now
+        elif self.hb_recv and now - self.last_rx > self.hb_recv + self.ctx.grace:
+            self.fail("heart-beat timeout: nothing received")
+            return
+        if self.hb_send and now - self.last_tx >= self.hb_send - slack:
+            self.enqueue(HEARTBEAT)
+
+    def _congestion_due(self, now: float) -> None:
+        """Drop a consumer whose pending bytes stayed above the soft limit for
+        `slow_consumer_ms` (measured from the first tick that saw it congested)."""
+        if self.out_bytes + self.link_buffered <= self.ctx.soft_pending:
+            self.congested_since = None
+        elif self.congested_since is None:
+            self.congested_since = now
+        elif now - self.congested_since > self.ctx.slow_consumer:
+            self.kill("slow consumer: pending bytes above the soft limit for too long")
+
+    def _replays_due(self, now: float) -> None:
+        """Forget the replayed ids of subscriptions whose de-duplication has lasted
+        REPLAY_DEDUPE_SECONDS."""
+        replays = self.replays
+        assert replays is not None
+        for sub in list(replays):
+            replay = sub.replay
+            if replay is None or replay.buffer is not None:
+                continue
+            if replay.until is None:
+                replay.until = now + REPLAY_DEDUPE_SECONDS
+            elif now >= replay.until:
+                sub.replay = None
+                replays.remove(sub)
+        if not replays:
+            self.replays = None
 
     # ---------------------------------------------------------------- answers
 

@@ -17,11 +17,12 @@ from typing import Any
 
 from stompim.frames import V1_0, Frame
 
-from .core import OWN_ANSWER, PendingSubscribe, SessionCore, require
+from .core import OWN_ANSWER, SessionCore
 from .destinations import Route
 from .errors import FrameRefused
 from .events import AuthorizeSubscribe
 from .message import Message
+from .records import PendingSubscribe, require
 from .router import AckMode, Replay, Subscription
 from .states import Hold, State
 from .values import parse_uint

@@ -21,9 +21,10 @@ from typing import Any
 
 from stompim.frames import V1_2, Command, Frame
 
-from .core import OpenTransactions, SessionCore, require
+from .core import SessionCore
 from .destinations import Kind
 from .errors import FrameRefused, TransactionAborted
+from .records import OpenTransactions, require
 from .router import AckMode, Subscription
 from .send import perform_send
 
@@ -80,7 +81,7 @@ def _on_ack_or_nack(session: SessionCore, frame: Frame, nack: bool) -> Any:
     sub, ack_id = find_ack(session, frame)
     transaction = frame.get("transaction")
     if transaction is not None:
-        session.hold_in_transaction(transaction, frame)
+        OpenTransactions.hold(session.transactions, transaction, frame, session.ctx.config)
         return None
     apply_ack(session, sub, ack_id, nack)
     return None
@@ -112,13 +113,9 @@ def on_begin(session: SessionCore, frame: Frame) -> Any:
 
 def _take(session: SessionCore, transaction: str) -> list[Frame]:
     txs = session.transactions
-    held = txs.held.pop(transaction, None) if txs is not None else None
-    if txs is None or held is None:
+    if txs is None:
         raise FrameRefused(f"unknown transaction {transaction!r}")
-    txs.held_bytes -= sum(
-        [len(f.body) + sum([len(n) + len(v) + 2 for n, v in f.headers]) for f in held]
-    )
-    return held
+    return txs.take(transaction)
 
 
 def _answer_aborted(session: SessionCore, transaction: str, held: list[Frame]) -> None:

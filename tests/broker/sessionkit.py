@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stompim.broker import Principal
-from stompim.broker.core import SessionContext
+from stompim.broker.context import SessionContext
 from stompim.broker.destinations import DestinationRules
 from stompim.broker.events import (
     Authenticate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stompim.broker.core import MAX_SENDS_IN_FLIGHT, REPLAY_DEDUPE_SECONDS
+from stompim.broker.context import MAX_SENDS_IN_FLIGHT, REPLAY_DEDUPE_SECONDS
 from stompim.broker.errors import AuthenticationFailed
 from stompim.broker.events import (
     Authenticate,

@@ -1,0 +1,48 @@
+"""What every session of one broker shares, and the limits of a session.
+
+`SessionContext` is built once per broker from its StompConfig: the settings a session
+reads on its hot paths (already converted to bytes and seconds), the exchange it
+publishes through, and the counters it bumps.  Read-only after construction (but the
+counters).
+"""
+
+from __future__ import annotations
+
+from stompim.config import StompConfig
+from stompim.frames import Limits
+
+from .exchange import Exchange, Stats
+
+__all__ = ["MAX_BACKLOG", "MAX_SENDS_IN_FLIGHT", "REPLAY_DEDUPE_SECONDS", "SessionContext"]
+
+MAX_BACKLOG = 10000
+"""Frames that may wait (already read from one chunk) while the session holds."""
+
+MAX_SENDS_IN_FLIGHT = 256
+"""Handled SENDs of one session awaiting storage; past it the session stops reading
+until the oldest settles (the handler's own timeouts bound the wait)."""
+
+REPLAY_DEDUPE_SECONDS = 60.0
+"""How long a replay's message ids are remembered against late live publishes (a
+message committed before the replay query, published after it: a cross-node publish
+through Redis can lag, a local one cannot lag this long)."""
+
+
+class SessionContext:
+    def __init__(self, config: StompConfig, exchange: Exchange, stats: Stats) -> None:
+        self.config = config
+        self.exchange = exchange
+        self.rules = exchange.rules
+        self.stats = stats
+        self.limits = Limits(
+            max_frame_size=config.max_frame_size,
+            max_headers=config.max_headers,
+            max_header_length=config.max_header_length,
+        )
+        self.hard_pending = config.max_pending_bytes
+        self.soft_pending = max(1024, config.max_pending_bytes // 4)
+        self.slow_consumer = config.slow_consumer_ms / 1000.0
+        self.grace = config.heartbeat_grace_ms / 1000.0
+        self.connect_timeout = config.connect_timeout_ms / 1000.0
+        self.drain = config.send_drain_ms / 1000.0
+        self.heart_beat = f"{config.heartbeat_send_ms},{config.heartbeat_receive_ms}"
