@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any
 
@@ -77,6 +77,7 @@ class Broker:
         self._ready: list[Connection] = []
         self._service_handle: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: Callable[[], float] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
@@ -227,8 +228,12 @@ class Broker:
             connection.shutdown()
         return connection
 
-    def now(self) -> float:
-        return self.loop.time()
+    @property
+    def clock(self) -> Callable[[], float]:
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = self.loop.time
+        return clock
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from stompim.config import StompConfig
@@ -56,7 +56,9 @@ class ConnectionHost(Protocol):
     authenticator: Authenticator
     config: StompConfig
 
-    def now(self) -> float: ...
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The event loop's clock (`loop.time`)."""
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` as a task the broker cancels when it closes."""
@@ -93,7 +95,7 @@ class Connection:
         self.host = host
         self.link = link
         self.session = Session(
-            session_id, ctx, functools.partial(host.schedule, self), host.now(),
+            session_id, ctx, functools.partial(host.schedule, self), host.clock(),
             handshake_token=handshake_token, websocket=websocket,
         )
         self.sends: dict[int, asyncio.Future[Mapping[str, str]]] | None = None
@@ -107,8 +109,10 @@ class Connection:
     # ---------------------------------------------------------- the transport
 
     def receive(self, data: bytes) -> None:
-        self.session.receive_data(data, self.host.now())
-        self.act()
+        session = self.session
+        session.receive_data(data, self.host.clock())
+        if session.queued_events is not None:
+            self.act()
 
     def writable(self) -> None:
         session = self.session
@@ -128,14 +132,16 @@ class Connection:
 
     def service(self) -> None:
         """This turn's pass: act on events, then write the output in one go."""
-        self.act()
         session = self.session
+        if session.queued_events is not None:
+            self.act()
         chunks = session.data_to_send()
         if chunks and session.state is not State.CLOSED:
             link = self.link
             link.write(chunks)
             session.transport_buffered(link.buffered())
-            self.act()
+            if session.queued_events is not None:
+                self.act()
 
     def tick(self, now: float, slack: float) -> None:
         self.session.tick(now, slack)

@@ -71,11 +71,12 @@ class SessionCore:
     handlers: ClassVar[Mapping[Command, Handler]] = {}
 
     __slots__ = (
-        "_events", "ack_counter", "acks", "answers", "backlog", "congested_since", "connecting",
+        "ack_counter", "acks", "answers", "backlog", "congested_since", "connecting",
         "created", "ctx", "deadline", "dirty", "finale", "handshake_token", "hb_recv",
         "hb_send", "hold", "id", "last_rx", "last_tx", "link_buffered", "out", "out_bytes",
-        "parse_failed", "parser", "pending", "principal", "replays", "sends", "sent", "state",
-        "subs", "subscribing", "tokens", "transactions", "version", "wake", "websocket",
+        "parse_failed", "parser", "pending", "principal", "queued_events", "replays", "sends",
+        "sent", "state", "subs", "subscribing", "tokens", "transactions", "version", "wake",
+        "websocket",
     )
 
     def __init__(
@@ -124,7 +125,7 @@ class SessionCore:
         self.last_tx = now
         self.hb_send = 0.0  # seconds between our heart-beats (0 = none)
         self.hb_recv = 0.0  # seconds the client promised between its beats
-        self._events: list[SessionEvent] | None = None
+        self.queued_events: list[SessionEvent] | None = None  # not taken by events() yet
 
     # ------------------------------------------------------------------ state
 
@@ -142,17 +143,17 @@ class SessionCore:
     # ----------------------------------------------------------------- events
 
     def emit_event(self, event: SessionEvent) -> None:
-        if self._events is None:
-            self._events = [event]
+        if self.queued_events is None:
+            self.queued_events = [event]
         else:
-            self._events.append(event)
+            self.queued_events.append(event)
 
     def events(self) -> Sequence[SessionEvent]:
         """The events made since the last call, in order (handed over)."""
-        events = self._events
+        events = self.queued_events
         if events is None:
             return ()
-        self._events = None
+        self.queued_events = None
         return events
 
     def set_hold(self, hold: Hold) -> None:
@@ -310,9 +311,9 @@ class SessionCore:
             if sub.destination == target:
                 self.deliver(sub, notice, False)
                 delivered = True
-        if not delivered:
-            log.info("session %s: refusal %s not delivered (no errors subscription)",
-                     self.id, code)
+        if not delivered:   # the refusal RECEIPT (if asked for) still tells the client
+            log.debug("session %s: refusal %s not delivered (no errors subscription)",
+                      self.id, code)
 
     def receipt_bytes(self, receipt: str, headers: Mapping[str, str] | None = None) -> bytes:
         pairs = [("receipt-id", receipt)]
@@ -322,16 +323,19 @@ class SessionCore:
 
     # ----------------------------------------------------------------- output
 
-    def enqueue(self, data: bytes, text: bool = True) -> None:
-        """Buffer one frame; the owner flushes it at the end of this loop turn."""
+    def enqueue(self, data: bytes, text: bool = True) -> int:
+        """Buffer one frame; the owner flushes it at the end of this loop turn.  The
+        pending bytes after it (past the hard limit: the session is dropped)."""
         self.out.append((data, text))
-        self.out_bytes += len(data)
-        if self.out_bytes + self.link_buffered > self.ctx.hard_pending:
+        out_bytes = self.out_bytes = self.out_bytes + len(data)
+        pending = out_bytes + self.link_buffered
+        if pending > self.ctx.hard_pending:
             self.kill("slow consumer: too many pending bytes")
-            return
+            return 0
         if not self.dirty:
             self.dirty = True
             self.wake()
+        return pending
 
     def send_frame(self, frame: Frame) -> None:
         self.enqueue(encode(frame, self.version))
@@ -367,18 +371,19 @@ class SessionCore:
             if message.message_id in replay.ids:
                 return False  # the replay sent it already
         if redelivered or sub.ack_mode is not AckMode.AUTO:
-            self.emit(sub, message, redelivered)
-        else:
-            # the common case, inlined: shared tail spliced after the subscription prefix
-            tail = message._tails.get(self.version)
-            if tail is None:
-                tail = message.tail(self.version)
-            self.ctx.stats.messages_out += 1
-            self.enqueue(sub.prefix + tail, message._text is True if self.websocket else True)
-        return self.out_bytes + self.link_buffered > self.ctx.soft_pending
+            return self.emit(sub, message, redelivered) > self.ctx.soft_pending
+        # the common case, inlined: shared tail spliced after the subscription prefix
+        tail = message._tails.get(self.version)
+        if tail is None:
+            tail = message.tail(self.version)
+        ctx = self.ctx
+        ctx.stats.messages_out += 1
+        text = message._text is True if self.websocket else True
+        return self.enqueue(sub.prefix + tail, text) > ctx.soft_pending
 
-    def emit(self, sub: Subscription, message: Message, redelivered: bool) -> None:
-        """One MESSAGE for `sub` with its ack header (client ack modes)."""
+    def emit(self, sub: Subscription, message: Message, redelivered: bool) -> int:
+        """One MESSAGE for `sub` with its ack header (client ack modes); the pending
+        bytes after it."""
         ack_header = None
         if sub.ack_mode is not AckMode.AUTO:
             self.ack_counter += 1
@@ -393,7 +398,7 @@ class SessionCore:
                 ack_header = ack_id
         data = message.render(sub.prefix, self.version, ack_header, redelivered)
         self.ctx.stats.messages_out += 1
-        self.enqueue(data, message.is_text if self.websocket else True)
+        return self.enqueue(data, message.is_text if self.websocket else True)
 
     def subscription_prefix(self, sub_id: str) -> bytes:
         escaped = escape_value(sub_id, self.version).encode()
