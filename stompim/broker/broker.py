@@ -15,7 +15,9 @@ machinery that keeps idle sessions cheap:
 
 Shutdown (`close`) drains: listeners stop accepting, every session stops reading
 frames, the sends in flight finish (bounded by `send_drain_ms`) and are answered,
-then every session gets ERROR "server shutting down".
+then every session gets ERROR "server shutting down"; `close` returns once the
+transports finished closing (bounded), so a process that exits next loses nothing
+it wrote.
 
 Call order: `Broker(config, authenticator)`, `add_handler(...)`, optionally
 `add_session_listener(...)` and `set_bridge(...)`, then `await start_tcp(...)` /
@@ -49,7 +51,7 @@ from .publisher import Bridge, BrokerPublisher, LocalBridge
 from .router import Router
 from .session import SHUTDOWN_MESSAGE, Session
 from .states import State
-from .tcp import StompTcpProtocol
+from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server
 
 __all__ = ["Broker", "Stats"]
@@ -89,6 +91,7 @@ class Broker:
         self._closing = False
         self._draining: set[Connection] = set()
         self._drained: asyncio.Event | None = None
+        self._gone = asyncio.Event()   # closing: set once every connection is gone
         periods = [config.connect_timeout_ms]
         if config.heartbeat_send_ms:
             periods.append(config.heartbeat_send_ms)
@@ -173,6 +176,9 @@ class Broker:
         await self._drain(self.config.send_drain_ms / 1000.0)
         for connection in list(self.connections):
             connection.kick(SHUTDOWN_MESSAGE)
+        if self.connections:   # let the transports finish closing (TCP lingers, bounded)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), LINGER_SECONDS + 1.0)
         for ws in self._ws_servers:
             ws.close()
             await ws.wait_closed()
@@ -276,6 +282,8 @@ class Broker:
         if connection in self.connections:
             self.connections.discard(connection)
             self.stats.connections -= 1
+            if self._closing and not self.connections:
+                self._gone.set()
 
     # ------------------------------------------------------------- output
 

@@ -3,9 +3,13 @@ other connections keep working."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+
 from stompclient import StompClient
 
-from .conftest import BrokerFactory, Harness
+from .conftest import BrokerFactory, Harness, wait_for
 
 
 async def _bystander_ok(hub: Harness, transport: str, bystander: StompClient) -> None:
@@ -129,3 +133,38 @@ async def test_invalid_ack_mode(hub: Harness) -> None:
     await victim.send_frame("SUBSCRIBE", {"destination": "/topic/a", "id": "1",
                                           "ack": "sometimes"})
     await _expect_error(victim, None)
+
+
+async def test_the_error_reaches_a_client_that_keeps_sending(
+        make_broker: BrokerFactory) -> None:
+    """A client that reads slowly has MESSAGEs queued in the server's kernel when its
+    protocol error closes the session, and keeps sending: the server lingers (FIN after
+    its output, then drops what comes) instead of resetting, which would throw away
+    what its kernel had not sent yet, the ERROR included."""
+    hub = await make_broker(max_pending_bytes=16 * 1024 * 1024)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", hub.tcp_port))
+        await loop.sock_sendall(sock, b"CONNECT\nlogin:alice\npasscode:pa\n\n\x00"
+                                      b"SUBSCRIBE\ndestination:/topic/big\nid:1\n\n\x00")
+        assert (await loop.sock_recv(sock, 100)).startswith(b"CONNECTED")
+        publisher = await hub.connected("tcp", "bob")
+        for _ in range(100):      # far more than the reader's windows: queued server-side
+            await publisher.send("/topic/big", b"m" * 8000)
+        await publisher.send("/topic/big", b"last", receipt="sent")
+        await loop.sock_sendall(sock, b"NONSENSE\n\n\x00")
+        await wait_for(lambda: hub.broker.user_session_count(1) == 0)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(50):    # still talking after the close
+                await loop.sock_sendall(sock, b"SEND\ndestination:/topic/x\n\nmore\x00")
+        received = bytearray()
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(10):
+                while chunk := await loop.sock_recv(sock, 65536):
+                    received += chunk
+        assert b"\x00ERROR\n" in received, (len(received), bytes(received[-200:]))
+    finally:
+        sock.close()

@@ -30,14 +30,15 @@ async def _burst(client: StompClient, user: int, device: int, to: int, numbers: 
 
 
 async def _until_closed(client: StompClient, answered: asyncio.Event) -> list[Frame]:
-    """Every answer and the ERROR, until the node closes; `answered` is set at the
-    first RECEIPT."""
+    """Every answer and the ERROR, until the node closes (then this side closes too,
+    as a client does); `answered` is set at the first RECEIPT."""
     got = []
     while (frame := await client.frame_or_eof(30)) is not None:
         if frame.command is Command.RECEIPT:
             answered.set()
         if frame.command is not Command.MESSAGE:
             got.append(frame)
+    await client.close()
     return got
 
 
