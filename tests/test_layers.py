@@ -183,11 +183,6 @@ def test_no_import_cycles_outside_the_broker(graph: dict[str, set[str]]) -> None
     assert found == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="broker/ is one import cycle (broker, session, handlers, router, publisher, "
-    "tcp, websocket) until the sans-I/O session of issue 11 lands; then drop this mark",
-)
 def test_no_import_cycles_in_the_broker(graph: dict[str, set[str]]) -> None:
     assert [sorted(c) for c in cycles(graph) if c not in ALLOWED_CYCLES] == []
 

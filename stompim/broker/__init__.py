@@ -7,11 +7,11 @@ destination plug-in contract (`DestinationHandler`), the cluster seam (`Bridge`,
 `BridgeSink`, `LocalBridge`), and the session listener contract
 (`SessionListener`, see `Broker.add_session_listener`).
 
-Modules, bottom to top (each imports only modules listed before it; no cycle, see
-tests/test_imports.py): errors, values, auth, states, message, destinations, router,
-exchange, context, records, events, link, core, send, transactions, subscribe,
-connect, session, listeners, publisher, connection, tcp, ws_fastpath, websocket,
-broker.
+Modules, bottom to top (each imports only modules listed before it, so there is no
+cycle; checked by tests/broker/test_module_order.py): errors, values, auth, states,
+message, destinations, router, exchange, context, records, events, link, core, send,
+transactions, subscribe, connect, session, listeners, publisher, connection, tcp,
+ws_fastpath, websocket, broker.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from .websocket import start_websocket_server
 
 __all__ = ["Broker", "Stats"]
 
-log = logging.getLogger("stompim.broker")
+log = logging.getLogger(__name__)
 
 
 class Broker:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from stompim.config import StompConfig
 from stompim.errors import StompimError, Unavailable, stomp_error_message
+from stompim.logs import CURRENT_SESSION
 
 from .auth import Authenticator, Principal
 from .context import SessionContext
@@ -45,7 +46,7 @@ from .states import State
 
 __all__ = ["Connection", "ConnectionHost"]
 
-log = logging.getLogger("stompim.broker.connection")
+log = logging.getLogger(__name__)
 
 WITHDRAWN = "the message was withdrawn before it was stored; send it again"
 
@@ -110,9 +111,13 @@ class Connection:
 
     def receive(self, data: bytes) -> None:
         session = self.session
-        session.receive_data(data, self.host.clock())
-        if session.queued_events is not None:
-            self.act()
+        scope = CURRENT_SESSION.set(session)  # log lines (and tasks started here) name it
+        try:
+            session.receive_data(data, self.host.clock())
+            if session.queued_events is not None:
+                self.act()
+        finally:
+            CURRENT_SESSION.reset(scope)
 
     def writable(self) -> None:
         session = self.session

@@ -46,6 +46,7 @@ from stompim.errors import (
     send_refusal,
 )
 from stompim.frames import V1_2, Command, Frame, FrameParser, encode
+from stompim.logs import session_fields
 
 from .auth import Principal
 from .context import MAX_BACKLOG, SessionContext
@@ -59,7 +60,7 @@ from .states import ALLOWED, INPUT, Hold, Input, State, Trigger, next_state
 
 __all__ = ["OWN_ANSWER", "Handler", "SessionCore"]
 
-log = logging.getLogger("stompim.broker.session")
+log = logging.getLogger(__name__)
 
 OWN_ANSWER: Any = object()
 """Handler result: "this handler answers the receipt itself (or has none to give)"."""
@@ -459,7 +460,7 @@ class SessionCore:
         """Drop the connection without flushing (slow consumer)."""
         if self.state is State.CLOSED:
             return
-        log.info("session %s closed: %s", self.id, reason)
+        log.info("session %s closed: %s", self.id, reason, extra=session_fields(self))
         if self.state is not State.CLOSING:
             self.transition(Trigger.FAIL)
         self.out = []

@@ -32,7 +32,7 @@ from .states import Hold
 
 __all__ = ["on_send", "perform_send", "send_settled"]
 
-log = logging.getLogger("stompim.broker.send")
+log = logging.getLogger(__name__)
 
 
 def on_send(session: SessionCore, frame: Frame) -> Any:

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from stompim.frames import V1_0, Frame
+from stompim.logs import session_fields
 
 from .core import OWN_ANSWER, SessionCore
 from .destinations import Route
@@ -36,7 +37,7 @@ __all__ = [
     "subscribe_refused",
 ]
 
-log = logging.getLogger("stompim.broker.subscribe")
+log = logging.getLogger(__name__)
 
 
 def on_subscribe(session: SessionCore, frame: Frame) -> Any:
@@ -166,5 +167,6 @@ def end_subscriptions(session: SessionCore, destination: str, reason: str) -> No
     """Server side: drop this session's subscriptions to `destination`."""
     for sub in list(session.subs.values()):
         if sub.destination == destination:
-            log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason)
+            log.info("session %s: subscription %s ended: %s", session.id, sub.id, reason,
+                     extra=session_fields(session))
             session.unsubscribe(sub)

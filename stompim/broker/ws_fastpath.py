@@ -63,7 +63,7 @@ __all__ = [
     "serve_fast",
 ]
 
-log = logging.getLogger("stompim.broker.ws_fastpath")
+log = logging.getLogger(__name__)
 
 KNOWN_MAJOR_VERSION = 17
 """The websockets major version whose internals this module was written against."""

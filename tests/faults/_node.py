@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from cluster._support import Stomp
+from cluster._support import connect_stomp
+from stompclient import StompClient
 
 from stompim.config import Config
 from stompim.frames import Command, Frame
@@ -86,7 +87,7 @@ class Answer:
 class Sender:
     """One STOMP session of `user_token` sending to `to_user` (see the module docstring)."""
 
-    client: Stomp
+    client: StompClient
     to_user: int
     label: str
     sent: dict[str, float] = field(default_factory=dict)  # receipt -> loop time sent
@@ -99,7 +100,7 @@ class Sender:
 
     @classmethod
     async def open(cls, port: int, token: str, to_user: int, label: str) -> Sender:
-        client = await Stomp.connect(port, token)
+        client = await connect_stomp(port, token)
         await client.subscribe("/user/queue/errors", f"errors-{label}")
         sender = cls(client, to_user, label)
         sender.reader = asyncio.get_running_loop().create_task(sender._read())
@@ -109,7 +110,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                frame = await self.client.next(timeout=3600)
+                frame = await self.client.frame(3600)
             except AssertionError:  # closed
                 return
             now = loop.time()
@@ -133,8 +134,9 @@ class Sender:
         self.sent[receipt] = asyncio.get_running_loop().time()
         body = orjson.dumps({"toUserId": self.to_user, "content": f"m {receipt}",
                              "clientMsgId": cmid})
-        await self.client.send("SEND", {"destination": "/app/chat/private", "receipt": receipt,
-                                        "content-type": "application/json"}, body)
+        await self.client.send_frame("SEND", {"destination": "/app/chat/private",
+                                              "receipt": receipt,
+                                              "content-type": "application/json"}, body)
         return receipt
 
     async def pace(self, rate: float, until: float, start: int = 0) -> int:

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from cluster._support import PASSWORD, Rest, Stomp
+from cluster._support import PASSWORD, Rest
+from stompclient import StompClient
 
 from stompim.app import Node
 from stompim.frames import Command
@@ -50,15 +51,14 @@ async def node(
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-async def _connect(port: int, headers: dict[str, str]) -> tuple[str, Stomp | None]:
+async def _connect(port: int, headers: dict[str, str]) -> tuple[str, StompClient | None]:
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = await StompClient.tcp(port)
     except OSError as exc:
         return f"socket: {exc}", None
-    client = Stomp(reader, writer)
-    await client.send("CONNECT", {"accept-version": "1.2", "host": "localhost", **headers})
+    await client.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost", **headers})
     try:
-        frame = await client.next(timeout=30)
+        frame = await client.frame(30)
     except (AssertionError, TimeoutError) as exc:
         return f"no answer: {exc!r}", client
     if frame.command is Command.CONNECTED:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 import pytest
-from cluster._support import Rest, Stomp
+from cluster._support import Rest, connect_stomp
+from stompclient import StompClient
 
 from stompim.app import Node
 from stompim.frames import Command, Frame
@@ -70,7 +71,7 @@ async def cluster(
 class Device:
     """A subscriber of /user/queue/chat: the message ids it saw (duplicates counted)."""
 
-    def __init__(self, client: Stomp) -> None:
+    def __init__(self, client: StompClient) -> None:
         self.client = client
         self.ids: list[int] = []
         self.arrived = asyncio.Event()
@@ -79,7 +80,7 @@ class Device:
     async def _read(self) -> None:
         while True:
             try:
-                frame = await self.client.next(timeout=3600)
+                frame = await self.client.frame(3600)
             except AssertionError:
                 return
             if frame.command is Command.MESSAGE and frame.get("x-event") is None:
@@ -102,15 +103,15 @@ class Device:
 
 
 async def _device(port: int, token: str, label: str) -> Device:
-    client = await Stomp.connect(port, token)
+    client = await connect_stomp(port, token)
     await client.subscribe("/user/queue/chat", label)
     return Device(client)
 
 
-async def _send(client: Stomp, to_user: int, n: int) -> tuple[Frame, float]:
+async def _send(client: StompClient, to_user: int, n: int) -> tuple[Frame, float]:
     started = time.monotonic()
     body = orjson.dumps({"toUserId": to_user, "content": f"m{n}", "clientMsgId": f"c{n}"})
-    await client.send("SEND", {"destination": "/app/chat/private", "receipt": f"r{n}"}, body)
+    await client.send_frame("SEND", {"destination": "/app/chat/private", "receipt": f"r{n}"}, body)
     return await client.answer(f"r{n}"), time.monotonic() - started
 
 
@@ -124,7 +125,7 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
         carol = await rest_b.user("carol")  # her token: never checked by node A
         await rest_a.befriend(alice, bob)
         await rest_a.ok("GET", "/api/user/info", token=alice[1])  # A verified alice's token
-        sender = await Stomp.connect(a.ports.tcp, alice[1])
+        sender = await connect_stomp(a.ports.tcp, alice[1])
         bob_a = await _device(a.ports.tcp, bob[1], "bob-a")
         bob_b = await _device(b.ports.tcp, bob[1], "bob-b")
         devices, clients = [bob_a, bob_b], [sender]
@@ -157,7 +158,7 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
                 stranger = await _connect_error(a.ports.tcp, carol[1])
                 connect_ms = (time.monotonic() - t) * 1000
                 assert stranger == "service unavailable, retry"
-                again = await Stomp.connect(a.ports.tcp, bob[1])  # bob's token: cached
+                again = await connect_stomp(a.ports.tcp, bob[1])  # bob's token: cached
                 clients.append(again)
                 async with http.get(f"{rest_a.base}/readyz") as resp:
                     ready = (resp.status, (await resp.json())["message"])
@@ -172,11 +173,11 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
             doubled = len(bob_b.ids) - len(set(bob_b.ids))
 
             # a resume on B from the last id it had before the outage: nothing missing
-            resumer = await Stomp.connect(b.ports.tcp, bob[1])
+            resumer = await connect_stomp(b.ports.tcp, bob[1])
             clients.append(resumer)
-            await resumer.send("SUBSCRIBE", {"destination": "/user/queue/chat", "id": "r",
+            await resumer.send_frame("SUBSCRIBE", {"destination": "/user/queue/chat", "id": "r",
                                              "x-since-seq": str(max(before_ids))})
-            replayed = [int(orjson.loads((await resumer.next()).body)["id"])
+            replayed = [int(orjson.loads((await resumer.frame()).body)["id"])
                         for _ in range(DURING)]
             assert replayed == sorted(during_ids)
             assert log.bytes < 20_000, log.lines[:20]
@@ -197,12 +198,11 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
 
 
 async def _connect_error(port: int, token: str) -> str:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    client = Stomp(reader, writer)
+    client = await StompClient.tcp(port)
     try:
-        await client.send("CONNECT", {"accept-version": "1.2", "host": "localhost",
+        await client.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost",
                                       "Authorization": f"Bearer {token}"})
-        frame = await client.next()
+        frame = await client.frame()
         assert frame.command is Command.ERROR, frame
         return frame.get("message") or ""
     finally:
