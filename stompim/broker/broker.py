@@ -246,11 +246,9 @@ class Broker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def user_connections(self, user_id: int) -> int:
-        return len(self._users.get(user_id, ()))
-
     def user_session_count(self, user_id: int) -> int:
-        return self.user_connections(user_id)
+        """CONNECTED sessions of `user_id` on this node."""
+        return len(self._users.get(user_id, ()))
 
     def joined(self, connection: Connection) -> None:
         principal = connection.principal

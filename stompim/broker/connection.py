@@ -67,7 +67,7 @@ class ConnectionHost(Protocol):
     def schedule(self, connection: Connection) -> None:
         """`connection` has output: service it in this turn's pass."""
 
-    def user_connections(self, user_id: int) -> int:
+    def user_session_count(self, user_id: int) -> int:
         """How many CONNECTED sessions `user_id` has on this node."""
 
     def joined(self, connection: Connection) -> None:
@@ -269,7 +269,7 @@ class Connection:
         else:
             if session.state is State.AUTHENTICATING:
                 limit = host.config.max_connections_per_user
-                if host.user_connections(principal.user_id) >= limit:
+                if host.user_session_count(principal.user_id) >= limit:
                     session.connect_refused("too many connections for this user")
                 elif session.authenticated(principal):
                     host.joined(self)

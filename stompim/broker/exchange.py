@@ -52,6 +52,3 @@ class Exchange:
         if forward and kind is Kind.TOPIC and self.forward is not None:
             self.forward(destination, headers, body)
         return congested
-
-    def kind_of(self, destination: str) -> Kind:
-        return self.rules.kind_of(destination)
