@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stompim.errors import ConfigError
+from stompim.forwarded import TrustedProxies
 
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
 ERROR_STATUS_MODES = ("http", "ok")
@@ -32,6 +33,7 @@ class ServerConfig:
     tcp_port: int = 61613
     production: bool = False
     node_id: str = ""
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class Config:
                 f"http.error_status must be one of {', '.join(ERROR_STATUS_MODES)}, "
                 f"not {self.http.error_status!r}"
             )
+        TrustedProxies.parse(self.server.trusted_proxies)
         _validate_media(self.media)
 
 

@@ -22,9 +22,10 @@ import stompim
 
 PACKAGE_DIR = Path(stompim.__file__).parent
 
-FOUNDATION = frozenset({"", "errors", "logs", "rate_limited_log"})
-"""What every layer may import: the package itself (its version), the error tree and the
-logging helpers, which import nothing of stompim."""
+FOUNDATION = frozenset({"", "errors", "logs", "rate_limited_log", "forwarded"})
+"""What every layer may import: the package itself (its version), the error tree, the
+logging helpers and the trusted-proxy rule, which import nothing of stompim but the error
+tree."""
 
 _CORE = FOUNDATION | {"frames", "broker", "store", "im", "config"}
 
@@ -34,6 +35,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "logs": frozenset(),
     "rate_limited_log": frozenset(),
+    "forwarded": frozenset({"errors"}),
     "config": FOUNDATION,
     "frames": FOUNDATION,
     "store": FOUNDATION,

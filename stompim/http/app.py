@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.log import server_logger
 
+from stompim.forwarded import TrustedProxies
 from stompim.http import access
 from stompim.http.api import API, ApiRegistry
 from stompim.http.keys import METRICS, SERVICES, MetricsSource
@@ -23,6 +24,7 @@ from stompim.http.middlewares import (
     auth_middleware,
     cors_middleware,
     error_middleware,
+    forwarded_middleware,
     log,
     refusals_as_ok,
 )
@@ -61,6 +63,7 @@ def create_http_app(
     app = web.Application(
         client_max_size=config.http.max_body_bytes,
         middlewares=[
+            forwarded_middleware(TrustedProxies.parse(config.server.trusted_proxies)),
             access.access_middleware,
             cors_middleware(config.http.cors_origins),
             error_middleware,

@@ -1,4 +1,9 @@
-"""The middlewares, outermost first: CORS, errors -> Result, [refusals as 200], authentication.
+"""The middlewares, outermost first: forwarded address, CORS, errors -> Result, [refusals as
+200], authentication (the access log sits between the first two: stompim.http.access).
+
+forwarded_middleware  behind a trusted reverse proxy, `request.remote` becomes the
+                  client's address from X-Forwarded-For (stompim.forwarded), so
+                  per-IP limits and the access log see clients, not the proxy.
 
 cors_middleware   answers preflight OPTIONS itself; adds Access-Control-*
                   headers to every response for an allowed Origin.
@@ -28,6 +33,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from stompim.errors import UNAVAILABLE, InvalidValue, Refusal, Unavailable
+from stompim.forwarded import TrustedProxies
 from stompim.http.api import API
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.result import error
@@ -53,6 +59,17 @@ _STATUS_CODES = {
 ALLOWED_METHODS = "GET, POST, PUT, DELETE, PATCH, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With, X-Request-Id"
 EXPOSED_HEADERS = "X-Request-Id"
+
+
+def forwarded_middleware(proxies: TrustedProxies) -> Middleware:
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = proxies.client_ip(request.remote, request.headers.get("X-Forwarded-For"))
+        if client is not None and client != request.remote:
+            request = request.clone(remote=client)
+        return await handler(request)
+
+    return forwarded
 
 
 @web.middleware
