@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from conftest import unavailable
+from interop._services import unavailable
 from sendpath._nodeproc import NodeProcess
 from stompclient import StompClient
 
