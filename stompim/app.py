@@ -20,11 +20,13 @@ from aiohttp import web
 from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
 from stompim.cluster import RedisBridge
-from stompim.config import Config
+from stompim.config import Config, secret_configured
 from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
 from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
+from stompim.stomp.session_check import SessionCheck
 from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
+from stompim.store.node_secret import resolve_jwt_secret
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ class Node:
     async def _start(self) -> None:
         cfg = self.config
         cfg.validate()
+        configured = cfg.auth.jwt_secret if secret_configured(cfg.auth.jwt_secret) else ""
+        secret = resolve_jwt_secret(configured, cfg.database.url)
+        if secret != cfg.auth.jwt_secret:   # generated (or read back): none was configured
+            cfg = self.config = cfg.replace(auth={"jwt_secret": secret})
         dbc, rc = cfg.database, cfg.redis
         db = await open_database(
             dbc.url,
@@ -110,6 +116,9 @@ class Node:
         services = build_services(cfg, db, kv, StompPublisher(broker.publisher))
         authenticator.accounts = services.accounts
         self.services = services
+        check = SessionCheck(broker, services.accounts, cfg.auth.session_check_ms / 1000)
+        check.start()
+        self._stack.push_async_callback(check.close)
         broker.add_handler(ChatDestinationHandler(services.chat))
 
         await services.media.start()

@@ -20,6 +20,15 @@ from stompim.errors import ConfigError
 from stompim.forwarded import TrustedProxies
 
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
+"""The secret older config.toml files shipped: treated as no secret at all."""
+SINGLE_SESSION_MODES = ("off", "per_device_type", "one")
+"""auth.single_session: does a new login end older token sessions (none; those of the
+same device type; all)."""
+
+
+def secret_configured(secret: str) -> bool:
+    """True when `secret` was chosen by the operator (not empty, not the old example)."""
+    return bool(secret) and secret != EXAMPLE_JWT_SECRET
 ERROR_STATUS_MODES = ("http", "ok")
 """http.error_status: refusals as 4xx ("http"), or as 200 with the code in the Result ("ok")."""
 
@@ -85,14 +94,21 @@ class RedisConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    jwt_secret: str = EXAMPLE_JWT_SECRET
+    jwt_secret: str = ""
     token_ttl_seconds: int = 7 * 24 * 3600
     bcrypt_rounds: int = 10
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
+    login_max_failures_per_ip: int = 20
+    login_max_failures_per_account: int = 100
+    login_account_window_seconds: int = 3600
+    register_max_per_ip: int = 30
+    register_window_seconds: int = 3600
     internal_secret: str = ""
     token_cache_seconds: int = 30
     password_max_wait_ms: int = 3000
+    single_session: str = "off"
+    session_check_ms: int = 30_000
 
 
 @dataclass(frozen=True)
@@ -187,15 +203,26 @@ class Config:
 
     def validate(self) -> None:
         """Refuse settings that would be unsafe, so a node never starts half-configured."""
-        if self.server.production and self.auth.jwt_secret == EXAMPLE_JWT_SECRET:
+        if self.server.production and not secret_configured(self.auth.jwt_secret):
             raise ConfigError(
-                "auth.jwt_secret is the shipped example secret; set STOMPIM_AUTH_JWT_SECRET "
-                "before running with server.production = true"
+                "auth.jwt_secret is not set (or is the old shipped example); set "
+                "STOMPIM_AUTH_JWT_SECRET before running with server.production = true"
             )
         if self.server.production and self.stomp.allow_anonymous:
             raise ConfigError("stomp.allow_anonymous must be false when server.production = true")
-        if len(self.auth.jwt_secret) < 32:
+        if self.auth.jwt_secret and len(self.auth.jwt_secret) < 32:
             raise ConfigError("auth.jwt_secret must be at least 32 characters")
+        if self.auth.single_session not in SINGLE_SESSION_MODES:
+            raise ConfigError(
+                f"auth.single_session must be one of {', '.join(SINGLE_SESSION_MODES)}, "
+                f"not {self.auth.single_session!r}"
+            )
+        for key in ("login_max_failures", "login_max_failures_per_ip",
+                    "login_max_failures_per_account", "login_failure_window_seconds",
+                    "login_account_window_seconds", "register_max_per_ip",
+                    "register_window_seconds", "session_check_ms"):
+            if getattr(self.auth, key) <= 0:
+                raise ConfigError(f"auth.{key} must be positive")
         if self.log.format not in LOG_FORMATS:
             raise ConfigError(f"log.format must be one of {LOG_FORMATS}, got {self.log.format!r}")
         if self.log.level.upper() not in LOG_LEVELS:

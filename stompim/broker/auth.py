@@ -46,13 +46,15 @@ class Principal:
 
 class Authenticator(Protocol):
     async def authenticate(
-        self, headers: Mapping[str, str], handshake_token: str | None
+        self, headers: Mapping[str, str], handshake_token: str | None, *,
+        peer: str | None = None,
     ) -> Principal:
         """Return who connects, or raise AuthenticationFailed (or Unavailable).
 
         `headers` are the CONNECT frame's headers (first occurrence wins);
         `handshake_token` is the token of the WebSocket handshake (`?token=` or
-        `Authorization: Bearer`), None over TCP.
+        `Authorization: Bearer`), None over TCP; `peer` is the client's IP address
+        when the transport knows it (failed-login limits count per address).
         """
         ...
 
@@ -68,7 +70,8 @@ class StaticAuthenticator:
         self._users = dict(users)
 
     async def authenticate(
-        self, headers: Mapping[str, str], handshake_token: str | None
+        self, headers: Mapping[str, str], handshake_token: str | None, *,
+        peer: str | None = None,
     ) -> Principal:
         login = headers.get("login")
         passcode = headers.get("passcode")
@@ -101,12 +104,13 @@ class AnonymousAuthenticator:
         self._ids = itertools.count(1)
 
     async def authenticate(
-        self, headers: Mapping[str, str], handshake_token: str | None
+        self, headers: Mapping[str, str], handshake_token: str | None, *,
+        peer: str | None = None,
     ) -> Principal:
         has_credentials = handshake_token is not None or any(
             h in headers for h in self._CREDENTIAL_HEADERS
         )
         if has_credentials and self._inner is not None:
-            return await self._inner.authenticate(headers, handshake_token)
+            return await self._inner.authenticate(headers, handshake_token, peer=peer)
         n = next(self._ids)
         return Principal(-n, f"anonymous-{n}")

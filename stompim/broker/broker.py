@@ -38,7 +38,7 @@ from websockets.asyncio.server import Server as WsServer
 
 from stompim.config import StompConfig
 
-from .auth import Authenticator
+from .auth import Authenticator, Principal
 from .connection import Connection
 from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
@@ -220,12 +220,13 @@ class Broker:
     # ------------------------------------------------------ connections
 
     def accept(
-        self, link: Link, *, handshake_token: str | None = None, websocket: bool = False
+        self, link: Link, *, handshake_token: str | None = None, websocket: bool = False,
+        peer: str | None = None,
     ) -> Connection:
         """A transport opened a connection (stompim.broker.link.Acceptor)."""
         connection = Connection(
             self, link, f"{self.node_id}s{next(self._ids)}", self.context,
-            handshake_token=handshake_token, websocket=websocket,
+            handshake_token=handshake_token, websocket=websocket, peer=peer,
         )
         self.connections.add(connection)
         self.stats.connections += 1
@@ -351,6 +352,27 @@ class Broker:
             principal = connection.principal
             if token_id is None or (principal is not None and principal.token_id == token_id):
                 connection.kick(reason)
+
+    def connected_users(self) -> list[int]:
+        """Users with a CONNECTED session on this node."""
+        return list(self._users)
+
+    def principals_of(self, user_id: int) -> list[Principal]:
+        """The principals of `user_id`'s CONNECTED sessions on this node."""
+        return [c.principal for c in self._users.get(user_id, ()) if c.principal is not None]
+
+    def close_sessions_where(
+        self, user_id: int, reason: str, stale: Callable[[Principal], bool]
+    ) -> int:
+        """Close `user_id`'s sessions on this node whose principal `stale` picks (the
+        STOMP binding's periodic credential check); returns how many."""
+        closed = 0
+        for connection in list(self._users.get(user_id, ())):
+            principal = connection.principal
+            if principal is not None and stale(principal):
+                connection.kick(reason)
+                closed += 1
+        return closed
 
     def end_subscriptions_local(self, user_id: int, destination: str, reason: str) -> None:
         for connection in list(self._users.get(user_id, ())):

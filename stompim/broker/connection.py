@@ -87,14 +87,15 @@ class ConnectionHost(Protocol):
 
 
 class Connection:
-    __slots__ = ("host", "link", "opened", "registered", "sends", "session")
+    __slots__ = ("host", "link", "opened", "peer", "registered", "sends", "session")
 
     def __init__(
         self, host: ConnectionHost, link: Link, session_id: str, ctx: SessionContext,
-        *, handshake_token: str | None, websocket: bool,
+        *, handshake_token: str | None, websocket: bool, peer: str | None = None,
     ) -> None:
         self.host = host
         self.link = link
+        self.peer = peer   # the client's address, for the authenticator's login limits
         self.session = Session(
             session_id, ctx, functools.partial(host.schedule, self), host.clock(),
             handshake_token=handshake_token, websocket=websocket,
@@ -260,7 +261,7 @@ class Connection:
         host = self.host
         try:
             principal = await host.authenticator.authenticate(
-                event.headers, event.handshake_token
+                event.headers, event.handshake_token, peer=self.peer
             )
         except Exception as exc:
             if not isinstance(exc, StompimError):

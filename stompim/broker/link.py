@@ -61,7 +61,9 @@ class Acceptor(Protocol):
         transport's high-water mark)."""
 
     def accept(
-        self, link: Link, *, handshake_token: str | None = None, websocket: bool = False
+        self, link: Link, *, handshake_token: str | None = None, websocket: bool = False,
+        peer: str | None = None,
     ) -> Endpoint:
         """A new connection: its Endpoint.  `handshake_token` is the token of a
-        WebSocket handshake; `websocket` says frames go out as WebSocket messages."""
+        WebSocket handshake; `websocket` says frames go out as WebSocket messages;
+        `peer` is the client's address (handed to the authenticator, for login limits)."""

@@ -43,7 +43,7 @@ class StompTcpProtocol(asyncio.Protocol):
         tcp = self.transport = cast(asyncio.Transport, transport)
         soft = self.acceptor.soft_pending_bytes
         tcp.set_write_buffer_limits(high=soft, low=soft // 4)
-        self.endpoint = self.acceptor.accept(self)
+        self.endpoint = self.acceptor.accept(self, peer=peer_address(tcp))
 
     def pause_writing(self) -> None:
         pass   # the broker reads the buffer size itself after each write
@@ -107,3 +107,11 @@ class StompTcpProtocol(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
+
+
+def peer_address(transport: asyncio.BaseTransport) -> str | None:
+    """The remote IP address of a socket transport (None for a Unix socket or unknown)."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return None

@@ -112,7 +112,8 @@ async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
     """The connection handler of the public path."""
     assert isinstance(conn, PublicConnection)
     link = PublicLink(conn)
-    endpoint = acceptor.accept(link, handshake_token=conn.stomp_token, websocket=True)
+    endpoint = acceptor.accept(link, handshake_token=conn.stomp_token, websocket=True,
+                               peer=remote_ip(conn))
     conn.stomp_endpoint = endpoint
     reader = asyncio.get_running_loop().create_task(_read(conn, link, endpoint))
     try:
@@ -131,6 +132,17 @@ def _select_subprotocol(
     for name in SUBPROTOCOLS:
         if name in offered:
             return name
+    return None
+
+
+def remote_ip(conn: ServerConnection) -> str | None:
+    """The client's IP address (websockets' remote_address), None when unknown."""
+    try:
+        address = conn.remote_address
+    except Exception:   # a transport already gone has no address
+        return None
+    if isinstance(address, tuple) and address and isinstance(address[0], str):
+        return address[0]
     return None
 
 

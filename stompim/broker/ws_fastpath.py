@@ -262,13 +262,22 @@ class FastLink:
             self.conn.transport.resume_reading()
 
 
+def _remote_ip(conn: ServerConnection) -> str | None:
+    """The client's IP address, None when unknown."""
+    address = conn.transport.get_extra_info("peername")
+    if isinstance(address, tuple) and address and isinstance(address[0], str):
+        return address[0]
+    return None
+
+
 async def serve_fast(conn: ServerConnection, acceptor: Acceptor) -> None:
     """The connection handler of the fast path: attach the Endpoint, feed what came
     early, then wait until the session or websockets ends the connection (returning
     lets websockets run the closing handshake, bounded by close_timeout)."""
     assert isinstance(conn, FastConnection)
     conn.stomp_done = asyncio.get_running_loop().create_future()
-    endpoint = acceptor.accept(FastLink(conn), handshake_token=conn.stomp_token, websocket=True)
+    endpoint = acceptor.accept(FastLink(conn), handshake_token=conn.stomp_token, websocket=True,
+                               peer=_remote_ip(conn))
     conn.stomp_endpoint = endpoint
     early, conn.stomp_early = conn.stomp_early, None
     for data in early or ():

@@ -27,10 +27,11 @@ from typing import Any
 from stompim.cli.check import FAIL, OK, WARN, Check
 from stompim.cli.common import EXIT_PROBLEM, configure_logging
 from stompim.cli.ports import check_ports
-from stompim.config import EXAMPLE_JWT_SECRET, Config, load_config
+from stompim.config import EXAMPLE_JWT_SECRET, Config, load_config, secret_configured
 from stompim.errors import ConfigError
 from stompim.logs import redact
 from stompim.store.migrate import SCHEMA_VERSION
+from stompim.store.node_secret import secret_file_of
 
 __all__ = ["add_parser", "config_checks", "database_checks", "redis_check", "run"]
 
@@ -91,15 +92,33 @@ def _config_source(path: str | None) -> str:
     return f"{source} + {overrides} STOMPIM_* override(s)" if overrides else source
 
 
+def _secret_checks(config: Config) -> list[Check]:
+    """What the node will sign tokens with (stompim.store.node_secret)."""
+    secret = config.auth.jwt_secret
+    if secret_configured(secret):
+        return []
+    found: list[Check] = []
+    if secret == EXAMPLE_JWT_SECRET:
+        found.append(Check(
+            WARN, "config", "auth.jwt_secret is the old shipped example: it is ignored",
+            "remove it (a random secret is generated) or set STOMPIM_AUTH_JWT_SECRET to a "
+            "random value (openssl rand -hex 32)",
+        ))
+    try:
+        where = secret_file_of(config.database.url)
+    except ConfigError as exc:
+        found.append(Check(WARN, "config", str(exc), "set STOMPIM_AUTH_JWT_SECRET"))
+        return found
+    kept = f"kept in {where}" if where is not None else "for the life of the process"
+    found.append(Check(OK, "config", f"auth.jwt_secret not set: a random secret {kept}"))
+    return found
+
+
 def config_checks(config: Config, path: str | None) -> list[Check]:
     """The loaded configuration's warnings (it already validated: hard errors raised)."""
     mode = "production" if config.server.production else "development"
     checks = [Check(OK, "config", f"loaded {_config_source(path)} ({mode})")]
-    if config.auth.jwt_secret == EXAMPLE_JWT_SECRET:
-        checks.append(Check(
-            WARN, "config", "auth.jwt_secret is the shipped example: anyone can forge tokens",
-            "set STOMPIM_AUTH_JWT_SECRET to a random value (openssl rand -hex 32)",
-        ))
+    checks.extend(_secret_checks(config))
     if not config.server.production:
         return checks
     if config.database.url.lower().startswith("sqlite:"):

@@ -6,13 +6,22 @@ it. Collaborators, each in its own module:
 
     userfields   field validation (username, phone, avatar URL, ...)
     passwords    password policy + bcrypt in a worker thread
-    tokens       HS256 JWTs + the KV registry of live token ids
-    ratelimit    fixed-window counters in KV (failed logins, SMS requests)
+    tokens       HS256 JWTs + the KV registry of live token sessions
+    login_limits failed-login and registration limits (per address, account+address,
+                 account), over ratelimit's fixed-window counters in KV
     sms          6-digit codes + the pluggable SmsSender
     presence     online flags from KV keys presence:<uid>
 
 Login never reveals whether an account exists: unknown account and wrong
 password give the same ImError(1002) after the same bcrypt work.
+
+Credential generations: every account has a `credential_gen` (users table). A token
+session and a login+password STOMP session belong to the generation current when they
+were opened; a password change, a disable or an admin revocation moves it on, revokes
+the token sessions in the registry and closes the live STOMP sessions cluster-wide. The
+generation check on every token use (cached ACTIVE_CACHE_SECONDS) and the nodes'
+periodic session check (stompim.stomp.session_check) catch what a lost Redis control
+or a change made from another process without Redis would miss.
 """
 
 from __future__ import annotations
@@ -32,17 +41,18 @@ from stompim.im.errors import (
     BAD_CREDENTIALS,
     BAD_REQUEST,
     PHONE_EXISTS,
+    SESSION_NOT_FOUND,
     SMS_CODE_INVALID,
     USER_NOT_FOUND,
     USERNAME_EXISTS,
     ImError,
 )
 from stompim.im.ids import id_list, id_value
+from stompim.im.login_limits import LoginLimits
 from stompim.im.paging import Page, check_window, window
 from stompim.im.presence import Presence
-from stompim.im.ratelimit import FixedWindowLimiter, too_many
 from stompim.im.sms import SmsCodes, SmsSender, sender_from_config
-from stompim.im.tokens import TokenClaims, TokenService, invalid
+from stompim.im.tokens import IssuedToken, SessionEntry, TokenClaims, TokenService, invalid
 from stompim.store.users import UserRecord, UserRepository
 
 if TYPE_CHECKING:
@@ -54,11 +64,16 @@ log = logging.getLogger(__name__)
 
 ACTIVE = 1
 ACTIVE_CACHE_SECONDS = 2.0
-"""How long a node trusts that an account it saw active still is (see authenticate_token)."""
+"""How long a node trusts an account's status and credential generation it read (see
+authenticate_token)."""
+DEVICE_TYPES = ("web", "ios", "android", "desktop")
+DEFAULT_DEVICE = "web"
 ACTIVE_CACHE_SIZE = 50_000
 MAX_ONLINE_QUERY = 200
 SEARCH_LIMIT = 20
 _WRONG = "wrong account or password"
+PASSWORD_SESSIONS = ""
+"""The token_id of STOMP sessions opened with login+password (close_user_sessions)."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +105,10 @@ class AccountService:
         self.sms = SmsCodes(kv, sms_sender or sender_from_config(config.sms), config.sms)
         self.presence = Presence(kv)
         self._password_wait = auth.password_max_wait_ms / 1000
-        window = auth.login_failure_window_seconds
-        self._fail_account = FixedWindowLimiter(
-            kv, "login-account", auth.login_max_failures, window
-        )
-        self._fail_ip = FixedWindowLimiter(kv, "login-ip", auth.login_max_failures * 4, window)
-        # user ids recently seen active, so a token check costs no query every time
-        self._active: TTLCache[int, bool] = TTLCache(
+        self.limits = LoginLimits(kv, auth)
+        # user id -> credential generation, of accounts recently read active, so a token
+        # check costs no query every time
+        self._active: TTLCache[int, int] = TTLCache(
             ACTIVE_CACHE_SIZE, ACTIVE_CACHE_SECONDS, timer=monotonic
         )
 
@@ -110,8 +122,11 @@ class AccountService:
         nickname: Any = None,
         phone: Any = None,
         sms_code: Any = None,
+        ip: str | None = None,
     ) -> UserRecord:
-        """Create an active account. Duplicate username -> 1001/409, phone -> 1005/409."""
+        """Create an active account. Duplicate username -> 1001/409, phone -> 1005/409;
+        too many attempts from `ip` -> 429."""
+        await self.limits.registering(ip)
         username = userfields.check_username(username)
         passwords.check_policy(password)
         nickname = username if nickname is None else userfields.check_nickname(nickname)
@@ -150,19 +165,31 @@ class AccountService:
         username: Any = None,
         phone: Any = None,
         ip: str | None = None,
+        device_type: Any = None,
     ) -> LoginResult:
-        """Check credentials and issue a token. A username made of digits (usernames
-        start with a letter) is looked up as a phone number."""
+        """Check credentials and open a token session. A username made of digits
+        (usernames start with a letter) is looked up as a phone number. Then
+        auth.single_session decides which older token sessions end (see config.toml)."""
+        device = check_device_type(device_type)
         user = await self.check_credentials(
             username=username, phone=phone, password=password, ip=ip
         )
-        issued = await self.tokens.issue(user.id, user.username)
+        issued = await self.tokens.issue(
+            user.id, user.username, gen=user.credential_gen, device=device, ip=ip
+        )
+        mode = self.config.auth.single_session
+        if mode != "off":
+            ended = await self.tokens.revoke_others(
+                user.id, issued.claims.sid, device=device if mode == "per_device_type" else None
+            )
+            for sid in ended:
+                await self._close_sessions(user.id, "logged in elsewhere", sid)
         return LoginResult(issued.token, issued.expires_at_ms, user)
 
     async def check_credentials(
         self, *, password: Any, username: Any = None, phone: Any = None, ip: str | None = None
     ) -> UserRecord:
-        """Password check with the failed-login limits (per account, per IP x4)."""
+        """Password check with the failed-login limits (stompim.im.login_limits)."""
         ident = username if username not in (None, "") else phone
         if not isinstance(ident, str) or not ident:
             raise ImError(BAD_REQUEST, "username or phone is required")
@@ -170,49 +197,76 @@ class AccountService:
             raise ImError(BAD_REQUEST, "password is required")
         if len(ident) > 64 or len(password) > 256:
             raise ImError(BAD_CREDENTIALS, _WRONG)
-        if ip and await self._fail_ip.is_blocked(ip):
-            raise too_many("too many failed logins from this address, try again later")
         by_phone = username in (None, "") or not ident[0].isalpha()
         user = await (self.users.by_phone(ident) if by_phone else self.users.by_username(ident))
         account_key = f"u{user.id}" if user else f"n:{ident.lower()}"
-        if await self._fail_account.is_blocked(account_key):
-            raise too_many("too many failed logins for this account, try again later")
+        await self.limits.check(account_key, ip)
         ok = await passwords.verify_password(
             password, user.password_hash if user else None, self.config.auth.bcrypt_rounds,
             max_wait=self._password_wait,
         )
         if not ok or user is None:
-            await self._fail_account.hit(account_key)
-            if ip:
-                await self._fail_ip.hit(ip)
+            await self.limits.failed(account_key, ip)
             raise ImError(BAD_CREDENTIALS, _WRONG)
         if user.status != ACTIVE:
             raise ImError(ACCOUNT_DISABLED, "account disabled", 403)
-        await self._fail_account.reset(account_key)
+        await self.limits.succeeded(account_key, ip)
         return user
 
     async def logout(self, claims: TokenClaims) -> None:
-        """Revoke this token and close the STOMP sessions opened with it."""
-        if claims.jti:
-            await self.tokens.revoke(claims.user_id, claims.jti)
-            await self._close_sessions(claims.user_id, "token revoked", claims.jti)
+        """End this token session and close the STOMP sessions opened with it."""
+        if claims.sid:
+            await self.tokens.revoke(claims.user_id, claims.sid)
+            await self._close_sessions(claims.user_id, "token revoked", claims.sid)
+
+    # ---------------------------------------------------------------- token sessions
+
+    async def refresh_token(self, claims: TokenClaims) -> IssuedToken:
+        """A new token for the caller's token session (same device, same session id, so
+        its live STOMP sessions stay); the calling token is refused from now on."""
+        if not claims.sid:
+            raise invalid("a password session has no token to refresh")
+        return await self.tokens.refresh(claims)
+
+    async def list_sessions(self, user_id: int) -> list[SessionEntry]:
+        """The user's live token sessions, newest first."""
+        return await self.tokens.sessions(user_id)
+
+    async def end_session(self, user_id: int, sid: Any) -> None:
+        """End one of the user's token sessions (its token and live STOMP sessions);
+        an unknown id -> 1009/404."""
+        if not isinstance(sid, str) or not sid or not await self.tokens.revoke(user_id, sid):
+            raise ImError(SESSION_NOT_FOUND, "session not found", 404)
+        await self._close_sessions(user_id, "session ended", sid)
 
     # ---------------------------------------------------------------- authentication
 
     async def authenticate_token(self, token: str) -> TokenClaims:
-        """Valid, unexpired, unrevoked HS256 token of an active account -> claims; else
-        ImError(1003, 401). The account's status is read from the database (and kept
-        ACTIVE_CACHE_SECONDS): a user disabled from another process (`stompim user
+        """Valid, unexpired, unrevoked HS256 token of an active account, of the account's
+        current credential generation -> claims; else ImError(1003, 401). The account's
+        status and generation are read from the database (and kept ACTIVE_CACHE_SECONDS):
+        a user disabled, deleted or revoked from another process (`stompim user
         disable`) loses every token within that time on every node, whatever the token
         registry still holds (an in-process registry cannot be reached from outside
         the node)."""
         claims = await self.tokens.validate(token)
-        if claims.user_id not in self._active:
-            user = await self.users.get(claims.user_id)
-            if user is None or user.status != ACTIVE:
-                raise invalid("account disabled")
-            self._active[claims.user_id] = True
+        generation = await self.current_generation(claims.user_id)
+        if generation is None:
+            raise invalid("account disabled")
+        if claims.gen < generation:
+            raise invalid("token revoked")
         return claims
+
+    async def current_generation(self, user_id: int) -> int | None:
+        """The credential generation of an active account; None when the account is
+        missing or disabled (cached ACTIVE_CACHE_SECONDS)."""
+        generation = self._active.get(user_id)
+        if generation is None:
+            user = await self.users.get(user_id)
+            if user is None or user.status != ACTIVE:
+                return None
+            generation = self._active[user_id] = user.credential_gen
+        return generation
 
     # ---------------------------------------------------------------- profiles
 
@@ -262,35 +316,38 @@ class AccountService:
     async def change_password(
         self, claims: TokenClaims, old_password: Any, new_password: Any
     ) -> None:
-        """Old password must match (1002); afterwards every other token of the user
-        is revoked and its sessions closed; the caller's token stays valid."""
+        """Old password must match (1002); afterwards the credential generation moves
+        on: every other token session is revoked and every STOMP session of the user
+        closes (login+password ones included), except those of the caller's token
+        session, which stays valid."""
         if not isinstance(old_password, str) or not old_password:
             raise ImError(BAD_REQUEST, "oldPassword is required")
         passwords.check_policy(new_password, "newPassword")
         user = await self.get_user(claims.user_id)
         account_key = f"u{user.id}"
-        if await self._fail_account.is_blocked(account_key):
-            raise too_many("too many failed password checks, try again later")
+        await self.limits.check(account_key, None)
         rounds = self.config.auth.bcrypt_rounds
         if not await passwords.verify_password(
             old_password, user.password_hash, rounds, max_wait=self._password_wait
         ):
-            await self._fail_account.hit(account_key)
+            await self.limits.failed(account_key, None)
             raise ImError(BAD_CREDENTIALS, "wrong password")
+        hashed = await passwords.hash_password(new_password, rounds, max_wait=self._password_wait)
         try:
-            await self.users.set_password(
-                user.id,
-                await passwords.hash_password(new_password, rounds, max_wait=self._password_wait),
-            )
+            generation = await self.users.set_password(user.id, hashed)
         except NotFoundInStore:
             raise ImError(USER_NOT_FOUND, "user not found", 404) from None
-        for jti in await self.tokens.revoke_others(user.id, claims.jti):
-            await self._close_sessions(user.id, "password changed", jti)
+        self._active.pop(user.id, None)
+        if claims.sid:
+            await self.tokens.restamp(user.id, claims.sid, generation)
+        for sid in await self.tokens.revoke_others(user.id, claims.sid):
+            await self._close_sessions(user.id, "password changed", sid)
+        await self._close_sessions(user.id, "password changed", PASSWORD_SESSIONS)
 
     async def disable_user(self, user_id: int) -> int:
-        """Disable an account: it disappears from lookups, every token dies and its
-        STOMP sessions close (cluster-wide through the publisher). Returns how many
-        live tokens the registry revoked."""
+        """Disable an account: it disappears from lookups, its credential generation
+        moves on, every token dies and its STOMP sessions close (cluster-wide through
+        the publisher). Returns how many live tokens the registry revoked."""
         try:
             await self.users.set_status(user_id, 0)
         except NotFoundInStore:
@@ -298,9 +355,20 @@ class AccountService:
         self._active.pop(user_id, None)
         return await self.end_sessions(user_id, "account disabled")
 
+    async def revoke_credentials(self, user_id: int, reason: str = "sessions revoked") -> int:
+        """An admin revocation: move the credential generation on, then end every token
+        and session of the user. Returns how many live tokens the registry revoked."""
+        try:
+            await self.users.bump_generation(user_id)
+        except NotFoundInStore:
+            raise ImError(USER_NOT_FOUND, "user not found", 404) from None
+        self._active.pop(user_id, None)
+        return await self.end_sessions(user_id, reason)
+
     async def end_sessions(self, user_id: int, reason: str) -> int:
         """Revoke every token of the user and close all their STOMP sessions (login +
         password ones too), cluster-wide. Returns how many tokens were revoked."""
+        self._active.pop(user_id, None)
         revoked = await self.tokens.revoke_all(user_id)
         await self._close_sessions(user_id, reason, None)
         return len(revoked)
@@ -319,10 +387,19 @@ class AccountService:
 
     # ---------------------------------------------------------------- internals
 
-    async def _close_sessions(self, user_id: int, reason: str, jti: str | None) -> None:
+    async def _close_sessions(self, user_id: int, reason: str, sid: str | None) -> None:
         # The revocation is already stored; a publisher failure must not undo the
-        # REST answer (sessions are re-checked against the registry anyway).
+        # REST answer (the nodes' session check closes them later anyway).
         try:
-            await self.publisher.close_user_sessions(user_id, reason, token_id=jti)
+            await self.publisher.close_user_sessions(user_id, reason, token_id=sid)
         except Exception:
             log.exception("closing sessions of user %s failed", user_id)
+
+
+def check_device_type(value: Any) -> str:
+    """A login's deviceType: one of DEVICE_TYPES (absent or null: DEFAULT_DEVICE)."""
+    if value is None or value == "":
+        return DEFAULT_DEVICE
+    if not isinstance(value, str) or value.lower() not in DEVICE_TYPES:
+        raise ImError(BAD_REQUEST, f"deviceType: must be one of {', '.join(DEVICE_TYPES)}")
+    return value.lower()

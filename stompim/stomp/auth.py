@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from stompim.broker.auth import AuthenticationFailed, Principal
 from stompim.errors import Refusal
-from stompim.im.accounts import AccountService
+from stompim.im.accounts import PASSWORD_SESSIONS, AccountService
 from stompim.im.errors import BAD_CREDENTIALS, ImError
 from stompim.im.tokens import TokenClaims, invalid, looks_like_jwt
 
@@ -75,7 +75,9 @@ async def authenticate(
     *,
     ip: str | None = None,
 ) -> TokenClaims:
-    """Who a CONNECT speaks for (claims with an empty `jti` for a password login)."""
+    """Who a CONNECT speaks for (claims with an empty `jti` and `sid` for a password
+    login, carrying the account's credential generation). `ip` is the client's address:
+    password logins count toward its failed-login limit, as REST logins do."""
     credentials = credentials_of(headers, handshake_token)
     if isinstance(credentials, Token):
         return await accounts.authenticate_token(credentials.value)
@@ -87,7 +89,7 @@ async def authenticate(
         if exc.code == BAD_CREDENTIALS:
             raise ImError(BAD_CREDENTIALS, _WRONG, 401) from None
         raise
-    return TokenClaims(user.id, user.username, "", 0)
+    return TokenClaims(user.id, user.username, "", 0, PASSWORD_SESSIONS, user.credential_gen)
 
 
 class AccountAuthenticator:
@@ -97,12 +99,17 @@ class AccountAuthenticator:
         self.accounts = accounts
 
     async def authenticate(
-        self, headers: Mapping[str, str], handshake_token: str | None
+        self, headers: Mapping[str, str], handshake_token: str | None, *,
+        peer: str | None = None,
     ) -> Principal:
+        """The principal's `token_id` is the token session id ("" for login+password),
+        which closing by session (logout, DELETE /api/user/sessions/{id}, password
+        change) matches; `generation` is the credential generation it belongs to."""
         if self.accounts is None:
             raise AuthenticationFailed("server is starting")
         try:
-            claims = await authenticate(self.accounts, headers, handshake_token)
+            claims = await authenticate(self.accounts, headers, handshake_token, ip=peer)
         except Refusal as exc:
             raise AuthenticationFailed(exc.message) from None
-        return Principal(user_id=claims.user_id, username=claims.username, token_id=claims.jti)
+        return Principal(user_id=claims.user_id, username=claims.username,
+                         token_id=claims.sid, generation=claims.gen)

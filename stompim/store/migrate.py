@@ -36,7 +36,12 @@ class AddedColumn(NamedTuple):
     sqlite: str
 
 
-ADDED_COLUMNS: tuple[AddedColumn, ...] = ()
+ADDED_COLUMNS: tuple[AddedColumn, ...] = (
+    # the credential generation: moved on by a password change, a disable or an admin
+    # revocation, which ends every token and session of an older generation
+    AddedColumn("users", "credential_gen", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+)
 """Columns to add where missing, in order (append only; never edit a released entry)."""
 
 

@@ -22,7 +22,7 @@ PROFILE_FIELDS = frozenset({"nickname", "avatar", "signature", "gender", "email"
 _INT_FIELDS = frozenset({"gender"})
 _COLUMNS = (
     "id, username, password_hash, nickname, avatar, phone, signature, gender, email, "
-    "region, status, created_at, updated_at"
+    "region, status, credential_gen, created_at, updated_at"
 )
 _IN_CHUNK = 500
 STATUS_ACTIVE = 1
@@ -35,7 +35,9 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class UserRecord:
-    """One row of `users`. `status` 1 active, 0 disabled; times are epoch milliseconds."""
+    """One row of `users`. `status` 1 active, 0 disabled; times are epoch milliseconds.
+    `credential_gen` is the credential generation: tokens and sessions of an older one
+    are no longer accepted (see `bump_generation`)."""
 
     id: int
     username: str
@@ -50,6 +52,7 @@ class UserRecord:
     status: int
     created_at: int
     updated_at: int
+    credential_gen: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> UserRecord:
@@ -67,6 +70,7 @@ class UserRecord:
             status=int(row["status"]),
             created_at=int(row["created_at"]),
             updated_at=int(row["updated_at"]),
+            credential_gen=int(row["credential_gen"]),
         )
 
 
@@ -171,23 +175,49 @@ class UserRepository:
             raise NotFoundInStore(f"no user {user_id}")
         return user
 
-    async def set_password(self, user_id: int, password_hash: str) -> None:
+    async def set_password(self, user_id: int, password_hash: str) -> int:
+        """Store a new hash and move the credential generation on (one statement, so no
+        reader sees the new password with the old generation); returns the new one."""
         result = await self._db.execute(
-            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+            "UPDATE users SET password_hash = ?, credential_gen = credential_gen + 1,"
+            " updated_at = ? WHERE id = ?",
             (password_hash, now_ms(), user_id),
         )
         if result.rowcount == 0:
             raise NotFoundInStore(f"no user {user_id}")
+        return await self.generation(user_id)
 
     async def set_status(self, user_id: int, status: int) -> None:
+        """Disabling also moves the credential generation on (its tokens and sessions
+        end, and enabling again does not bring them back)."""
         if status not in (STATUS_ACTIVE, STATUS_DISABLED):
             raise ValueError(f"status must be 0 or 1, got {status!r}")
+        bump = ", credential_gen = credential_gen + 1" if status == STATUS_DISABLED else ""
         result = await self._db.execute(
-            "UPDATE users SET status = ?, updated_at = ? WHERE id = ?",
+            f"UPDATE users SET status = ?{bump}, updated_at = ? WHERE id = ?",
             (status, now_ms(), user_id),
         )
         if result.rowcount == 0:
             raise NotFoundInStore(f"no user {user_id}")
+
+    async def bump_generation(self, user_id: int) -> int:
+        """Move the credential generation on (an admin revocation); returns the new one."""
+        result = await self._db.execute(
+            "UPDATE users SET credential_gen = credential_gen + 1, updated_at = ?"
+            " WHERE id = ?",
+            (now_ms(), user_id),
+        )
+        if result.rowcount == 0:
+            raise NotFoundInStore(f"no user {user_id}")
+        return await self.generation(user_id)
+
+    async def generation(self, user_id: int) -> int:
+        value = await self._db.fetch_val(
+            "SELECT credential_gen FROM users WHERE id = ?", (user_id,)
+        )
+        if value is None:
+            raise NotFoundInStore(f"no user {user_id}")
+        return int(value)
 
     async def list_page(
         self, offset: int, limit: int, status: int | None = None

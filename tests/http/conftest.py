@@ -145,7 +145,8 @@ class Api:
 
 def make_config(**sections: Mapping[str, Any]) -> Config:
     base: dict[str, dict[str, Any]] = {
-        "auth": {"bcrypt_rounds": 4, "jwt_secret": SECRET, "login_max_failures": 3},
+        "auth": {"bcrypt_rounds": 4, "jwt_secret": SECRET, "login_max_failures": 3,
+                 "login_max_failures_per_ip": 12},
         "http": {"max_body_bytes": 64 * 1024, "cors_origins": ["http://localhost:5173"]},
         "sms": {"max_per_phone_per_hour": 3, "max_per_ip_per_hour": 6},
     }

@@ -184,7 +184,7 @@ async def test_login_failures_rate_limited_per_account(kv_client: Api) -> None:
         "POST", "/api/user/login", json={"username": "dave", "password": PASSWORD}
     )
     assert (blocked.status, blocked.code) == (429, 9005)
-    # Another account from the same address is not blocked (IP limit is 4x).
+    # Another account from the same address is not blocked (the IP limit is 12).
     await api.register("erin")
     assert await api.login("erin")
 
@@ -206,7 +206,7 @@ async def test_successful_login_clears_account_failures(kv_client: Api) -> None:
 
 
 async def test_login_failures_rate_limited_per_ip(kv_client: Api) -> None:
-    api = kv_client  # 3 per account, 12 per IP
+    api = kv_client  # 3 per account and address, 12 per address
     for i in range(12):
         reply = await api.call(
             "POST", "/api/user/login", json={"username": f"ghost{i}", "password": "nope-123x"}

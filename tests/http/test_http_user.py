@@ -317,7 +317,8 @@ async def test_change_password(kv_client: Api) -> None:
     other_jti = api.services.accounts.tokens.decode(other).jti
     current_jti = api.services.accounts.tokens.decode(current).jti
     closed = [c for c in api.publisher.closed if c[1] == "password changed"]
-    assert [c[2] for c in closed] == [other_jti] and current_jti not in [c[2] for c in closed]
+    # the other token's sessions, then every login+password session ("")
+    assert [c[2] for c in closed] == [other_jti, ""] and current_jti not in [c[2] for c in closed]
     old = await api.call(
         "POST", "/api/user/login", json={"username": "sybil", "password": PASSWORD}
     )

@@ -258,8 +258,14 @@ async def test_disabled_elsewhere_refuses_the_token_once_the_cache_expires(
     now[0] += ACTIVE_CACHE_SECONDS + 0.01
     error = await _error(accounts.authenticate_token(token))
     assert (error.code, error.status, error.message) == (1003, 401, "account disabled")
+    # Enabling again does not bring the token back: the disable moved the credential
+    # generation on; a new login works.
     await UserRepository(db).set_status(user.id, 1)
-    assert (await accounts.authenticate_token(token)).user_id == user.id
+    now[0] += ACTIVE_CACHE_SECONDS + 0.01
+    error = await _error(accounts.authenticate_token(token))
+    assert (error.code, error.message) == (1003, "token revoked")
+    fresh = (await accounts.login(username="nina", password=PW)).token
+    assert (await accounts.authenticate_token(fresh)).user_id == user.id
 
 
 async def test_logout_closes_sessions_of_that_token(

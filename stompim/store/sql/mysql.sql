@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS users (
     email          VARCHAR(128)  NOT NULL DEFAULT '',
     region         VARCHAR(64)   NOT NULL DEFAULT '',
     status         TINYINT       NOT NULL DEFAULT 1,
+    credential_gen BIGINT        NOT NULL DEFAULT 0,
     created_at     BIGINT        NOT NULL,
     updated_at     BIGINT        NOT NULL,
     PRIMARY KEY (id),

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS users (
     email          VARCHAR(128)  NOT NULL DEFAULT '',
     region         VARCHAR(64)   NOT NULL DEFAULT '',
     status         INTEGER       NOT NULL DEFAULT 1,
+    credential_gen INTEGER       NOT NULL DEFAULT 0,
     created_at     INTEGER       NOT NULL,
     updated_at     INTEGER       NOT NULL
 );
