@@ -1,4 +1,4 @@
-"""`stompim user create|disable|enable|reset-password|list`: accounts from the shell.
+"""`stompim user create|disable|enable|reset-password|revoke|list`: accounts from the shell.
 
 Every action goes through the IM domain (stompim.im.admin over the AccountService), so
 the REST rules hold: field checks, the password policy, bcrypt in a worker thread,
@@ -63,6 +63,11 @@ def add_parser(sub: Any) -> None:
     )
     reset.add_argument("user", help="user id or username")
     _password_options(reset)
+
+    revoke = actions.add_parser(
+        "revoke", help="end every token and session of an account (it can log in again)"
+    )
+    revoke.add_argument("user", help="user id or username")
 
     listing = actions.add_parser("list", help="a table of accounts in id order")
     listing.add_argument("--page", type=int, default=1, help="page number, from 1")
@@ -137,6 +142,9 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             revoked = await store.admin.disable(user)
             already = " (it was already disabled)" if user.status != STATUS_ACTIVE else ""
             print(f"disabled user {_name(user)}{already}")
+        elif args.action == "revoke":
+            revoked = await store.admin.revoke(user)
+            print(f"credentials of user {_name(user)} revoked")
         else:
             assert password is not None
             revoked = await store.admin.reset_password(user, password[0])
@@ -164,22 +172,19 @@ def _print_generated(password: str, generated: bool) -> None:
 def _report_reach(store: AdminStore, revoked: int, *, disabled: bool) -> int:
     """Say what happened to the user's tokens and sessions on the nodes."""
     if not store.reaches_nodes:
-        if disabled:
-            print(f"  tokens: a running node refuses them within {ACTIVE_CACHE_SECONDS:g} s "
-                  "(its token check reads the account)")
-            kept = "STOMP sessions it already has open stay until they disconnect"
-        else:
-            kept = ("tokens issued before stay valid and STOMP sessions stay open in the "
-                    "running node")
-        print(f"  note: no Redis configured (embedded node), so this process cannot reach "
-              f"the node: {kept}; restart the node to end them now")
+        what = "disabled account" if disabled else "older credential generation"
+        print(f"  tokens: a running node refuses them within {ACTIVE_CACHE_SECONDS:g} s "
+              f"(its token check reads the account: {what})")
+        print("  sessions: no Redis configured (embedded node), so this process cannot reach "
+              "the node; its open STOMP sessions close at its next session check "
+              "(auth.session_check_ms)")
         return 0
     print(f"  tokens: {revoked} revoked in Redis (every node refuses them)")
     if store.failures:
         for failure in store.failures:
             print(f"stompim: could not reach the nodes: {failure}", file=sys.stderr)
-        print("  hint: check Redis; the tokens are revoked, but open STOMP sessions may "
-              "stay until they disconnect", file=sys.stderr)
+        print("  hint: check Redis; the tokens are refused, and open STOMP sessions close at "
+              "the nodes' next session check (auth.session_check_ms)", file=sys.stderr)
         return EXIT_PROBLEM
     print("  sessions: every node was told to close this user's STOMP sessions")
     return 0

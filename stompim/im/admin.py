@@ -5,14 +5,14 @@ checks, password policy and bcrypt-in-a-thread apply as on the REST routes. What
 operator may do that a user may not: create an account without an SMS code, look up
 disabled accounts, disable and enable them, set a password without knowing the old one.
 
-Ending a user's access (disable, reset_password) goes through
-`AccountService.end_sessions`: the tokens are deleted from the registry in the
-key-value store and a "close this user's sessions" control is published. With Redis
-both reach every node. On the embedded default (in-process store) neither can leave
-the admin process; there the node's token check, which reads the account (trusting an
-active one for ACTIVE_CACHE_SECONDS), refuses the disabled user's tokens, while STOMP
-sessions already open stay until they end, and after a password reset the old tokens
-stay valid. Credential generations (issue 10) will close that gap.
+Ending a user's access (disable, reset_password, revoke) moves the account's credential
+generation on in the database, then goes through `AccountService.end_sessions`: the
+token sessions are deleted from the registry in the key-value store and a "close this
+user's sessions" control is published. With Redis both reach every node at once. On
+the embedded default (in-process store) neither can leave the admin process; there the
+generation does the work: the node's token check reads the account (trusting what it
+read for ACTIVE_CACHE_SECONDS) and refuses tokens of an older generation, and its
+periodic session check (auth.session_check_ms) closes the STOMP sessions already open.
 
 Call order: `admin = AccountAdmin(services.accounts)`, then any method; none keeps state.
 """
@@ -96,6 +96,11 @@ class AccountAdmin:
         except NotFoundInStore:
             raise ImError(USER_NOT_FOUND, f"no user {user.id}", 404) from None
         return await self.accounts.end_sessions(user.id, "password reset")
+
+    async def revoke(self, user: UserRecord) -> int:
+        """End every token and session of the user (the password stays); returns the
+        tokens revoked."""
+        return await self.accounts.revoke_credentials(user.id, "sessions revoked")
 
     async def list_users(self, page: int, size: int, status: str | None = None) -> UserPage:
         """Page `page` (from 1) of `size` accounts in id order; `status` "active",

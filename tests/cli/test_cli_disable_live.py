@@ -5,7 +5,9 @@ process's worth of connections, its own cluster-bridge id) revokes the tokens in
 and tells every node to close the user's STOMP sessions, token and login+password ones
 alike. On the embedded default (SQLite, in-process store) the command cannot reach the
 node; the node still refuses the disabled user's token on REST and on a new CONNECT
-(within ACTIVE_CACHE_SECONDS), because its token check reads the account.
+(within ACTIVE_CACHE_SECONDS), because its token check reads the account and its
+credential generation, and its periodic session check (auth.session_check_ms, short
+here) closes the sessions already open.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from stompim.im.accounts import ACTIVE_CACHE_SECONDS
 from ._support import Cli
 
 PASSWORD = "live-passw0rd"
+SESSION_CHECK_MS = 300
 
 
 class StompTcp:
@@ -66,7 +69,8 @@ def nodes(
     try:
         for n in range(count):
             node = FullNode(loop_thread, tmp_path / "node.db", node_backend,
-                            server={"node_id": f"live-{n}"})
+                            server={"node_id": f"live-{n}"},
+                            auth={"session_check_ms": SESSION_CHECK_MS})
             node.start()
             started.append(node)
         yield started
@@ -122,6 +126,11 @@ def test_disable_ends_tokens_and_sessions(nodes: list[FullNode], admin: Cli) -> 
                 assert client.next_frame() is None
         else:
             assert "no Redis configured" in result.out
+            for client in clients:  # closed by the node's own session check
+                frame = client.next_frame()
+                assert frame is not None and frame.command is Command.ERROR, frame
+                assert frame.get("message") == "account disabled"
+                assert client.next_frame() is None
 
         for node in nodes:
             # embedded: the node trusts an account it saw active for ACTIVE_CACHE_SECONDS
@@ -164,9 +173,47 @@ def test_reset_password_ends_sessions_on_every_node(nodes: list[FullNode], admin
             frame = client.next_frame()
             assert frame is not None and frame.get("message") == "password reset"
             assert first.rest("GET", "/api/user/info", token=token)[0] == 401
-        else:  # what the embedded node keeps is said, not hidden
-            assert "tokens issued before stay valid" in result.out
+        else:  # the node's session check and token check see the new generation
+            assert "no Redis configured" in result.out
+            frame = client.next_frame()
+            assert frame is not None and frame.get("message") == "credentials ended", frame
+            _refused_soon(first, token)
     finally:
         client.close()
     assert login(first, "trudy")[1]["code"] == 1002
     assert login(last, "trudy", "brand-new-passw0rd")[0] == 200
+
+
+def test_revoke_ends_sessions_but_not_the_account(nodes: list[FullNode], admin: Cli) -> None:
+    first, last = nodes[0], nodes[-1]
+    status, body = first.rest("POST", "/api/user/register",
+                              {"username": "victor", "password": PASSWORD})
+    assert status == 200, body
+    token = login(last, "victor")[1]["data"]["token"]
+    clients = [
+        connected(StompTcp(last.ports.tcp, {"login": "victor", "passcode": PASSWORD})),
+        connected(StompTcp(first.ports.tcp, {"Authorization": f"Bearer {token}"})),
+    ]
+    try:
+        result = admin("user", "revoke", "victor")
+        assert result.code == 0, result.err
+        assert "credentials of user" in result.out
+        for client in clients:
+            frame = client.next_frame()
+            assert frame is not None and frame.command is Command.ERROR, frame
+            assert frame.get("message") in ("sessions revoked", "credentials ended"), frame
+        for node in nodes:
+            _refused_soon(node, token)
+    finally:
+        for client in clients:
+            client.close()
+    assert login(first, "victor")[0] == 200  # the password still works
+
+
+def _refused_soon(node: FullNode, token: str) -> None:
+    """The token is refused within ACTIVE_CACHE_SECONDS (at once with Redis)."""
+    deadline = time.monotonic() + ACTIVE_CACHE_SECONDS + 3
+    while (reply := node.rest("GET", "/api/user/info", token=token))[0] != 401:
+        assert time.monotonic() < deadline, f"token still accepted: {reply}"
+        time.sleep(0.1)
+    assert reply[1]["code"] == 1003, reply
