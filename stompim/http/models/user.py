@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from stompim.http.fields import Bounded, CommaSeparated, Id, Int64, Text
-from stompim.http.models.base import Body, Query, View
+from stompim.http.models.base import Body, Path, Query, View
 from stompim.http.paging import PageQuery
 from stompim.im import passwords, userfields
 from stompim.im.accounts import MAX_ONLINE_QUERY, SEARCH_LIMIT
@@ -42,10 +42,25 @@ class RegisterRequest(Body):
     )
 
 
+DeviceType = Literal["web", "ios", "android", "desktop"]
+
+
 class LoginRequest(Body):
     username: Text | None = Field(None, description="username, or a phone number")
     phone: Text | None = None
     password: Text = Field(json_schema_extra={"minLength": 1})
+    device_type: DeviceType | None = Field(
+        None,
+        description="the device logging in (default web); with auth.single_session = "
+        "per_device_type a login ends the older sessions of the same type",
+    )
+
+
+class SessionIdPath(Path):
+    id: Text = Field(
+        description="a session id from GET /api/user/sessions",
+        json_schema_extra={"minLength": 1, "maxLength": 64},
+    )
 
 
 class ProfileUpdate(Body):
@@ -132,6 +147,24 @@ class LoginResult(View):
     token: str = Field(description="HS256 JWT; send as Authorization: Bearer <token>")
     expires_at: int = Field(description="epoch milliseconds")
     user: User
+
+
+class TokenRefreshed(View):
+    token: str = Field(description="the new token; the one that asked is refused from now on")
+    expires_at: int = Field(description="epoch milliseconds")
+
+
+class LoginSession(View):
+    """One live login (token session) of the caller: one device."""
+
+    id: str = Field(description="session id (stays the same across token refreshes)")
+    device_type: str = Field(description="web, ios, android or desktop")
+    ip: str = Field(description="the address the login came from")
+    created_at: int = Field(description="login time, epoch milliseconds")
+    last_used_at: int | None = Field(description="last authenticated use seen (to about a "
+                                     "minute), epoch milliseconds; null if never used")
+    expires_at: int = Field(description="expiry of its current token, epoch milliseconds")
+    current: bool = Field(description="true for the session of the token asking")
 
 
 class SmsCodeSent(View):

@@ -1,4 +1,5 @@
-"""/api/user/*: register, login, logout, profile, search, password, SMS code, online."""
+"""/api/user/*: register, login, logout, profile, search, password, SMS code, online,
+token refresh and the caller's login sessions (one per device)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from stompim.http.models.friend import UserIdPath
 from stompim.http.models.user import (
     LoginRequest,
     LoginResult,
+    LoginSession,
     OnlineQuery,
     PasswordChange,
     ProfileUpdate,
     RegisterRequest,
+    SessionIdPath,
     SmsCodeRequest,
     SmsCodeSent,
+    TokenRefreshed,
     User,
     UserSearchQuery,
 )
@@ -35,6 +39,7 @@ async def register(request: web.Request, body: RegisterRequest) -> object:
         nickname=body.nickname,
         phone=body.phone or None,
         sms_code=body.sms_code or None,
+        ip=request.remote,
     )
     return user_json(user, self_view=True)
 
@@ -47,7 +52,8 @@ async def register(request: web.Request, body: RegisterRequest) -> object:
 )
 async def login(request: web.Request, body: LoginRequest) -> object:
     result = await request.app[SERVICES].accounts.login(
-        username=body.username, phone=body.phone, password=body.password, ip=request.remote
+        username=body.username, phone=body.phone, password=body.password, ip=request.remote,
+        device_type=body.device_type,
     )
     return {
         "token": result.token,
@@ -59,6 +65,45 @@ async def login(request: web.Request, body: LoginRequest) -> object:
 @routes.post("/api/user/logout", summary="Revoke the calling token; its STOMP sessions close")
 async def logout(request: web.Request) -> object:
     await request.app[SERVICES].accounts.logout(request[CLAIMS])
+    return None
+
+
+@routes.post(
+    "/api/user/token/refresh",
+    summary="A new token for the calling session (before it expires); the calling token "
+    "is refused from then on, the session's STOMP connections stay",
+    response=TokenRefreshed,
+)
+async def refresh_token(request: web.Request) -> object:
+    issued = await request.app[SERVICES].accounts.refresh_token(request[CLAIMS])
+    return {"token": issued.token, "expiresAt": issued.expires_at_ms}
+
+
+@routes.get(
+    "/api/user/sessions",
+    summary="The caller's live login sessions (one per device login), newest first",
+    response=list[LoginSession],
+)
+async def sessions(request: web.Request) -> object:
+    claims = request[CLAIMS]
+    found = await request.app[SERVICES].accounts.list_sessions(claims.user_id)
+    return [
+        {
+            "id": entry.sid, "deviceType": entry.device or "web", "ip": entry.ip,
+            "createdAt": entry.created * 1000, "lastUsedAt": entry.last_used_ms or None,
+            "expiresAt": entry.exp * 1000, "current": entry.sid == claims.sid,
+        }
+        for entry in found
+    ]
+
+
+@routes.delete(
+    "/api/user/sessions/{id}",
+    summary="End one of the caller's login sessions: its token is refused and its STOMP "
+    "connections close, on every node (1009 when there is no such session)",
+)
+async def end_session(request: web.Request, path: SessionIdPath) -> object:
+    await request.app[SERVICES].accounts.end_session(request[CLAIMS].user_id, path.id)
     return None
 
 
