@@ -50,6 +50,7 @@ class Node:
         self.broker: Broker | None = None
         self.bridge: RedisBridge | None = None
         self.presence: PresenceTracker | None = None
+        self.session_check: SessionCheck | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -116,7 +117,9 @@ class Node:
         services = build_services(cfg, db, kv, StompPublisher(broker.publisher))
         authenticator.accounts = services.accounts
         self.services = services
-        check = SessionCheck(broker, services.accounts, cfg.auth.session_check_ms / 1000)
+        check = self.session_check = SessionCheck(
+            broker, services.accounts, cfg.auth.session_check_ms / 1000
+        )
         check.start()
         self._stack.push_async_callback(check.close)
         broker.add_handler(ChatDestinationHandler(services.chat))
