@@ -93,11 +93,14 @@ class StompClient:
     # ------------------------------------------------------------- opening
 
     @classmethod
-    async def tcp(cls, port: int, *, rcvbuf: int | None = None) -> StompClient:
+    async def tcp(cls, port: int, *, rcvbuf: int | None = None,
+                  source: str | None = None) -> StompClient:
         """A TCP connection to 127.0.0.1:`port` (`rcvbuf`: a small receive buffer, to
-        play a consumer that does not keep up)."""
+        play a consumer that does not keep up; `source`: another loopback address to
+        connect from, e.g. 127.0.0.2, to play another client host)."""
         if rcvbuf is None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            local = (source, 0) if source is not None else None
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
