@@ -154,7 +154,8 @@ async def search(request: web.Request, query: UserSearchQuery) -> object:
 
 @routes.put(
     "/api/user/password",
-    summary="Change password; every other token of the user is revoked",
+    summary="Change password; every other login session of the user ends (tokens refused, "
+    "STOMP sessions closed, login+password ones too); the calling one stays",
 )
 async def change_password(request: web.Request, body: PasswordChange) -> object:
     await request.app[SERVICES].accounts.change_password(
