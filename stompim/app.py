@@ -116,6 +116,7 @@ class Node:
 
         services = build_services(cfg, db, kv, StompPublisher(broker.publisher))
         authenticator.accounts = services.accounts
+        broker.close_listeners.append(services.accounts.forget)
         self.services = services
         check = self.session_check = SessionCheck(
             broker, services.accounts, cfg.auth.session_check_ms / 1000

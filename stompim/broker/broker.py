@@ -75,6 +75,9 @@ class Broker:
         self.bridge: Bridge = LocalBridge()
         self.connections: set[Connection] = set()
         self._users: dict[int, set[Connection]] = {}
+        self.close_listeners: list[Callable[[int], None]] = []
+        """Called with the user id whenever a user's sessions are closed by a control,
+        local or from another node (the STOMP binding drops its cached account state)."""
         self._ids = itertools.count(1)
         self._ready: list[Connection] = []
         self._service_handle: asyncio.Handle | None = None
@@ -348,6 +351,11 @@ class Broker:
     def close_user_sessions_local(
         self, user_id: int, reason: str, token_id: str | None = None
     ) -> None:
+        for listener in self.close_listeners:
+            try:
+                listener(user_id)
+            except Exception:
+                log.exception("a close listener failed")
         for connection in list(self._users.get(user_id, ())):
             principal = connection.principal
             if token_id is None or (principal is not None and principal.token_id == token_id):

@@ -248,7 +248,8 @@ class AccountService:
         a user disabled, deleted or revoked from another process (`stompim user
         disable`) loses every token within that time on every node, whatever the token
         registry still holds (an in-process registry cannot be reached from outside
-        the node)."""
+        the node). A close-sessions control (from any node, through Redis) drops the
+        cached state at once (`forget`)."""
         claims = await self.tokens.validate(token)
         generation = await self.current_generation(claims.user_id)
         if generation is None:
@@ -256,6 +257,11 @@ class AccountService:
         if claims.gen < generation:
             raise invalid("token revoked")
         return claims
+
+    def forget(self, user_id: int) -> None:
+        """Drop what this node cached about the account (its credentials changed,
+        perhaps on another node: the cluster's close-sessions control calls this)."""
+        self._active.pop(user_id, None)
 
     async def current_generation(self, user_id: int) -> int | None:
         """The credential generation of an active account; None when the account is

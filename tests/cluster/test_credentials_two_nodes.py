@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cachetools import TTLCache
 from stompclient import StompClient
 
 from stompim.app import Node
@@ -293,3 +294,28 @@ async def test_ending_one_device_from_another(start_cluster: StartCluster) -> No
     finally:
         await phone_client.close()
         await desk_client.close()
+
+
+async def test_the_close_control_drops_the_other_nodes_cached_account(
+    start_cluster: StartCluster, db_url: str
+) -> None:
+    """Node B trusts an account state it read (here for a minute, to make the point);
+    the close-sessions control of a credential change on node A makes it read again."""
+    a, b, rest_a, rest_b = await start_cluster()
+    user_id, token = await rest_a.user("hugo")
+    assert b.services is not None and a.broker is not None
+    b.services.accounts._active = TTLCache(100, 60.0)
+    assert (await rest_b.call("GET", "/api/user/info", token=token))[0] == 200  # cached
+    db = await open_database(db_url, pool_min=1, pool_max=1)
+    try:  # a generation moved on behind the nodes' backs: B still trusts its cache
+        await db.execute("UPDATE users SET credential_gen = credential_gen + 1 WHERE id = ?",
+                         (user_id,))
+    finally:
+        await db.close()
+    assert (await rest_b.call("GET", "/api/user/info", token=token))[0] == 200
+    await a.broker.publisher.close_user_sessions(user_id, "credentials changed", "no-such")
+
+    async def refused_on_b() -> bool:
+        return (await rest_b.call("GET", "/api/user/info", token=token))[0] == 401
+
+    await eventually(refused_on_b)
