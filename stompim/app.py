@@ -21,6 +21,7 @@ from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
 from stompim.cluster import RedisBridge
 from stompim.config import Config, secret_configured
+from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
 from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
@@ -133,7 +134,8 @@ class Node:
 
         services.media.links.base_url = self._media_base_url() + FILE_PATH
         self.ports.ws = await broker.start_websocket(
-            cfg.server.host, cfg.server.ws_port, cfg.server.ws_path
+            cfg.server.host, cfg.server.ws_port, cfg.server.ws_path,
+            trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies),
         )
         if cfg.server.tcp_port >= 0:
             self.ports.tcp = await broker.start_tcp(cfg.server.host, cfg.server.tcp_port)

@@ -37,6 +37,7 @@ from typing import Any
 from websockets.asyncio.server import Server as WsServer
 
 from stompim.config import StompConfig
+from stompim.forwarded import TrustedProxies
 
 from .auth import Authenticator, Principal
 from .connection import Connection
@@ -156,13 +157,16 @@ class Broker:
         return int(server.sockets[0].getsockname()[1])
 
     async def start_websocket(
-        self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None
+        self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> int:
         """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
-        picks the fast path of stompim.broker.ws_fastpath or websockets' public API."""
+        picks the fast path of stompim.broker.ws_fastpath or websockets' public API;
+        behind `trusted_proxies` the client's address comes from X-Forwarded-For."""
         fast = self.config.ws_fast_path if fast_path is None else fast_path
         server = await start_websocket_server(
-            self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast
+            self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast,
+            trusted_proxies=trusted_proxies,
         )
         self._ws_servers.append(server)
         self._start_sweeper()

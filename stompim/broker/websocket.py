@@ -33,6 +33,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 from websockets.typing import Subprotocol
 
+from stompim.forwarded import TrustedProxies
+
 from .link import Acceptor, Endpoint
 from .ws_fastpath import FastConnection, fast_path_usable, serve_fast
 
@@ -45,6 +47,7 @@ class PublicConnection(ServerConnection):
     """websockets' server connection plus its transport and drain notification."""
 
     stomp_token: str | None = None
+    stomp_peer: str | None = None
     stomp_endpoint: Endpoint | None = None
     stomp_transport: asyncio.Transport | None = None
 
@@ -113,7 +116,7 @@ async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
     assert isinstance(conn, PublicConnection)
     link = PublicLink(conn)
     endpoint = acceptor.accept(link, handshake_token=conn.stomp_token, websocket=True,
-                               peer=remote_ip(conn))
+                               peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
     reader = asyncio.get_running_loop().create_task(_read(conn, link, endpoint))
     try:
@@ -159,9 +162,12 @@ def handshake_token(request: Request) -> str | None:
 
 async def start_websocket_server(
     acceptor: Acceptor, host: str, port: int, path: str, *, max_frame_size: int,
-    fast_path: bool,
+    fast_path: bool, trusted_proxies: TrustedProxies | None = None,
 ) -> Server:
-    """Listen on host:port for STOMP over WebSocket at `path`."""
+    """Listen on host:port for STOMP over WebSocket at `path`. The client's address
+    handed to the broker is the peer's, or, behind a proxy of `trusted_proxies`, the
+    one its X-Forwarded-For names (stompim.forwarded)."""
+    proxies = trusted_proxies or TrustedProxies()
     fast = fast_path and fast_path_usable()
     connection_class = FastConnection if fast else PublicConnection
     serve_one: Callable[[ServerConnection, Acceptor], Awaitable[None]] = (
@@ -173,6 +179,8 @@ async def start_websocket_server(
             return conn.respond(404, "Not Found\n")
         assert isinstance(conn, FastConnection | PublicConnection)
         conn.stomp_token = handshake_token(request)
+        conn.stomp_peer = proxies.client_ip(remote_ip(conn),
+                                            request.headers.get("X-Forwarded-For"))
         return None
 
     async def handler(conn: ServerConnection) -> None:

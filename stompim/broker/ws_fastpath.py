@@ -137,6 +137,7 @@ class FastConnection(ServerConnection):
     """A websockets connection whose data frames go to the broker's Endpoint."""
 
     stomp_token: str | None = None
+    stomp_peer: str | None = None      # the client's address (set at the handshake)
     stomp_endpoint: Endpoint | None = None
     stomp_early: list[bytes] | None = None
     stomp_done: asyncio.Future[None] | None = None
@@ -262,14 +263,6 @@ class FastLink:
             self.conn.transport.resume_reading()
 
 
-def _remote_ip(conn: ServerConnection) -> str | None:
-    """The client's IP address, None when unknown."""
-    address = conn.transport.get_extra_info("peername")
-    if isinstance(address, tuple) and address and isinstance(address[0], str):
-        return address[0]
-    return None
-
-
 async def serve_fast(conn: ServerConnection, acceptor: Acceptor) -> None:
     """The connection handler of the fast path: attach the Endpoint, feed what came
     early, then wait until the session or websockets ends the connection (returning
@@ -277,7 +270,7 @@ async def serve_fast(conn: ServerConnection, acceptor: Acceptor) -> None:
     assert isinstance(conn, FastConnection)
     conn.stomp_done = asyncio.get_running_loop().create_future()
     endpoint = acceptor.accept(FastLink(conn), handshake_token=conn.stomp_token, websocket=True,
-                               peer=_remote_ip(conn))
+                               peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
     early, conn.stomp_early = conn.stomp_early, None
     for data in early or ():

@@ -27,8 +27,10 @@ PER_ACCOUNT_AND_SOURCE = 3
 
 @pytest.fixture
 async def node(tmp_path: Path, node_backend: dict[str, Any]) -> AsyncIterator[Node]:
+    """127.0.0.3 plays a trusted reverse proxy (server.trusted_proxies)."""
     config = Config().replace(
-        server={"http_port": 0, "ws_port": 0, "tcp_port": 0},
+        server={"http_port": 0, "ws_port": 0, "tcp_port": 0,
+                "trusted_proxies": ["127.0.0.3"]},
         auth={"bcrypt_rounds": 4, "login_max_failures": PER_ACCOUNT_AND_SOURCE,
               "login_max_failures_per_ip": PER_IP, "login_max_failures_per_account": 50},
     ).replace(**node_backend)
@@ -68,9 +70,12 @@ async def _stomp_login(node: Node, name: str, password: str, source: str) -> Fra
         await client.close()
 
 
-async def _ws_login(node: Node, name: str, password: str, source: str) -> Frame:
+async def _ws_login(node: Node, name: str, password: str, source: str,
+                    forwarded_for: str | None = None) -> Frame:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
     async with ws_connect(f"ws://127.0.0.1:{node.ports.ws}/ws", subprotocols=["v12.stomp"],
-                          local_addr=(source, 0), open_timeout=5, close_timeout=1) as ws:
+                          local_addr=(source, 0), open_timeout=5, close_timeout=1,
+                          additional_headers=headers) as ws:
         await ws.send(encode(Frame.build(Command.CONNECT, {
             "accept-version": "1.2", "host": "x", "login": name, "passcode": password})))
         parser = FrameParser()
@@ -115,4 +120,25 @@ async def test_the_owner_logs_in_while_the_attacker_is_locked(node: Node) -> Non
         Command.CONNECTED)
     assert await _rest_login(node, "victim", PASSWORD, "127.0.0.1") == (200, 200)
     assert (await _ws_login(node, "victim", PASSWORD, "127.0.0.1")).command is (
+        Command.CONNECTED)
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(node: Node) -> None:
+    """WebSocket handshakes through the proxy 127.0.0.3: the client named by
+    X-Forwarded-For is counted, not the proxy; a client that is not a trusted proxy
+    cannot pick its address with the header."""
+    names = [f"prox{n}" for n in range(PER_IP + 1)]
+    await _register(node, *names)
+    proxy, sprayer = "127.0.0.3", "198.51.100.7"
+    for name in names[:PER_IP]:
+        reply = await _ws_login(node, name, "wrong-passw0rd", proxy, sprayer)
+        assert reply.get("message") == "wrong account or password", reply
+    blocked = await _ws_login(node, names[-1], PASSWORD, proxy, sprayer)
+    assert "from this address" in (blocked.get("message") or ""), blocked
+    # another client behind the same proxy, and the proxy's own address, are not blocked
+    assert (await _ws_login(node, names[-1], PASSWORD, proxy, "198.51.100.8")).command is (
+        Command.CONNECTED)
+    assert (await _ws_login(node, names[-1], PASSWORD, proxy)).command is Command.CONNECTED
+    # an untrusted client naming the sprayer is counted as itself
+    assert (await _ws_login(node, names[-1], PASSWORD, "127.0.0.1", sprayer)).command is (
         Command.CONNECTED)
