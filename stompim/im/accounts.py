@@ -197,6 +197,7 @@ class AccountService:
             raise ImError(BAD_REQUEST, "password is required")
         if len(ident) > 64 or len(password) > 256:
             raise ImError(BAD_CREDENTIALS, _WRONG)
+        await self.limits.check_address(ip)
         by_phone = username in (None, "") or not ident[0].isalpha()
         user = await (self.users.by_phone(ident) if by_phone else self.users.by_username(ident))
         account_key = f"u{user.id}" if user else f"n:{ident.lower()}"

@@ -20,8 +20,9 @@ register_window_seconds), every attempt, so a script cannot mint accounts (nor m
 the node hash passwords) without bound. SMS codes have their own per-phone and
 per-address limits (stompim.im.sms).
 
-Call order for a login: `check(ident_key, ip)` before the password work, then
-`failed(...)` or `succeeded(...)`. For a registration: `registering(ip)` first.
+Call order for a login: `check_address(ip)` first (before any database work), then
+`check(account_key, ip)` before the password work, then `failed(...)` or
+`succeeded(...)`. For a registration: `registering(ip)` first.
 """
 
 from __future__ import annotations
@@ -56,11 +57,14 @@ class LoginLimits:
     def _pair(account: str, ip: str | None) -> str:
         return f"{account}|{ip or NO_SOURCE}"
 
-    async def check(self, account: str, ip: str | None) -> None:
-        """429 (9005) when this address, this account from this address, or this account
-        from everywhere is over its limit."""
+    async def check_address(self, ip: str | None) -> None:
+        """429 (9005) when this address is over its limit."""
         if ip and await self._ip.is_blocked(ip):
             raise too_many("too many failed logins from this address, try again later")
+
+    async def check(self, account: str, ip: str | None) -> None:
+        """429 (9005) when this account from this address, or this account from
+        everywhere, is over its limit."""
         if await self._source.is_blocked(self._pair(account, ip)):
             raise too_many("too many failed logins for this account, try again later")
         if await self._account.is_blocked(account):
