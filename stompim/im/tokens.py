@@ -335,9 +335,7 @@ class TokenService:
         entries = await self._kv.hgetall(key)
         others = [
             sid for sid, raw in entries.items()
-            if sid != keep_sid and (
-                device is None or getattr(SessionEntry.decode(sid, raw), "device", None) == device
-            )
+            if sid != keep_sid and (device is None or _device_of(sid, raw) == device)
         ]
         self._forget(user_id, others if keep_sid or device is not None else None)
         if others:
@@ -358,3 +356,8 @@ class TokenService:
         if stale:
             await self._kv.hdel(registry_key(user_id), *stale)
             await self._kv.hdel(last_use_key(user_id), *stale)
+
+
+def _device_of(sid: str, raw: str) -> str | None:
+    entry = SessionEntry.decode(sid, raw)
+    return entry.device if entry is not None else None
