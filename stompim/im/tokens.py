@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 ALGORITHM = "HS256"
 _REQUIRED = ["userId", "username", "jti", "iat", "exp"]
 MAX_CACHED_TOKENS = 100_000
+LEGACY_DEVICE = "web"
+"""The device type of a token issued before login sessions existed (a web login then)."""
 LAST_USE_RESOLUTION = 60.0
 """Seconds: a session's "last used" time is written at most this often per node."""
 
@@ -104,10 +106,11 @@ class SessionEntry:
 
     @classmethod
     def decode(cls, sid: str, raw: str) -> SessionEntry | None:
-        """The entry stored under `sid`; a bare expiry is a token from before sessions;
-        anything unreadable is None (treated as absent)."""
+        """The entry stored under `sid`; a bare expiry is a token from before sessions
+        (generation 0, and the device logins defaulted to: web); anything unreadable is
+        None (treated as absent)."""
         if raw.isdigit():
-            return cls(sid, sid, int(raw))
+            return cls(sid, sid, int(raw), 0, LEGACY_DEVICE)
         try:
             data = orjson.loads(raw)
             return cls(

@@ -278,3 +278,22 @@ async def test_sms_codes_are_limited_per_address(db: Database, kv: KeyValue) -> 
     error = await _error(accounts.send_sms_code("13800000009", "10.3.3.3"))
     assert error.code == 9005
 
+
+async def test_a_token_from_before_sessions_still_works_and_counts_as_web(
+    db: Database, kv: KeyValue, recorder: Recorder
+) -> None:
+    """Registry value a bare expiry, no sid/gen claims: accepted (generation 0), listed
+    as a web session, and ended by a new web login under per_device_type."""
+    accounts = service(db, kv, recorder, single_session="per_device_type")
+    user = await accounts.register(username="olga", password=PW)
+    now = int(time.time())
+    legacy = jwt.encode({"userId": user.id, "username": "olga", "jti": "a" * 32,
+                         "iat": now, "exp": now + 600}, SECRET, "HS256")
+    await kv.hset(f"tokens:{user.id}", "a" * 32, str(now + 600))
+    claims = await accounts.authenticate_token(legacy)
+    assert (claims.sid, claims.gen, claims.device) == ("a" * 32, 0, "web")
+    [entry] = await accounts.list_sessions(user.id)
+    assert entry.device == "web"
+    await _login(accounts, "olga", "web")
+    assert (await _error(accounts.authenticate_token(legacy))).code == 1003
+    assert recorder.closed == [(user.id, "logged in elsewhere", "a" * 32)]
