@@ -138,6 +138,7 @@ class ImConfig:
     invitation_ttl_days: int = 7
     recall_window_seconds: int = 120
     max_message_length: int = 5000
+    edit_window_seconds: int = 900
 
 
 LOG_FORMATS = ("text", "json")

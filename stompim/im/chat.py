@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from stompim.config import ImConfig
 from stompim.im.chat_batch import (
     ADMIN_ROLE,
+    PendingSend,
     SendBatcher,
     SendFuture,
     SendResult,
@@ -51,6 +52,8 @@ from stompim.im.errors import (
 from stompim.im.ids import id_value, seq_value
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord, message_json
 from stompim.im.publisher import Publisher
+from stompim.im.timeline import TimelineService
+from stompim.im.timeline_refs import TimelineRefs
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
@@ -105,9 +108,16 @@ class ChatService:
             db=db, publisher=publisher, friends=friends, groups=groups, users=users, clock=clock
         )
         self.repo = self.conversations.repo
+        facts = facts if facts is not None else social_facts(friends, groups)
+        self.refs = TimelineRefs(self.messages, facts)
+        self.timeline = TimelineService(
+            config=config, db=db, publisher=publisher, conversations=self.conversations,
+            clock=lambda: self.clock(), linked=self.linked,
+        )
+        self.conversations.list_extras = self.timeline.list_extras
         self.batcher = SendBatcher(
             config=config,
-            facts=facts if facts is not None else social_facts(friends, groups),
+            facts=facts,
             users=users,
             conversations=self.repo,
             messages=self.messages,
@@ -131,24 +141,34 @@ class ChatService:
             return msg
         return dataclasses.replace(msg, extra=self.media.fill(msg.extra))
 
-    async def _resolve_drafts(
-        self, sends: Sequence[tuple[int, MessageDraft]]
-    ) -> list[MessageDraft | ImError]:
+    async def _resolve_drafts(self, sends: Sequence[PendingSend]) -> list[MessageDraft | ImError]:
+        """A batch's drafts: references first (a forward may bring a file), then files."""
+        drafts = await self.refs.resolve(sends)
+        todo = [(i, p.sender_id, d) for i, (p, d) in enumerate(zip(sends, drafts, strict=True))
+                if not isinstance(d, ImError)]
         if self.media is None:
-            return [
-                ImError(BAD_REQUEST, "file uploads are not enabled", 400)
-                if d.file_id is not None else d
-                for _, d in sends
-            ]
-        return await self.media.resolve(sends)
+            for i, _, d in todo:
+                if d.file_id is not None:
+                    drafts[i] = ImError(BAD_REQUEST, "file uploads are not enabled", 400)
+            return drafts
+        if todo:
+            filled = await self.media.resolve([(sender, d) for _, sender, d in todo])
+            for (i, _, _), outcome in zip(todo, filled, strict=True):
+                drafts[i] = outcome
+        return drafts
 
     async def _stored(self, msg: MessageRecord) -> None:
-        """After the commit: the message references its file, then it is published."""
+        """After the commit: the message references its file and records its mentions,
+        then it is published."""
         if self.media is not None:
             try:
                 await self.media.message_stored(msg)
             except Exception:  # stored already; members cannot read the file until fixed
                 log.exception("recording the file of message %s failed", msg.id)
+        try:
+            await self.timeline.message_stored(msg)
+        except Exception:  # stored already; only mentionCount misses it
+            log.exception("recording the mentions of message %s failed", msg.id)
         await self.publisher.message_stored(self.linked(msg))
 
     # -- sending --------------------------------------------------------------
@@ -191,7 +211,9 @@ class ChatService:
         conv = await self.repo.of_group(group_id)
         if conv is None:
             return []
-        found = await self.messages.page(conv.id, after_seq=since_seq, limit=limit)
+        found = await self.messages.page(
+            conv.id, after_seq=since_seq, limit=limit, viewer=user_id
+        )
         return [self.linked(m) for m in found]
 
     async def replay_private(
@@ -202,6 +224,23 @@ class ChatService:
         since_id = seq_value(since_id, "since")
         found = await self.messages.private_after_id(user_id, since_id, limit)
         return [self.linked(m) for m in found]
+
+    async def missed_edits(
+        self, user_id: int, group_id: int | None, since: int
+    ) -> list[tuple[MessageRecord, int]]:
+        """Edits a client resuming after `since` on a group topic (`group_id`) or its
+        private queue (None) may have missed, as (message, version); see
+        TimelineService.missed_edits. Call after the replay's own checks."""
+        conversation = None
+        if group_id is not None:
+            conv = await self.repo.of_group(group_id)
+            if conv is None:
+                return []
+            conversation = conv.id
+        found = await self.timeline.missed_edits(
+            group_conversation=conversation, user_id=user_id, since=since
+        )
+        return [(self.linked(m), version) for m, version in found]
 
     # -- history and recall ---------------------------------------------------
 
@@ -214,7 +253,9 @@ class ChatService:
         after_seq: int | None = None,
         limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> list[dict[str, Any]]:
-        """A page of messages in ascending seq order (keyset by seq; see MessageRepository.page)."""
+        """A page of messages in ascending seq order (keyset by seq; see
+        MessageRepository.page), as the user sees them: none they deleted for themselves
+        or cleared, with reactions (stompim.im.timeline.TimelineService.present)."""
         if limit < 1 or limit > MAX_HISTORY_LIMIT:
             raise ImError(BAD_REQUEST, f"limit must be 1..{MAX_HISTORY_LIMIT}", 400)
         if before_seq is not None:
@@ -223,9 +264,9 @@ class ChatService:
             after_seq = seq_value(after_seq, "afterSeq")
         conv = await self.conversations.require_access(user_id, conversation_id)
         msgs = await self.messages.page(
-            conv.id, before_seq=before_seq, after_seq=after_seq, limit=limit
+            conv.id, before_seq=before_seq, after_seq=after_seq, limit=limit, viewer=user_id
         )
-        return [message_json(self.linked(m)) for m in msgs]
+        return await self.timeline.present(user_id, msgs)
 
     async def recall(self, user_id: int, message_id: int) -> dict[str, Any]:
         """Recall a message: its sender within im.recall_window_seconds, or a group
@@ -255,5 +296,6 @@ class ChatService:
         if changed:
             if self.media is not None:
                 await self.media.message_recalled(msg)
+            await self.timeline.message_recalled(msg)
             await self.publisher.message_recalled(stored, user_id)
         return message_json(stored)

@@ -20,17 +20,18 @@ Call order, for one send (ChatService.send_private / send_group):
         blocks and friendships of every (sender, recipient) pair; groups and
         memberships of every (group, sender) pair. A refused send gets its own
         ImError; the rest of the batch goes on;
-     a'. drafts that name an uploaded file are checked and filled by `resolve`
-        (stompim.im.media_chat), one query for the batch; a refused one fails alone;
-     b. idempotency: stored copies of every clientMsgId, one query; a clientMsgId
+     b. conversations: ids remembered, else looked up by key in one query
+        (rows created on first use);
+     c. `resolve` checks and fills the drafts that refer to something stored (a reply,
+        a forward, mentions: stompim.im.timeline_refs; an uploaded file:
+        stompim.im.media_chat), a few queries for the batch; a refused one fails alone;
+     d. idempotency: stored copies of every clientMsgId, one query; a clientMsgId
         that occurs twice in the batch is written once, the later sends get the
         first one's row (`duplicate`);
-     c. conversations: ids remembered, else looked up by key in one query
-        (rows created on first use);
-     d. MessageRepository.write_batch: one transaction, one commit; a message the
+     e. MessageRepository.write_batch: one transaction, one commit; a message the
         store refuses (a value out of range, a racing resend) fails alone, the
         rest of the batch is stored;
-     e. hand each new message to the Publisher (batch order, so seq order per
+     f. hand each new message to the Publisher (batch order, so seq order per
         conversation; it never waits on another node), then resolve the Futures:
         a receipt means "committed".
 Sends that arrive while a batch is written form the next batch: no timer, so a
@@ -133,9 +134,9 @@ def reused_client_msg_id() -> ImError:
 
 
 DraftResolver = Callable[
-    [Sequence[tuple[int, MessageDraft]]], Awaitable[list[MessageDraft | ImError]]
+    [Sequence["PendingSend"]], Awaitable[list[MessageDraft | ImError]]
 ]
-"""(sender, draft) of each send of a batch -> the draft to store, or its refusal."""
+"""The sends of a batch (conversation ids attached) -> each draft to store, or its refusal."""
 
 
 # -- rights, for a whole batch ------------------------------------------------------
@@ -343,11 +344,12 @@ class SendBatcher:
 
     async def _handle(self, batch: list[PendingSend]) -> None:
         live = await self._check_rights(batch)
+        if live:
+            await self._attach_conversations(live)
         if live and self.resolve is not None:
             live = await self._resolve_drafts(live)
         if not live:
             return
-        await self._attach_conversations(live)
         writers = await self._dedupe(live)
         items = [
             NewMessage(p.conversation_id, p.sender_id, p.chat_type, p.target_id, p.draft,
@@ -448,9 +450,9 @@ class SendBatcher:
         return None
 
     async def _resolve_drafts(self, live: list[PendingSend]) -> list[PendingSend]:
-        """Each draft as `resolve` makes it (media: the file's facts), or its refusal."""
+        """Each draft as `resolve` makes it (references, files), or its refusal."""
         assert self.resolve is not None
-        outcomes = await self.resolve([(p.sender_id, p.draft) for p in live])
+        outcomes = await self.resolve(live)
         kept = []
         for pending, outcome in zip(live, outcomes, strict=True):
             if isinstance(outcome, ImError):

@@ -19,7 +19,7 @@ Call order: ChatService holds one ConversationService; REST routes call
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -126,6 +126,8 @@ class ConversationService:
         self.users = users
         self.clock = clock
         self.linked: Callable[[MessageRecord], MessageRecord] = _as_is  # media: ChatService
+        # per-user fields of list items (mentionCount; stompim.im.timeline): ChatService
+        self.list_extras: Callable[[int, list[dict[str, Any]]], Awaitable[None]] | None = None
 
     # -- access ---------------------------------------------------------------
 
@@ -205,6 +207,8 @@ class ConversationService:
         items = []
         for row in rows:
             items.append(await self._item(user_id, row, last, users))
+        if self.list_extras is not None:
+            await self.list_extras(user_id, items)
         next_cursor = None
         if more and rows:
             tail = rows[-1].conversation

@@ -54,6 +54,9 @@ _EXTRA_FIELDS: dict[str, tuple[type, ...]] = {
     "fileId": (int,),
 }
 MEDIA_TYPES = frozenset({"image", "file", "audio", "video"})
+# Keys of `extra` only the server writes (stompim.im.timeline_refs): a client's are refused.
+SERVER_EXTRA = frozenset({"reply", "forward", "mentions"})
+MAX_MENTIONS = 50
 MAX_EXTRA_BYTES = 4096
 MAX_CLIENT_MSG_ID = 64
 
@@ -80,6 +83,14 @@ def message_json(msg: MessageRecord) -> dict[str, Any]:
         createdAt=msg.created_at,
         status=int(msg.status),
     )
+    # timeline, only when they apply (absent: not a reply, never edited): the quoted
+    # message's id, and the time of the last edit
+    reply = (msg.extra or {}).get("reply") if not recalled else None
+    if isinstance(reply, dict):
+        out["replyTo"] = reply.get("messageId")
+    if msg.edited_at is not None and not recalled:
+        out["edited"] = True
+        out["editedAt"] = msg.edited_at
     return out
 
 
@@ -96,6 +107,10 @@ def _check_extra(msg_type: str, extra: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(extra, dict):
         raise _bad("extra must be a JSON object")
+    reserved = SERVER_EXTRA.intersection(extra)
+    if reserved:
+        raise _bad(f"extra.{min(reserved)} is written by the server (use replyTo,"
+                   " forwardFrom or mentions)")
     if msg_type != "custom":
         for key, value in extra.items():
             allowed = _EXTRA_FIELDS.get(key)
@@ -122,8 +137,16 @@ def parse_draft(
 
     `type` defaults to text; text needs non-empty `content`; media types need
     `content` or `extra.url`. The `x-client-msg-id` header wins over the body's
-    `clientMsgId` when both are present.
+    `clientMsgId` when both are present. Timeline references (resolved later, in the
+    batch, by stompim.im.timeline_refs): `replyTo` (a message id), `mentions` (user ids,
+    and "all"); `forwardFrom` (a message id) makes the draft a copy of that message, so
+    its type, content and extra are not read.
     """
+    cid = _client_msg_id(data, client_msg_id_header)
+    forward = data.get("forwardFrom")
+    if forward is not None and forward != "":
+        return MessageDraft(type="text", content="", extra=None, client_msg_id=cid,
+                            forward_from=id_value(forward, "forwardFrom"))
     msg_type = data.get("type", "text")
     if not isinstance(msg_type, str) or msg_type.lower() not in MESSAGE_TYPES:
         raise _bad(f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}")
@@ -147,15 +170,34 @@ def parse_draft(
         raise _bad(f"a {msg_type} message needs fileId, content or extra.url")
     if msg_type == "custom" and not content and not extra:
         raise _bad("a custom message needs content or extra")
-    cid = client_msg_id_header if client_msg_id_header else data.get("clientMsgId")
+    reply = data.get("replyTo")
+    mentions, mention_all = _mentions(data.get("mentions"))
+    return MessageDraft(
+        type=msg_type, content=content, extra=extra, client_msg_id=cid, file_id=file_id,
+        reply_to=None if reply is None or reply == "" else id_value(reply, "replyTo"),
+        mentions=mentions, mention_all=mention_all,
+    )
+
+
+def _client_msg_id(data: Mapping[str, Any], header: str | None) -> str | None:
+    cid = header if header else data.get("clientMsgId")
     if cid is not None:
         if isinstance(cid, int) and not isinstance(cid, bool):
             cid = str(cid)
         if not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_MSG_ID:
             raise _bad(f"clientMsgId must be a string of 1..{MAX_CLIENT_MSG_ID} characters")
-    return MessageDraft(
-        type=msg_type, content=content, extra=extra, client_msg_id=cid or None, file_id=file_id
-    )
+    return cid or None
+
+
+def _mentions(value: Any) -> tuple[tuple[int, ...], bool]:
+    """`mentions`: a list of user ids, "all" among them for @all (group messages)."""
+    if value is None:
+        return (), False
+    if not isinstance(value, list) or len(value) > MAX_MENTIONS:
+        raise _bad(f"mentions must be a list of at most {MAX_MENTIONS} user ids or \"all\"")
+    everyone = any(v == "all" for v in value)
+    ids = sorted({id_value(v, "mentions") for v in value if v != "all"})
+    return tuple(ids), everyone
 
 
 def _file_id(data: Mapping[str, Any], extra: dict[str, Any] | None) -> int | None:

@@ -41,6 +41,19 @@ class Publisher(Protocol):
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         """A stored notification-center entry (its JSON shape) for `user_id`."""
 
+    async def timeline_event(
+        self, message: MessageRecord, event: str, body: Mapping[str, Any], event_id: str | None
+    ) -> None:
+        """Something happened to `message` (edit, reaction, pin; stompim.im.timeline):
+        tell every participant of its conversation, as `event` with `body`. `event_id`,
+        when given, names the event the same way each time it is sent (replays)."""
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: str, body: Mapping[str, Any]
+    ) -> None:
+        """A change of `user_id`'s own view of a conversation (delete for me, clear):
+        tell that user's devices only."""
+
     async def close_user_sessions(
         self, user_id: int, reason: str, token_id: str | None = None
     ) -> None:
@@ -67,6 +80,16 @@ class NullPublisher:
         return None
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
+        return None
+
+    async def timeline_event(
+        self, message: MessageRecord, event: str, body: Mapping[str, Any], event_id: str | None
+    ) -> None:
+        return None
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: str, body: Mapping[str, Any]
+    ) -> None:
         return None
 
     async def close_user_sessions(

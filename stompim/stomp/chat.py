@@ -23,7 +23,11 @@ Resume (`x-since-seq:<n>`), chosen so the broker can order and de-duplicate by t
   * `/topic/chat/<gid>`: n is the group conversation's seq; messages with seq > n.
   * `/queue/chat/<uid>` (also reached as `/user/queue/chat`): n is the last message id
     the client saw; the replay is all the user's private messages with id > n.
-At most `replay_limit` messages are replayed; older gaps are filled by history.
+At most `replay_limit` messages are replayed; older gaps are filled by history. Before
+them come the `edit` events of messages at or before n that the client may have missed
+(stompim.im.timeline.TimelineService.missed_edits), each with the `message-id` its live
+copy had, so the broker never delivers one twice across the replay and live. Messages
+the user deleted for themselves or cleared are not replayed.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from stompim.errors import Unavailable
 from stompim.im.chat import ChatService, SendFuture, SendResult
 from stompim.im.errors import BAD_REQUEST, FORBIDDEN, SEND_FAILED, ImError
 from stompim.im.messages import message_bytes, parse_draft, target_from
+from stompim.im.timeline import TimelineService
 from stompim.stomp.destinations import (
     APP_GROUP,
     APP_PRIVATE,
@@ -50,6 +55,7 @@ from stompim.stomp.destinations import (
     message_headers,
     receipt_headers,
     since_seq,
+    timeline_frame,
 )
 
 __all__ = ["DEFAULT_REPLAY_LIMIT", "ChatDestinationHandler"]
@@ -125,6 +131,7 @@ class ChatDestinationHandler:
     ) -> list[tuple[dict[str, str], bytes]]:
         after = since_seq(since)
         user_id = principal.user_id
+        group_id: int | None = None
         if destination.startswith(QUEUE_PREFIX):
             if id_in(destination, QUEUE_PREFIX) != user_id:
                 raise ImError(FORBIDDEN, "this chat queue belongs to another user", 403)
@@ -136,7 +143,14 @@ class ChatDestinationHandler:
             found = await self.chat.replay_group(user_id, group_id, after, self.replay_limit)
         else:
             return []
-        return [(message_headers(m, dest), message_bytes(m)) for m in found]
+        rows = []
+        for msg, version in await self.chat.missed_edits(user_id, group_id, after):
+            body = TimelineService.edit_event(msg, version, msg.sender_id)
+            payload, headers = timeline_frame(
+                msg, "edit", body, TimelineService.edit_event_id(msg, version)
+            )
+            rows.append((headers, payload))
+        return [*rows, *((message_headers(m, dest), message_bytes(m)) for m in found)]
 
     def begin_send(
         self, principal: Principal, destination: str, headers: Mapping[str, str], body: bytes

@@ -17,6 +17,11 @@ wire value is checked as text here, before it becomes a number anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
 from stompim.im.errors import BAD_REQUEST, ImError
 from stompim.im.ids import INT64_MAX, ascii_int
 from stompim.im.messages import ChatType, MessageRecord
@@ -35,6 +40,7 @@ __all__ = [
     "notification_queue",
     "receipt_headers",
     "since_seq",
+    "timeline_frame",
 ]
 
 QUEUE_PREFIX = "/queue/chat/"
@@ -106,6 +112,20 @@ def event_headers(event: str, conversation_id: int) -> dict[str, str]:
         "conversation-id": str(conversation_id),
         "content-type": "application/json",
     }
+
+
+def timeline_frame(
+    message: MessageRecord, event: str, body: Mapping[str, Any], event_id: str | None
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of a timeline event about `message` (edit, reaction, pin), live
+    and replayed alike: `x-message-id` names the message; `message-id`, when the event
+    has an id (edits: one per version), lets the broker drop a live copy of an event
+    its replay already sent."""
+    headers = event_headers(event, message.conversation_id)
+    headers["x-message-id"] = str(message.id)
+    if event_id is not None:
+        headers["message-id"] = event_id
+    return orjson.dumps(dict(body)), headers
 
 
 def receipt_headers(message: MessageRecord, duplicate: bool) -> dict[str, str]:

@@ -26,6 +26,7 @@ from stompim.stomp.destinations import (
     group_topic,
     message_headers,
     notification_queue,
+    timeline_frame,
 )
 
 __all__ = ["ServerPublishing", "StompPublisher"]
@@ -90,6 +91,20 @@ class StompPublisher:
         headers = event_headers("read", conversation_id)
         for user_id in audience:
             await self._publish(chat_queue(user_id), body, headers)
+
+    async def timeline_event(
+        self, message: MessageRecord, event: str, body: Mapping[str, Any], event_id: str | None
+    ) -> None:
+        payload, headers = timeline_frame(message, event, body, event_id)
+        for destination in chat_destinations(message):
+            await self._publish(destination, payload, headers)
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: str, body: Mapping[str, Any]
+    ) -> None:
+        await self._publish(
+            chat_queue(user_id), orjson.dumps(body), event_headers(event, conversation_id)
+        )
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         await self._publish(notification_queue(user_id), orjson.dumps(notification), _JSON)

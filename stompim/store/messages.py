@@ -43,7 +43,7 @@ from stompim.store.records import ChatType, MessageDraft, MessageRecord, Message
 
 _COLS = (
     "id, conversation_id, seq, sender_id, chat_type, target_id, msg_type, content, extra,"
-    " client_msg_id, status, created_at"
+    " client_msg_id, status, created_at, edited_at"
 )
 
 
@@ -62,6 +62,7 @@ def _record(row: dict[str, Any]) -> MessageRecord:
         client_msg_id=row["client_msg_id"],
         status=MessageStatus(int(row["status"])),
         created_at=int(row["created_at"]),
+        edited_at=None if row["edited_at"] is None else int(row["edited_at"]),
     )
 
 
@@ -117,6 +118,16 @@ _INSERT_HEAD = (
     "INSERT INTO chat_message (conversation_id, seq, sender_id, chat_type,"
     " target_id, msg_type, content, extra, client_msg_id, status, created_at)"
 )
+
+
+_VIEWER = (
+    " AND NOT EXISTS (SELECT 1 FROM chat_hidden h WHERE h.user_id = ?"
+    " AND h.message_id = chat_message.id)"
+    " AND chat_message.seq > COALESCE((SELECT cl.seq FROM chat_cleared cl"
+    " WHERE cl.conversation_id = chat_message.conversation_id AND cl.user_id = ?), 0)"
+)
+"""What one user sees: not deleted for them (chat_hidden), above their clear floor
+(chat_cleared). Parameters: the user's id, twice."""
 
 
 class MessageRepository:
@@ -281,15 +292,20 @@ class MessageRepository:
         before_seq: int | None = None,
         after_seq: int | None = None,
         limit: int = 20,
+        viewer: int | None = None,
     ) -> list[MessageRecord]:
         """Keyset page by seq, always returned in ascending seq order.
 
         With `after_seq` only: the oldest `limit` after it (catching up). Otherwise
         the newest `limit` before `before_seq` (or the newest overall), optionally
-        bounded below by `after_seq`.
+        bounded below by `after_seq`. With `viewer`: only what that user sees (not
+        deleted for them, above their clear floor).
         """
         sql = f"SELECT {_COLS} FROM chat_message WHERE conversation_id = ?"
         params: list[Any] = [conversation_id]
+        if viewer is not None:
+            sql += _VIEWER
+            params += [viewer, viewer]
         if before_seq is not None:
             sql += " AND seq < ?"
             params.append(before_seq)
@@ -305,12 +321,13 @@ class MessageRepository:
     async def private_after_id(
         self, user_id: int, since_id: int, limit: int
     ) -> list[MessageRecord]:
-        """All the user's private messages (sent or received) with id > since_id, by id."""
+        """All the user's private messages (sent or received) with id > since_id, by id;
+        none the user deleted for themselves or cleared."""
         rows = await self._db.fetch_all(
             f"SELECT {_COLS} FROM chat_message WHERE conversation_id IN"
             " (SELECT id FROM chat_conversation WHERE chat_type = ? AND (user_a = ? OR user_b = ?))"
-            " AND id > ? ORDER BY id ASC LIMIT ?",
-            (int(ChatType.PRIVATE), user_id, user_id, since_id, limit),
+            f" AND id > ?{_VIEWER} ORDER BY id ASC LIMIT ?",
+            (int(ChatType.PRIVATE), user_id, user_id, since_id, user_id, user_id, limit),
         )
         return [_record(r) for r in rows]
 
@@ -321,6 +338,17 @@ class MessageRepository:
             (conversation_id, created_before),
         )
         return int(value or 0)
+
+    async def get_many(self, ids: Iterable[int]) -> dict[int, MessageRecord]:
+        """Messages by id, one query (missing ids are absent)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLS} FROM chat_message WHERE id IN ({', '.join('?' for _ in wanted)})",
+            wanted,
+        )
+        return {int(r["id"]): _record(r) for r in rows}
 
     async def mark_recalled(self, message_id: int, now: int) -> bool:
         """Clear the content and flag the row; False if it was already recalled."""

@@ -41,6 +41,8 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # revocation, which ends every token and session of an older generation
     AddedColumn("users", "credential_gen", "BIGINT NOT NULL DEFAULT 0",
                 "INTEGER NOT NULL DEFAULT 0"),
+    # chat timeline (edits): the time of a message's last edit, NULL when never edited
+    AddedColumn("chat_message", "edited_at", "BIGINT NULL", "INTEGER NULL"),
 )
 """Columns to add where missing, in order (append only; never edit a released entry)."""
 

@@ -39,6 +39,11 @@ class MessageDraft:
     extra: dict[str, Any] | None
     client_msg_id: str | None
     file_id: int | None = None  # an uploaded file (media types); resolved by the batch
+    # timeline references, resolved by the batch (stompim.im.timeline_refs)
+    reply_to: int | None = None  # a message of the same conversation, quoted in extra.reply
+    forward_from: int | None = None  # a message the sender may read, copied with extra.forward
+    mentions: tuple[int, ...] = ()  # group members mentioned (extra.mentions.userIds)
+    mention_all: bool = False  # @all (extra.mentions.all)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class MessageRecord:
     client_msg_id: str | None
     status: MessageStatus
     created_at: int  # epoch ms
+    edited_at: int | None = None  # epoch ms of the last edit; None if never edited
 
     @property
     def recalled(self) -> bool:

@@ -50,6 +50,12 @@ class MessageIdPath(Path):
 # -- responses -------------------------------------------------------------------------
 
 
+class Reaction(View):
+    emoji: str
+    count: int = Field(description="users who gave this emoji")
+    mine: bool = Field(description="whether the caller gave it")
+
+
 class ChatMessage(View):
     """A stored message, as REST, the STOMP MESSAGE body and replays all show it."""
 
@@ -68,6 +74,14 @@ class ChatMessage(View):
     client_msg_id: str | None
     created_at: int = Field(description="epoch milliseconds")
     status: int = Field(description="0 normal, 1 recalled")
+    reply_to: int | None = Field(
+        None, description="the message this one answers (its quote is extra.reply); absent if none"
+    )
+    edited: bool = Field(False, description="true once edited (absent if never edited)")
+    edited_at: int | None = Field(None, description="epoch milliseconds of the last edit")
+    reactions: list[Reaction] | None = Field(
+        None, description="history only, absent when none: each emoji, its count, whether it is mine"
+    )
 
 
 class Conversation(View):
@@ -81,6 +95,9 @@ class Conversation(View):
     read_seq: int
     unread_count: int = Field(description="lastSeq - readSeq")
     muted: bool = Field(description="friend do-not-disturb, or the conversation mute")
+    mention_count: int = Field(
+        0, description="messages mentioning the caller (or @all) after readSeq"
+    )
     updated_at: int = Field(description="epoch milliseconds of the last message")
 
 

@@ -16,6 +16,7 @@ from stompim.http.routes import (  # chat  # social
     notification,
     swagger,
     system,
+    timeline,
     user,
     webclient,
     whitelist,
@@ -28,6 +29,7 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     user.register_routes,
     conversation.register_routes,
     message.register_routes,
+    timeline.register_routes,  # chat: edits, reactions, delete for me, pins
     friend.register_routes,  # social
     group.register_routes,  # social
     whitelist.register_routes,  # social

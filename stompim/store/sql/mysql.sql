@@ -210,6 +210,8 @@ CREATE TABLE IF NOT EXISTS chat_message (
     status          TINYINT      NOT NULL DEFAULT 0,
     created_at      BIGINT       NOT NULL,
     recalled_at     BIGINT       NULL,
+    -- last edit (NULL: never edited); the versions are in chat_message_edit
+    edited_at       BIGINT       NULL,
     UNIQUE KEY uk_chat_message_seq (conversation_id, seq),
     UNIQUE KEY uk_chat_message_client (sender_id, client_msg_id),
     KEY idx_chat_message_created (conversation_id, created_at)
@@ -261,4 +263,58 @@ CREATE TABLE IF NOT EXISTS media_ref (
     created_at       BIGINT       NOT NULL,
     PRIMARY KEY (file_id, subject),
     KEY idx_media_ref_subject (subject)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- chat timeline: edits, reactions, delete-for-me, clear, mentions, pins (stompim.store.timeline)
+-- ======================================================================================
+-- Every version of an edited message: version 0 the original, 1.. each edit in order.
+CREATE TABLE IF NOT EXISTS chat_message_edit (
+    message_id  BIGINT      NOT NULL,
+    version     INT         NOT NULL,
+    content     MEDIUMTEXT  NOT NULL,
+    edited_at   BIGINT      NOT NULL,
+    PRIMARY KEY (message_id, version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- One user's emoji reaction to one message (binary collation: every emoji distinct).
+CREATE TABLE IF NOT EXISTS chat_reaction (
+    message_id  BIGINT       NOT NULL,
+    user_id     BIGINT       NOT NULL,
+    emoji       VARCHAR(32)  NOT NULL,
+    created_at  BIGINT       NOT NULL,
+    PRIMARY KEY (message_id, user_id, emoji)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- Messages one user deleted for themselves only (never a copy; others unaffected).
+CREATE TABLE IF NOT EXISTS chat_hidden (
+    user_id          BIGINT  NOT NULL,
+    message_id       BIGINT  NOT NULL,
+    conversation_id  BIGINT  NOT NULL,
+    created_at       BIGINT  NOT NULL,
+    PRIMARY KEY (user_id, message_id),
+    KEY idx_chat_hidden_conversation (user_id, conversation_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- One user's "clear history" floor: messages with seq <= seq are gone for that user.
+CREATE TABLE IF NOT EXISTS chat_cleared (
+    conversation_id  BIGINT  NOT NULL,
+    user_id          BIGINT  NOT NULL,
+    seq              BIGINT  NOT NULL,
+    updated_at       BIGINT  NOT NULL,
+    PRIMARY KEY (conversation_id, user_id),
+    KEY idx_chat_cleared_user (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- Who a group message mentions: user_id 0 is @all. Counted after the reader's read_seq.
+CREATE TABLE IF NOT EXISTS chat_mention (
+    conversation_id  BIGINT  NOT NULL,
+    user_id          BIGINT  NOT NULL,
+    seq              BIGINT  NOT NULL,
+    message_id       BIGINT  NOT NULL,
+    PRIMARY KEY (conversation_id, user_id, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- Messages pinned in a group by its owner or an admin.
+CREATE TABLE IF NOT EXISTS chat_pin (
+    group_id    BIGINT  NOT NULL,
+    message_id  BIGINT  NOT NULL,
+    pinned_by   BIGINT  NOT NULL,
+    pinned_at   BIGINT  NOT NULL,
+    PRIMARY KEY (group_id, message_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -185,7 +185,8 @@ CREATE TABLE IF NOT EXISTS chat_message (
     client_msg_id   TEXT    NULL,
     status          INTEGER NOT NULL DEFAULT 0,
     created_at      INTEGER NOT NULL,
-    recalled_at     INTEGER NULL
+    recalled_at     INTEGER NULL,
+    edited_at       INTEGER NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_seq ON chat_message (conversation_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_client ON chat_message (sender_id, client_msg_id);
@@ -229,3 +230,56 @@ CREATE TABLE IF NOT EXISTS media_ref (
     PRIMARY KEY (file_id, subject)
 );
 CREATE INDEX IF NOT EXISTS idx_media_ref_subject ON media_ref (subject);
+
+-- ======================================================================================
+-- chat timeline: edits, reactions, delete-for-me, clear, mentions, pins (see mysql.sql)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS chat_message_edit (
+    message_id  INTEGER  NOT NULL,
+    version     INTEGER  NOT NULL,
+    content     TEXT     NOT NULL,
+    edited_at   INTEGER  NOT NULL,
+    PRIMARY KEY (message_id, version)
+);
+
+CREATE TABLE IF NOT EXISTS chat_reaction (
+    message_id  INTEGER  NOT NULL,
+    user_id     INTEGER  NOT NULL,
+    emoji       TEXT     NOT NULL,
+    created_at  INTEGER  NOT NULL,
+    PRIMARY KEY (message_id, user_id, emoji)
+);
+
+CREATE TABLE IF NOT EXISTS chat_hidden (
+    user_id          INTEGER  NOT NULL,
+    message_id       INTEGER  NOT NULL,
+    conversation_id  INTEGER  NOT NULL,
+    created_at       INTEGER  NOT NULL,
+    PRIMARY KEY (user_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS idx_chat_hidden_conversation ON chat_hidden (user_id, conversation_id);
+
+CREATE TABLE IF NOT EXISTS chat_cleared (
+    conversation_id  INTEGER  NOT NULL,
+    user_id          INTEGER  NOT NULL,
+    seq              INTEGER  NOT NULL,
+    updated_at       INTEGER  NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_chat_cleared_user ON chat_cleared (user_id);
+
+CREATE TABLE IF NOT EXISTS chat_mention (
+    conversation_id  INTEGER  NOT NULL,
+    user_id          INTEGER  NOT NULL,
+    seq              INTEGER  NOT NULL,
+    message_id       INTEGER  NOT NULL,
+    PRIMARY KEY (conversation_id, user_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS chat_pin (
+    group_id    INTEGER  NOT NULL,
+    message_id  INTEGER  NOT NULL,
+    pinned_by   INTEGER  NOT NULL,
+    pinned_at   INTEGER  NOT NULL,
+    PRIMARY KEY (group_id, message_id)
+);
