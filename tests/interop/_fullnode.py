@@ -62,6 +62,11 @@ class FullNode:
         return self._node.ports
 
     @property
+    def services(self) -> Any:
+        """The node's stompim.im.services.ImServices (to inject a clock into a service)."""
+        return self._node.services
+
+    @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ports.ws}{self._node.config.server.ws_path}"
 

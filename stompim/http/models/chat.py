@@ -80,7 +80,7 @@ class ChatMessage(View):
     edited: bool = Field(False, description="true once edited (absent if never edited)")
     edited_at: int | None = Field(None, description="epoch milliseconds of the last edit")
     reactions: list[Reaction] | None = Field(
-        None, description="history only, absent when none: each emoji, its count, whether it is mine"
+        None, description="history only, absent when none: emoji, count, whether mine"
     )
 
 
