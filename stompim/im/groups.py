@@ -177,7 +177,7 @@ class GroupService:
 
     async def update(self, actor_id: int, group_id: int, changes: Mapping[str, Any]) -> GroupRecord:
         """`changes` keys (camelCase as in REST): name, avatar, announcement, allMuted,
-        allowMemberInvite; unknown keys are ignored."""
+        allowMemberInvite, allowMemberMentionAll; unknown keys are ignored."""
         await self.access.authorize(actor_id, group_id, Action.UPDATE)
         cols: dict[str, Any] = {}
         if "name" in changes:
@@ -186,7 +186,11 @@ class GroupService:
             cols["avatar"] = _text(changes["avatar"], "avatar", MAX_AVATAR)
         if "announcement" in changes:
             cols["announcement"] = _text(changes["announcement"], "announcement", MAX_ANNOUNCEMENT)
-        for key, col in (("allMuted", "all_muted"), ("allowMemberInvite", "allow_member_invite")):
+        for key, col in (
+            ("allMuted", "all_muted"),
+            ("allowMemberInvite", "allow_member_invite"),
+            ("allowMemberMentionAll", "allow_member_mention_all"),
+        ):
             if key in changes:
                 if not isinstance(changes[key], bool):
                     raise ImError(BAD_REQUEST, f"{key}: must be a boolean")

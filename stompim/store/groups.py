@@ -25,11 +25,14 @@ INV_PENDING, INV_ACCEPTED, INV_REJECTED = 0, 1, 2
 
 _GROUP_COLS = (
     "id, name, avatar, announcement, owner_id, member_count, max_members, all_muted,"
-    " allow_member_invite, status, created_at, updated_at"
+    " allow_member_invite, status, created_at, updated_at, allow_member_mention_all"
 )
 _MEMBER_COLS = "group_id, user_id, role, nickname, muted, joined_at"
 _INV_COLS = "id, group_id, inviter_id, invitee_id, status, expires_at, created_at, updated_at"
-UPDATABLE = ("name", "avatar", "announcement", "all_muted", "allow_member_invite")
+UPDATABLE = (
+    "name", "avatar", "announcement", "all_muted", "allow_member_invite",
+    "allow_member_mention_all",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class GroupRecord:
     status: int  # 1 active, 0 dissolved
     created_at: int
     updated_at: int
+    allow_member_mention_all: bool = False  # plain members may mention @all
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,7 @@ class GroupRecord:
             "maxMembers": self.max_members,
             "allMuted": self.all_muted,
             "allowMemberInvite": self.allow_member_invite,
+            "allowMemberMentionAll": self.allow_member_mention_all,
             "status": self.status,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
@@ -109,6 +114,7 @@ def _group(row: dict[str, Any]) -> GroupRecord:
         max_members=int(row["max_members"]),
         all_muted=bool(row["all_muted"]),
         allow_member_invite=bool(row["allow_member_invite"]),
+        allow_member_mention_all=bool(row["allow_member_mention_all"]),
         status=int(row["status"]),
         created_at=int(row["created_at"]),
         updated_at=int(row["updated_at"]),

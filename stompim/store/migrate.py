@@ -43,6 +43,9 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
                 "INTEGER NOT NULL DEFAULT 0"),
     # chat timeline (edits): the time of a message's last edit, NULL when never edited
     AddedColumn("chat_message", "edited_at", "BIGINT NULL", "INTEGER NULL"),
+    # chat timeline (mentions): whether plain members may mention @all
+    AddedColumn("chat_group", "allow_member_mention_all", "TINYINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns to add where missing, in order (append only; never edit a released entry)."""
 

@@ -43,6 +43,9 @@ class GroupUpdate(Body):
     announcement: Text | None = Field(None, json_schema_extra={"maxLength": MAX_ANNOUNCEMENT})
     all_muted: Flag | None = None
     allow_member_invite: Flag | None = None
+    allow_member_mention_all: Flag | None = Field(
+        None, description="plain members may mention @all (owner and admins always may)"
+    )
     avatar_file_id: Id | None = Field(
         None, description="an image I uploaded (purpose group-avatar): avatar becomes its link"
     )
@@ -99,6 +102,9 @@ class Group(View):
     max_members: int
     all_muted: bool
     allow_member_invite: bool
+    allow_member_mention_all: bool = Field(
+        False, description="plain members may mention @all (owner and admins always may)"
+    )
     status: int = Field(description="1 active")
     created_at: int
     updated_at: int

@@ -100,6 +100,8 @@ CREATE TABLE IF NOT EXISTS chat_group (
     max_members          INT            NOT NULL,
     all_muted            TINYINT        NOT NULL DEFAULT 0,
     allow_member_invite  TINYINT        NOT NULL DEFAULT 0,
+    -- 1: plain members may mention @all too (owner and admins always may)
+    allow_member_mention_all TINYINT    NOT NULL DEFAULT 0,
     status               TINYINT        NOT NULL DEFAULT 1,
     created_at           BIGINT         NOT NULL,
     updated_at           BIGINT         NOT NULL,

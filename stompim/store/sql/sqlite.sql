@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS chat_group (
     max_members          INTEGER        NOT NULL,
     all_muted            INTEGER        NOT NULL DEFAULT 0,
     allow_member_invite  INTEGER        NOT NULL DEFAULT 0,
+    allow_member_mention_all INTEGER    NOT NULL DEFAULT 0,
     status               INTEGER        NOT NULL DEFAULT 1,
     created_at           INTEGER        NOT NULL,
     updated_at           INTEGER        NOT NULL
