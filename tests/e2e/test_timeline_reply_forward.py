@@ -6,11 +6,14 @@ and at the source; a non-member never hears any of it.
 
 from __future__ import annotations
 
+import io
 import time
 
 from interop._fullnode import FullNode
+from PIL import Image
 
 from ._actors import Device, Devices, Person, json_of
+from .test_media_chat import fetch, upload
 
 PRIVATE = "/app/chat/private"
 GROUP = "/app/chat/group"
@@ -127,3 +130,31 @@ def test_forward_checks_source_and_target(node: FullNode, devices: Devices) -> N
     bob.call("POST", f"/api/message/{oid}/recall")
     assert refused(alice_dev, GROUP, {"groupId": gid, "forwardFrom": oid}) == "3002"
     outsider_hears_nothing(erin_dev)
+
+
+def test_forwarded_image_is_readable_at_the_target(node: FullNode, devices: Devices) -> None:
+    """The file of a forwarded image is checked again for the forwarder (who may read it,
+    being in the source chat) and becomes readable to the target's members."""
+    alice, bob, carol = (Person(node, n) for n in ("alice", "bob", "carol"))
+    alice.befriend(bob)
+    bob.befriend(carol)
+    gid = bob.group_with("g", carol)
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 20, 20)).save(picture, "PNG")
+    uploaded = upload(node, alice, picture.getvalue(), "red.png")
+    original = devices.device(alice).stored(
+        PRIVATE, {"toUserId": bob.id, "type": "image", "fileId": uploaded["fileId"]}
+    )
+    url = f"http://127.0.0.1:{node.ports.http}/api/file/{uploaded['fileId']}/info"
+    assert fetch(url, token=carol.token)[0] == 403  # not yet: carol is not in that chat
+    carol_dev = devices.device(carol)
+    carol_dev.subscribe(f"/topic/chat/{gid}", "g")
+    devices.device(bob).stored(GROUP, {"groupId": gid,
+                                       "forwardFrom": int(original["message-id"])})
+    [got] = carol_dev.settled("g", 1, "the forwarded image")
+    body = json_of(got)
+    assert body["type"] == "image" and body["extra"]["fileId"] == uploaded["fileId"]
+    assert body["extra"]["forward"]["fromUserId"] == alice.id
+    status, image = fetch(body["extra"]["url"])
+    assert status == 200 and image.startswith(b"\x89PNG")
+    assert fetch(url, token=carol.token)[0] == 200
