@@ -301,7 +301,16 @@ class MessageRepository:
         bounded below by `after_seq`. With `viewer`: only what that user sees (not
         deleted for them, above their clear floor).
         """
-        sql = f"SELECT {_COLS} FROM chat_message WHERE conversation_id = ?"
+        # MariaDB/MySQL pick `ref` on the conversation alone here and walk every row
+        # between the newest and `before_seq` (123 ms at seq 50,000 of 100,000 on
+        # MariaDB 10.11, bench.timeline); forcing the unique key makes it a range on
+        # (conversation_id, seq) that reads the page only (2.5 ms).
+        table = (
+            "chat_message FORCE INDEX (uk_chat_message_seq)"
+            if self._db.dialect == "mysql"
+            else "chat_message"
+        )
+        sql = f"SELECT {_COLS} FROM {table} WHERE conversation_id = ?"
         params: list[Any] = [conversation_id]
         if viewer is not None:
             sql += _VIEWER

@@ -125,8 +125,11 @@ class TimelineRepository:
     async def _edited(
         self, where: str, params: list[Any], created_from: int, limit: int
     ) -> list[MessageRecord]:
+        # the time bound is the narrow one (the edit window); MariaDB would rather walk
+        # the conversation by (conversation_id) alone (see MessageRepository.page)
+        force = " FORCE INDEX (idx_chat_message_created)" if self._db.dialect == "mysql" else ""
         ids = await self._db.fetch_all(
-            f"SELECT id FROM chat_message WHERE {where} AND edited_at IS NOT NULL"
+            f"SELECT id FROM chat_message{force} WHERE {where} AND edited_at IS NOT NULL"
             " AND status = 0 AND created_at >= ? ORDER BY id ASC LIMIT ?",
             [*params, created_from, limit],
         )
