@@ -120,14 +120,18 @@ _INSERT_HEAD = (
 )
 
 
-_VIEWER = (
-    " AND NOT EXISTS (SELECT 1 FROM chat_hidden h WHERE h.user_id = ?"
-    " AND h.message_id = chat_message.id)"
-    " AND chat_message.seq > COALESCE((SELECT cl.seq FROM chat_cleared cl"
-    " WHERE cl.conversation_id = chat_message.conversation_id AND cl.user_id = ?), 0)"
+_M_COLS = ", ".join(f"m.{col.strip()}" for col in _COLS.split(","))
+"""_COLS of chat_message aliased `m` (queries that join it)."""
+
+_HIDDEN_JOIN = " LEFT JOIN chat_hidden h ON h.user_id = ? AND h.message_id = m.id"
+_VISIBLE = (
+    " AND h.message_id IS NULL AND m.seq > COALESCE((SELECT cl.seq FROM chat_cleared cl"
+    " WHERE cl.conversation_id = m.conversation_id AND cl.user_id = ?), 0)"
 )
-"""What one user sees: not deleted for them (chat_hidden), above their clear floor
-(chat_cleared). Parameters: the user's id, twice."""
+"""What one user sees of chat_message `m`: not deleted for them (the anti-join with
+chat_hidden: one key lookup per row; a NOT EXISTS became a materialized set of all the
+user's hidden ids per query on MariaDB, 10x slower), above their clear floor
+(chat_cleared). Parameters: the user's id in the join, and again in the WHERE."""
 
 
 class MessageRepository:
@@ -305,24 +309,25 @@ class MessageRepository:
         # between the newest and `before_seq` (123 ms at seq 50,000 of 100,000 on
         # MariaDB 10.11, bench.timeline); forcing the unique key makes it a range on
         # (conversation_id, seq) that reads the page only (2.5 ms).
-        table = (
-            "chat_message FORCE INDEX (uk_chat_message_seq)"
-            if self._db.dialect == "mysql"
-            else "chat_message"
-        )
-        sql = f"SELECT {_COLS} FROM {table} WHERE conversation_id = ?"
-        params: list[Any] = [conversation_id]
+        force = " FORCE INDEX (uk_chat_message_seq)" if self._db.dialect == "mysql" else ""
+        sql = f"SELECT {_M_COLS} FROM chat_message m{force}"
+        params: list[Any] = []
         if viewer is not None:
-            sql += _VIEWER
-            params += [viewer, viewer]
+            sql += _HIDDEN_JOIN
+            params.append(viewer)
+        sql += " WHERE m.conversation_id = ?"
+        params.append(conversation_id)
+        if viewer is not None:
+            sql += _VISIBLE
+            params.append(viewer)
         if before_seq is not None:
-            sql += " AND seq < ?"
+            sql += " AND m.seq < ?"
             params.append(before_seq)
         if after_seq is not None:
-            sql += " AND seq > ?"
+            sql += " AND m.seq > ?"
             params.append(after_seq)
         ascending = after_seq is not None and before_seq is None
-        sql += " ORDER BY seq " + ("ASC" if ascending else "DESC") + " LIMIT ?"
+        sql += " ORDER BY m.seq " + ("ASC" if ascending else "DESC") + " LIMIT ?"
         params.append(limit)
         rows = [_record(r) for r in await self._db.fetch_all(sql, params)]
         return rows if ascending else rows[::-1]
@@ -333,10 +338,10 @@ class MessageRepository:
         """All the user's private messages (sent or received) with id > since_id, by id;
         none the user deleted for themselves or cleared."""
         rows = await self._db.fetch_all(
-            f"SELECT {_COLS} FROM chat_message WHERE conversation_id IN"
+            f"SELECT {_M_COLS} FROM chat_message m{_HIDDEN_JOIN} WHERE m.conversation_id IN"
             " (SELECT id FROM chat_conversation WHERE chat_type = ? AND (user_a = ? OR user_b = ?))"
-            f" AND id > ?{_VIEWER} ORDER BY id ASC LIMIT ?",
-            (int(ChatType.PRIVATE), user_id, user_id, since_id, user_id, user_id, limit),
+            f" AND m.id > ?{_VISIBLE} ORDER BY m.id ASC LIMIT ?",
+            (user_id, int(ChatType.PRIVATE), user_id, user_id, since_id, user_id, limit),
         )
         return [_record(r) for r in rows]
 
