@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from stompim.config import StompConfig
 from stompim.errors import StompimError, Unavailable, stomp_error_message
 from stompim.logs import CURRENT_SESSION
+from stompim.rate_limited_log import RateLimitedLog
 
 from .auth import Authenticator, Principal
 from .context import SessionContext
@@ -36,6 +37,7 @@ from .events import (
     AuthorizeSubscribe,
     BeginSend,
     Close,
+    FillGap,
     PauseReading,
     ResumeReading,
     SessionEvent,
@@ -47,6 +49,7 @@ from .states import State
 __all__ = ["Connection", "ConnectionHost"]
 
 log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)
 
 WITHDRAWN = "the message was withdrawn before it was stored; send it again"
 
@@ -201,6 +204,9 @@ class Connection:
         elif kind is AuthorizeSubscribe:
             assert isinstance(event, AuthorizeSubscribe)
             self.host.spawn(self._subscribe(event))
+        elif kind is FillGap:
+            assert isinstance(event, FillGap)
+            self.host.spawn(self._fill_gap(event))
         else:  # pragma: no cover - the union is exhaustive
             raise AssertionError(f"unknown session event {event!r}")
 
@@ -283,16 +289,36 @@ class Connection:
         except Exception as exc:
             self._refuse_subscribe(event, exc, "forbidden: ")
             return
-        session.subscribe_authorized(event.token)
+        handler = event.handler
+        ordered = handler.ordered(event.destination)
+        session.subscribe_authorized(event.token, ordered)
         self.act()
-        if event.since is None:
+        if event.since is None and not ordered:
             return
+        rows: list[tuple[dict[str, str], bytes]] = []
         try:
-            rows = await event.handler.replay(event.principal, event.destination, event.since)
+            if event.since is None:   # ordered: from what is stored now (registered first)
+                start = await handler.head(event.principal, event.destination)
+            else:
+                start = event.since
+                rows = await handler.replay(event.principal, event.destination, start)
         except Exception as exc:
             self._refuse_subscribe(event, exc, "replay refused: ")
             return
-        session.replayed(event.token, rows)
+        session.replayed(event.token, rows, start if ordered else None)
+        self.act()
+
+    async def _fill_gap(self, event: FillGap) -> None:
+        sub = event.sub
+        assert sub.source is not None
+        try:
+            rows = await sub.source.replay(event.principal, sub.destination, event.since)
+        except Exception as exc:
+            _quiet.warning(("fill", type(exc)), "filling a gap of %s failed: %r",
+                           sub.destination, exc)
+            self.session.gap_unfilled(sub)
+        else:
+            self.session.gap_filled(sub, rows)
         self.act()
 
     def _refuse_subscribe(self, event: AuthorizeSubscribe, error: Exception, prefix: str) -> None:

@@ -60,9 +60,22 @@ class DestinationHandler(Protocol):
     * `handles` to route a SUBSCRIBE or SEND (the first handler that says yes owns it);
     * `authorize_subscribe` before registering a SUBSCRIBE; a Refusal is sent as
       ERROR "forbidden: ..." and the session closes;
-    * `replay` for a SUBSCRIBE carrying ``x-since-seq``: the stored messages after
-      `since`, in order, as (MESSAGE headers, body); live messages published meanwhile
-      wait and are de-duplicated by their ``message-id`` against the replayed ones;
+    * `ordered` when registering a SUBSCRIBE it authorized: whether the destination is
+      an ordered stream, i.e. its messages carry a ``seq`` header that is 1, 2, 3...
+      without holes and committed in that order (a message with seq n is stored, and
+      so can be replayed, before any with a higher seq).  The broker then delivers
+      each subscription in seq order and exactly once: it starts after `head` (no
+      ``x-since-seq``) or after the client's ``x-since-seq`` (`replay` first), drops
+      a message at or below the last seq it delivered, and when one comes with a
+      higher seq than the next (a publish from another node that came late, or was
+      lost), holds it and asks `replay` for the hole.  Messages without ``seq``
+      (events) pass as they come;
+    * `head` for an ordered SUBSCRIBE without ``x-since-seq``: the last seq stored so
+      far (asked after the subscription is registered, so nothing falls between);
+    * `replay` for a SUBSCRIBE carrying ``x-since-seq`` (and for a hole of an ordered
+      stream): the stored messages after `since`, in order, as (MESSAGE headers, body);
+      live messages published meanwhile wait, and are de-duplicated by ``seq``
+      (ordered) or by their ``message-id`` against the replayed ones;
     * `begin_send` for a SEND, called in frame order (so the handler may order what it
       stores by the calls).  It raises Refusal at once for what needs no database; else
       it returns a Future of the RECEIPT headers (``message-id``, ``seq``,
@@ -77,6 +90,10 @@ class DestinationHandler(Protocol):
     def handles(self, destination: str) -> bool: ...
 
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None: ...
+
+    def ordered(self, destination: str) -> bool: ...
+
+    async def head(self, principal: Principal, destination: str) -> int: ...
 
     async def replay(
         self, principal: Principal, destination: str, since: int

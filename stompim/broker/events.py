@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from .auth import Principal
 from .destinations import DestinationHandler
+from .router import Subscription
 
 __all__ = [
     "Authenticate",
     "AuthorizeSubscribe",
     "BeginSend",
     "Close",
+    "FillGap",
     "PauseReading",
     "ResumeReading",
     "SessionEvent",
@@ -49,6 +51,17 @@ class AuthorizeSubscribe:
     principal: Principal
     destination: str
     since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillGap:
+    """An ordered stream's subscription saw a message past the next seq: fetch what
+    follows `since` (`sub.source.replay`).  Answer: `Session.gap_filled(sub, rows)`,
+    or `Session.gap_unfilled(sub)` when the handler failed."""
+
+    sub: Subscription
+    principal: Principal
+    since: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +102,7 @@ class Close:
     abort: bool = False
 
 
-SessionEvent = Authenticate | AuthorizeSubscribe | BeginSend | PauseReading | ResumeReading | Close
+SessionEvent = (
+    Authenticate | AuthorizeSubscribe | BeginSend | FillGap | PauseReading | ResumeReading
+    | Close
+)

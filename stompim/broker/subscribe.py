@@ -8,6 +8,11 @@ arrive) and, with ``x-since-seq``, `replayed` (the stored messages after that se
 the live ones that arrived meanwhile and were not among them), or `subscribe_refused`
 (ERROR and close).  The SUBSCRIBE's RECEIPT comes after the replay, so "RECEIPT" means
 "everything stored up to now was sent".
+
+An ordered stream (DestinationHandler.ordered) always takes the `replayed` path: with
+``x-since-seq`` from there, else from the handler's `head`; from then on the
+subscription's `cursor` is the last seq delivered (SessionCore.in_order), and a hole
+is filled through `gap_filled`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from .values import parse_uint
 
 __all__ = [
     "end_subscriptions",
+    "gap_filled",
+    "gap_unfilled",
     "on_subscribe",
     "on_unsubscribe",
     "replayed",
@@ -98,8 +105,9 @@ def _done(session: SessionCore, pending: PendingSubscribe) -> None:
     session.release_hold(Hold.SUBSCRIBE)
 
 
-def subscribe_authorized(session: SessionCore, token: int) -> None:
-    """The handler allowed it: register now (live messages wait while a replay runs)."""
+def subscribe_authorized(session: SessionCore, token: int, ordered: bool = False) -> None:
+    """The handler allowed it: register now (live messages wait while a replay, or for
+    an ordered stream the `head` query, runs)."""
     pending = _pending(session, token)
     if pending is None:
         return
@@ -107,21 +115,32 @@ def subscribe_authorized(session: SessionCore, token: int) -> None:
         _done(session, pending)
         return
     sub = _register(session, pending.sub_id, pending.route, pending.ack_mode)
-    if pending.since is None:
+    if ordered:
+        sub.source = pending.route.handler
+    elif pending.since is None:
         _done(session, pending)
         return
     sub.replay = Replay()
 
 
-def replayed(session: SessionCore, token: int, rows: list[tuple[dict[str, str], bytes]]) -> None:
+Rows = list[tuple[dict[str, str], bytes]]
+
+
+def replayed(session: SessionCore, token: int, rows: Rows, start: int | None = None) -> None:
     """The stored messages after `since`, in order: send them, then the live ones that
-    arrived meanwhile unless the replay sent them."""
+    arrived meanwhile unless the replay sent them.  `start`: an ordered stream's
+    starting seq (x-since-seq, or the handler's head)."""
     pending = _pending(session, token)
     if pending is None:
         return
     sub = session.subs.get(pending.sub_id)
     replay = sub.replay if sub is not None else None
     if sub is None or replay is None or replay.buffer is None or not session.is_open:
+        _done(session, pending)
+        return
+    if sub.source is not None:
+        sub.cursor = start if start is not None else 0
+        _release(session, sub, rows)
         _done(session, pending)
         return
     node_id = session.ctx.exchange.node_id
@@ -140,6 +159,68 @@ def replayed(session: SessionCore, token: int, rows: list[tuple[dict[str, str], 
     else:
         sub.replay = None
     _done(session, pending)
+
+
+def _release(session: SessionCore, sub: Subscription, rows: Rows) -> None:
+    """An ordered stream's rows from the handler (after `sub.cursor`, in order), then
+    the live messages held meanwhile, each in order or dropped (SessionCore.in_order;
+    one may open the next hole, which holds the rest again).  A hole the rows did not
+    fill (the handler has nothing there: it broke its promise) is passed over, logged,
+    rather than waited for forever."""
+    replay = sub.replay
+    assert replay is not None and replay.buffer is not None and sub.cursor is not None
+    held, sub.replay = replay.buffer, None
+    before = sub.cursor
+    node_id = session.ctx.exchange.node_id
+    for headers, body in rows:
+        message = Message(sub.destination, tuple(headers.items()), body, node_id)
+        seq = message.seq
+        if seq is None or seq <= sub.cursor:
+            continue
+        sub.cursor = seq
+        session.emit(sub, message, False)
+    if rows and sub.cursor == before and held:
+        _pass_over(session, sub, held[0])
+    for index, message in enumerate(held):
+        if session.in_order(sub, message):
+            session.emit(sub, message, False)
+        elif (hole := _holding(sub)) is not None:   # a hole again: the rest waits behind it
+            hole.extend(held[index + 1:])
+            return
+
+
+def _holding(sub: Subscription) -> list[Message] | None:
+    """The buffer of live messages held behind a hole being filled, if one is."""
+    replay = sub.replay
+    return replay.buffer if replay is not None else None
+
+
+def _pass_over(session: SessionCore, sub: Subscription, first: Message) -> None:
+    seq = first.seq
+    if seq is not None and sub.cursor is not None and seq > sub.cursor + 1:
+        log.warning("session %s: %s has no messages %d..%d; passed over", session.id,
+                    sub.destination, sub.cursor + 1, seq - 1, extra=session_fields(session))
+        sub.cursor = seq - 1
+
+
+def gap_filled(session: SessionCore, sub: Subscription, rows: Rows) -> None:
+    """The answer to `FillGap`: the messages of the hole (and maybe after it)."""
+    if session.subs.get(sub.id) is not sub or sub.replay is None or not session.is_open:
+        return
+    if not rows:
+        held = sub.replay.buffer
+        if held:
+            _pass_over(session, sub, held[0])
+    _release(session, sub, rows)
+
+
+def gap_unfilled(session: SessionCore, sub: Subscription) -> None:
+    """The handler could not fill a hole (its store did not answer): delivering past it
+    would move the client's cursor over messages it never got, so the session ends
+    with ERROR; the client reconnects and resumes from the last seq it saw."""
+    if session.subs.get(sub.id) is sub:
+        session.fail("service unavailable, retry: a gap of " + sub.destination[:80]
+                     + " could not be filled")
 
 
 def subscribe_refused(session: SessionCore, token: int, message: str) -> None:

@@ -195,13 +195,27 @@ class ChatService:
         return [self.linked(m) for m in found]
 
     async def replay_private(
-        self, user_id: int, since_id: int, limit: int
+        self, user_id: int, since: int, limit: int
     ) -> list[MessageRecord]:
-        """Every private message of the user, sent or received, with id > since_id
-        (by id, at most `limit`)."""
-        since_id = seq_value(since_id, "since")
-        found = await self.messages.private_after_id(user_id, since_id, limit)
+        """Every private message of the user, sent or received, after place `since` of
+        their inbox (in inbox order, at most `limit`). A message's place in a user's
+        inbox is `MessageRecord.inbox_seq(user)`: 1, 2, 3... per user, committed in
+        order (stompim.store.messages), so the last place a client saw is an exact
+        cursor, whichever node stored what."""
+        since = seq_value(since, "since")
+        found = await self.messages.inbox_after(user_id, since, limit)
         return [self.linked(m) for m in found]
+
+    async def private_head(self, user_id: int) -> int:
+        """The last place of the user's inbox stored so far (0: none)."""
+        return await self.messages.inbox_head(user_id)
+
+    async def group_head(self, user_id: int, group_id: int) -> int:
+        """The group conversation's last seq stored so far (0: none); members only."""
+        group_id = id_value(group_id, "groupId")
+        await self.groups.require_member(group_id, user_id)
+        conv = await self.repo.of_group(group_id)
+        return 0 if conv is None else conv.last_seq
 
     # -- history and recall ---------------------------------------------------
 

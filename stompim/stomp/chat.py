@@ -21,9 +21,14 @@ member (4001/4002 otherwise). `/app/chat/*` cannot be subscribed.
 Resume (`x-since-seq:<n>`), chosen so the broker can order and de-duplicate by the
 `seq` header of one destination (see stompim.stomp.destinations):
   * `/topic/chat/<gid>`: n is the group conversation's seq; messages with seq > n.
-  * `/queue/chat/<uid>` (also reached as `/user/queue/chat`): n is the last message id
-    the client saw; the replay is all the user's private messages with id > n.
-At most `replay_limit` messages are replayed; older gaps are filled by history.
+  * `/queue/chat/<uid>` (also reached as `/user/queue/chat`): n is the last inbox seq
+    the client saw; the replay is all the user's private messages after place n of
+    their inbox.
+Both are ordered streams (`ordered`): contiguous seqs committed in order, so the
+broker delivers them in order, exactly once, and asks `replay` again for a hole it
+sees (a message stored on another node whose publish came late or was lost); a
+SUBSCRIBE without x-since-seq starts at `head` (what is stored by then).
+At most `replay_limit` messages are replayed at a time; older gaps are filled by history.
 """
 
 from __future__ import annotations
@@ -119,6 +124,19 @@ class ChatDestinationHandler:
             )
             return
         raise ImError(BAD_REQUEST, f"cannot subscribe to {destination[:80]}", 400)
+
+    def ordered(self, destination: str) -> bool:
+        """Every subscribable chat destination is an ordered stream (module docstring)."""
+        return destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX))
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        """The last `seq` of `destination` stored so far."""
+        user_id = principal.user_id
+        if destination.startswith(QUEUE_PREFIX):
+            if id_in(destination, QUEUE_PREFIX) != user_id:
+                raise ImError(FORBIDDEN, "this chat queue belongs to another user", 403)
+            return await self.chat.private_head(user_id)
+        return await self.chat.group_head(user_id, id_in(destination, TOPIC_PREFIX))
 
     async def replay(
         self, principal: Principal, destination: str, since: int

@@ -3,10 +3,16 @@
 Destinations (DESIGN.md "Destinations"):
 
 * ``/queue/chat/<userId>``: every private conversation of that user, multiplexed; its
-  ``seq`` header is the message id (global and monotonic), so one number orders the
-  whole queue for resume (``x-since-seq``) and de-duplication; the conversation's own
-  seq is in ``x-conversation-seq`` and in the body.
+  ``seq`` header is the message's place in that user's inbox (1, 2, 3... per user,
+  committed in order: stompim.store.messages), so one number orders the whole queue for
+  resume (``x-since-seq``) and de-duplication, exactly, whichever node stored what;
+  ``x-inbox-seq`` repeats it; the conversation's own seq is in ``x-conversation-seq``
+  and in the body.
 * ``/topic/chat/<groupId>``: the group's conversation; ``seq`` is that conversation's seq.
+
+Both ``seq`` headers are contiguous and committed in order, which the broker relies on
+(DestinationHandler.ordered): it delivers a subscription's messages in ``seq`` order,
+drops one it already delivered and fetches a hole from the store.
 * ``/app/chat/private``, ``/app/chat/group``: Spring application destinations; the JSON
   body names the target.
 * ``/queue/notification/<userId>``: the notification center.
@@ -87,11 +93,21 @@ def message_headers(message: MessageRecord, destination: str) -> dict[str, str]:
     publisher's `message-id` for every subscriber; front ends read it); the
     `x-message-id` copy stays for clients written against earlier versions.
     """
-    order = message.id if destination.startswith(QUEUE_PREFIX) else message.seq
+    if destination.startswith(QUEUE_PREFIX):
+        inbox = str(message.inbox_seq(id_in(destination, QUEUE_PREFIX)))
+        return {
+            "message-id": str(message.id),
+            "x-message-id": str(message.id),
+            "seq": inbox,
+            "x-inbox-seq": inbox,
+            "x-conversation-seq": str(message.seq),
+            "conversation-id": str(message.conversation_id),
+            "content-type": "application/json",
+        }
     return {
         "message-id": str(message.id),
         "x-message-id": str(message.id),
-        "seq": str(order),
+        "seq": str(message.seq),
         "x-conversation-seq": str(message.seq),
         "conversation-id": str(message.conversation_id),
         "content-type": "application/json",

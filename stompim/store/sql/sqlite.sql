@@ -191,6 +191,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_seq ON chat_message (conversat
 CREATE UNIQUE INDEX IF NOT EXISTS uk_chat_message_client ON chat_message (sender_id, client_msg_id);
 CREATE INDEX IF NOT EXISTS idx_chat_message_created ON chat_message (conversation_id, created_at);
 
+-- The private inbox of a user (see mysql.sql).
+CREATE TABLE IF NOT EXISTS chat_inbox (
+    user_id     INTEGER NOT NULL PRIMARY KEY,
+    last_seq    INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS chat_inbox_message (
+    user_id     INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    message_id  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+);
+
 -- ======================================================================================
 -- media: uploaded files (schema version 2; see mysql.sql for the meaning of the columns)
 -- ======================================================================================
