@@ -75,6 +75,7 @@ async def migrate(db: Database) -> int:
     for statement in split_statements(schema_text(db.dialect)):
         await db.execute(statement)
     await add_missing_columns(db, ADDED_COLUMNS)
+    await number_old_inboxes(db)
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     await db.execute(
         f"{ignore} INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -82,6 +83,31 @@ async def migrate(db: Database) -> int:
     )
     version = await db.fetch_val("SELECT MAX(version) FROM schema_version")
     return int(version)
+
+
+async def number_old_inboxes(db: Database) -> bool:
+    """Give the private messages stored before inbox seqs existed their places: each
+    message's id is its place in both users' inboxes, and each user's counter starts at
+    the highest of them, so a seq a client saw before the upgrade (it was the message id
+    then) still resumes at the right place, and new messages follow it. Runs once: only
+    while chat_inbox is empty and private messages exist (nodes of the new version must
+    not have written yet: migrate before starting them). True when it numbered."""
+    if await db.fetch_val("SELECT COUNT(*) FROM chat_inbox"):
+        return False
+    if not await db.fetch_val("SELECT COUNT(*) FROM chat_message WHERE chat_type = 1"):
+        return False
+    ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
+    async with db.transaction() as tx:
+        for column in ("target_id", "sender_id"):
+            await tx.execute(
+                f"{ignore} INTO chat_inbox_message (user_id, seq, message_id)"
+                f" SELECT {column}, id, id FROM chat_message WHERE chat_type = 1"
+            )
+        await tx.execute(
+            f"{ignore} INTO chat_inbox (user_id, last_seq)"
+            " SELECT user_id, MAX(seq) FROM chat_inbox_message GROUP BY user_id"
+        )
+    return True
 
 
 async def column_names(db: Database, table: str) -> set[str]:
