@@ -49,7 +49,7 @@ export class Messenger extends EventTarget {
     this.directory = new Directory(api, me, (type, detail) => this.emit(type, detail));
     this.groups = new Map(); // group id -> group JSON (with myRole)
     this.listCursor = null; // nextCursor of the conversation list, while it has more
-    this.privateSince = 0; // highest private message id held (the seq header of /user/queue/chat)
+    this.privateSince = 0; // last place of my inbox seen (the seq header of /user/queue/chat)
     this.groupSince = new Map(); // group id -> highest seq held
     this.groupSubs = new Map(); // group id -> subscription
     this.outbox = new Outbox(this);
@@ -136,8 +136,9 @@ export class Messenger extends EventTarget {
   }
 
   privateSinceHeader() {
-    // Always on a reconnect (0 = "everything", for a user who had no message yet).
-    return this.privateSince > 0 || this.wasConnected ? { "x-since-seq": String(this.privateSince) } : {};
+    // Resume from the last place of the inbox seen live. Before any was seen, subscribe
+    // from now: a reconnect reloads the conversation list, which shows what came meanwhile.
+    return this.privateSince > 0 ? { "x-since-seq": String(this.privateSince) } : {};
   }
 
   async connected(reconnected) {
@@ -163,11 +164,9 @@ export class Messenger extends EventTarget {
     this.listCursor = page.hasMore ? page.nextCursor : null;
     for (const item of page.list) {
       const chat = this.store.applyConversation(item);
-      const last = item.lastMessage;
       if (item.chatType === "group") {
         this.groupSince.set(item.targetId, Math.max(this.groupSince.get(item.targetId) ?? 0, item.lastSeq));
       }
-      if (last) this.privateSince = Math.max(this.privateSince, last.id);
       if (chat.key === this.openKey) this.fillGaps(chat);
     }
     this.emit("chats");
