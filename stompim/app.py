@@ -133,12 +133,15 @@ class Node:
         from stompim.http.routes.file import FILE_PATH
 
         services.media.links.base_url = self._media_base_url() + FILE_PATH
+        reuse = cfg.server.reuse_port
         self.ports.ws = await broker.start_websocket(
             cfg.server.host, cfg.server.ws_port, cfg.server.ws_path,
-            trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies),
+            trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies), reuse_port=reuse,
         )
         if cfg.server.tcp_port >= 0:
-            self.ports.tcp = await broker.start_tcp(cfg.server.host, cfg.server.tcp_port)
+            self.ports.tcp = await broker.start_tcp(
+                cfg.server.host, cfg.server.tcp_port, reuse_port=reuse
+            )
         log.info(
             "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s",
             self.node_id,
@@ -182,7 +185,9 @@ class Node:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.config.server.host, self.config.server.http_port)
+        server = self.config.server
+        site = web.TCPSite(runner, server.host, server.http_port,
+                           reuse_port=server.reuse_port or None)
         await site.start()
         self.ports.http = _bound_port(site)
 

@@ -43,6 +43,8 @@ class ServerConfig:
     production: bool = False
     node_id: str = ""
     trusted_proxies: tuple[str, ...] = ()
+    workers: int = 1
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)

@@ -150,15 +150,18 @@ class Broker:
         if self._sweeper is None:
             self._sweeper = self.loop.create_task(self._sweep())
 
-    async def start_tcp(self, host: str, port: int) -> int:
-        server = await self.loop.create_server(lambda: StompTcpProtocol(self), host, port)
+    async def start_tcp(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Serve STOMP over TCP; `reuse_port`: SO_REUSEPORT (processes share the port)."""
+        server = await self.loop.create_server(
+            lambda: StompTcpProtocol(self), host, port, reuse_port=reuse_port or None
+        )
         self._tcp_servers.append(server)
         self._start_sweeper()
         return int(server.sockets[0].getsockname()[1])
 
     async def start_websocket(
         self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None,
-        trusted_proxies: TrustedProxies | None = None,
+        trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
     ) -> int:
         """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
         picks the fast path of stompim.broker.ws_fastpath or websockets' public API;
@@ -166,7 +169,7 @@ class Broker:
         fast = self.config.ws_fast_path if fast_path is None else fast_path
         server = await start_websocket_server(
             self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast,
-            trusted_proxies=trusted_proxies,
+            trusted_proxies=trusted_proxies, reuse_port=reuse_port,
         )
         self._ws_servers.append(server)
         self._start_sweeper()
