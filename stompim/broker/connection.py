@@ -297,10 +297,12 @@ class Connection:
             return
         rows: list[tuple[dict[str, str], bytes]] = []
         try:
-            if event.since is None:   # ordered: from what is stored now (registered first)
-                start = await handler.head(event.principal, event.destination)
-            else:
-                start = event.since
+            start = event.since
+            if ordered:   # from what is stored now (registered first), never past it
+                head = await handler.head(event.principal, event.destination)
+                start = head if start is None else min(start, head)
+            if event.since is not None:
+                assert start is not None
                 rows = await handler.replay(event.principal, event.destination, start)
         except Exception as exc:
             self._refuse_subscribe(event, exc, "replay refused: ")

@@ -70,8 +70,10 @@ class DestinationHandler(Protocol):
       higher seq than the next (a publish from another node that came late, or was
       lost), holds it and asks `replay` for the hole.  Messages without ``seq``
       (events) pass as they come;
-    * `head` for an ordered SUBSCRIBE without ``x-since-seq``: the last seq stored so
-      far (asked after the subscription is registered, so nothing falls between);
+    * `head` for an ordered SUBSCRIBE: the last seq stored so far (asked after the
+      subscription is registered, so nothing falls between): where a SUBSCRIBE without
+      ``x-since-seq`` starts, and the most an ``x-since-seq`` counts for (a cursor past
+      it, from another database or a confused client, would swallow what comes next);
     * `replay` for a SUBSCRIBE carrying ``x-since-seq`` (and for a hole of an ordered
       stream): the stored messages after `since`, in order, as (MESSAGE headers, body);
       live messages published meanwhile wait, and are de-duplicated by ``seq``

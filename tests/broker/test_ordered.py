@@ -146,3 +146,15 @@ async def test_a_hole_that_cannot_be_filled_ends_the_session_without_skipping(
     frames = await reader.closed()
     assert [f.command.value for f in frames] == ["ERROR"], frames   # never m3 before m2
     assert "service unavailable" in (frames[0].get("message") or "")
+
+
+async def test_a_since_past_the_head_starts_at_the_head(
+        ordered_hub: tuple[Harness, FakeChat], transport: str) -> None:
+    """A cursor from elsewhere (another database, a client's bug) past what is stored
+    must not swallow the messages that come next."""
+    hub, chat = ordered_hub
+    chat.store(DEST, b"m1")
+    reader = await subscribed(hub, transport, **{"x-since-seq": "40"})
+    chat.store(DEST, b"m2")
+    await publish(hub, chat, 2)
+    assert await bodies(reader, 1) == [("2", b"m2")]
