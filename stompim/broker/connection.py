@@ -318,7 +318,7 @@ class Connection:
         except Exception as exc:
             _quiet.warning(("fill", type(exc)), "filling a gap of %s failed: %r",
                            sub.destination, exc)
-            self.session.gap_unfilled(sub)
+            self.session.gap_unfilled(sub, stomp_error_message(exc))
         else:
             self.session.gap_filled(sub, rows)
         self.act()

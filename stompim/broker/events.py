@@ -57,7 +57,7 @@ class AuthorizeSubscribe:
 class FillGap:
     """An ordered stream's subscription saw a message past the next seq: fetch what
     follows `since` (`sub.source.replay`).  Answer: `Session.gap_filled(sub, rows)`,
-    or `Session.gap_unfilled(sub)` when the handler failed."""
+    or `Session.gap_unfilled(sub, reason)` when the handler failed."""
 
     sub: Subscription
     principal: Principal

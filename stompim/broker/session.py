@@ -184,8 +184,8 @@ class Session(SessionCore):
     def gap_filled(self, sub: Subscription, rows: list[tuple[dict[str, str], bytes]]) -> None:
         subscribe.gap_filled(self, sub, rows)
 
-    def gap_unfilled(self, sub: Subscription) -> None:
-        subscribe.gap_unfilled(self, sub)
+    def gap_unfilled(self, sub: Subscription, reason: str) -> None:
+        subscribe.gap_unfilled(self, sub, reason)
 
     def subscribe_refused(self, token: int, message: str) -> None:
         subscribe.subscribe_refused(self, token, message)

@@ -214,13 +214,13 @@ def gap_filled(session: SessionCore, sub: Subscription, rows: Rows) -> None:
     _release(session, sub, rows)
 
 
-def gap_unfilled(session: SessionCore, sub: Subscription) -> None:
-    """The handler could not fill a hole (its store did not answer): delivering past it
-    would move the client's cursor over messages it never got, so the session ends
-    with ERROR; the client reconnects and resumes from the last seq it saw."""
+def gap_unfilled(session: SessionCore, sub: Subscription, reason: str) -> None:
+    """The handler could not fill a hole (`reason`: its store did not answer, or it
+    refused): delivering past it would move the client's cursor over messages it never
+    got, so the session ends with ERROR; the client reconnects and resumes from the
+    last seq it saw."""
     if session.subs.get(sub.id) is sub:
-        session.fail("service unavailable, retry: a gap of " + sub.destination[:80]
-                     + " could not be filled")
+        session.fail(f"{reason} (a gap of {sub.destination[:80]} could not be filled)")
 
 
 def subscribe_refused(session: SessionCore, token: int, message: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from stompclient import StompClient
 
 from stompim.broker import Principal
+from stompim.errors import Unavailable
 
 from .conftest import BrokerFactory, Harness
 from .test_handler import FakeChat
@@ -125,7 +126,7 @@ class FailingFill(FakeChat):
     async def replay(self, principal: Principal, destination: str,
                      since_seq: int) -> list[tuple[dict[str, str], bytes]]:
         if self.broken:
-            raise ConnectionError("the store does not answer")
+            raise Unavailable("database", "the store does not answer")
         return await super().replay(principal, destination, since_seq)
 
 
