@@ -104,12 +104,13 @@ def node_of(client_session: str) -> str:
     return client_session.rsplit("s", 1)[0]
 
 
-async def one_per_worker(port: int, token: str, nodes: set[str]) -> dict[str, StompClient]:
+async def one_per_worker(port: int, token: str, nodes: set[str],
+                         transport: str = "tcp") -> dict[str, StompClient]:
     """A STOMP client on each of `nodes` (new connections until each was hit; the kernel
     spreads them over the workers sharing the port); the extra ones closed."""
     found: dict[str, StompClient] = {}
     for _ in range(60):
-        client = await StompClient.tcp(port)
+        client = await StompClient.open(transport, port)
         reply = await client.connect(token=token)
         assert reply.command is Command.CONNECTED, reply
         node = node_of(reply.get("session") or "")
@@ -142,13 +143,13 @@ async def test_two_workers_share_the_ports_chat_restart_and_stop(
     assert {m.group(2, 3, 4) for m in serving} == {serving[0].group(2, 3, 4)}  # same ports
     nodes = {m.group(1) for m in serving}
     assert len(nodes) == 2
-    http_port, tcp_port = int(serving[0].group(2)), int(serving[0].group(4))
+    http_port, ws_port, tcp_port = (int(serving[0].group(i)) for i in (2, 3, 4))
     async with aiohttp.ClientSession() as http:
         rest = Rest(http, http_port)
         alice, bob = await rest.user("alice"), await rest.user("bob")
         await rest.befriend(alice, bob)
         a_on = await one_per_worker(tcp_port, alice[1], nodes)
-        b_on = await one_per_worker(tcp_port, bob[1], nodes)
+        b_on = await one_per_worker(ws_port, bob[1], nodes, "ws")    # WebSocket: shared too
         first, second = sorted(nodes)
         try:
             await chat_across(a_on[first], b_on[second], bob[0], "one-to-two")
