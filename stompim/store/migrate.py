@@ -92,9 +92,9 @@ async def number_old_inboxes(db: Database) -> bool:
     then) still resumes at the right place, and new messages follow it. Runs once: only
     while chat_inbox is empty and private messages exist (nodes of the new version must
     not have written yet: migrate before starting them). True when it numbered."""
-    if await db.fetch_val("SELECT COUNT(*) FROM chat_inbox"):
-        return False
-    if not await db.fetch_val("SELECT COUNT(*) FROM chat_message WHERE chat_type = 1"):
+    if await db.fetch_one("SELECT user_id FROM chat_inbox LIMIT 1"):   # (no COUNT: a start
+        return False                                                   # must not scan)
+    if not await db.fetch_one("SELECT id FROM chat_message WHERE chat_type = 1 LIMIT 1"):
         return False
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     async with db.transaction() as tx:
