@@ -31,7 +31,7 @@ from stompim.logs import CURRENT_SESSION
 from stompim.rate_limited_log import RateLimitedLog
 
 from .auth import Authenticator, Principal
-from .context import SessionContext
+from .context import GAP_GRACE_SECONDS, SessionContext
 from .events import (
     Authenticate,
     AuthorizeSubscribe,
@@ -311,8 +311,16 @@ class Connection:
         self.act()
 
     async def _fill_gap(self, event: FillGap) -> None:
+        """A hole of an ordered stream: first wait GAP_GRACE_SECONDS for the missing
+        messages to come live (another node's publish only a little late: no query, and
+        no query from every subscriber of a big group at once), then ask the handler."""
         sub = event.sub
         assert sub.source is not None
+        await asyncio.sleep(GAP_GRACE_SECONDS)
+        if self.session.gap_covered(sub):
+            self.session.gap_filled(sub, [], queried=False)
+            self.act()
+            return
         try:
             rows = await sub.source.replay(event.principal, sub.destination, event.since)
         except Exception as exc:

@@ -181,8 +181,12 @@ class Session(SessionCore):
     ) -> None:
         subscribe.replayed(self, token, rows, start)
 
-    def gap_filled(self, sub: Subscription, rows: list[tuple[dict[str, str], bytes]]) -> None:
-        subscribe.gap_filled(self, sub, rows)
+    def gap_covered(self, sub: Subscription) -> bool:
+        return subscribe.gap_covered(self, sub)
+
+    def gap_filled(self, sub: Subscription, rows: list[tuple[dict[str, str], bytes]],
+                   queried: bool = True) -> None:
+        subscribe.gap_filled(self, sub, rows, queried)
 
     def gap_unfilled(self, sub: Subscription, reason: str) -> None:
         subscribe.gap_unfilled(self, sub, reason)

@@ -35,6 +35,7 @@ from .values import parse_uint
 
 __all__ = [
     "end_subscriptions",
+    "gap_covered",
     "gap_filled",
     "gap_unfilled",
     "on_subscribe",
@@ -140,7 +141,8 @@ def replayed(session: SessionCore, token: int, rows: Rows, start: int | None = N
         return
     if sub.source is not None:
         sub.cursor = start if start is not None else 0
-        _release(session, sub, rows)
+        _release(session, sub, rows, queried=False)   # live ones after the query may
+        # show a hole the query could not see yet: in_order asks for it
         _done(session, pending)
         return
     node_id = session.ctx.exchange.node_id
@@ -161,15 +163,17 @@ def replayed(session: SessionCore, token: int, rows: Rows, start: int | None = N
     _done(session, pending)
 
 
-def _release(session: SessionCore, sub: Subscription, rows: Rows) -> None:
+def _release(session: SessionCore, sub: Subscription, rows: Rows,
+             queried: bool = True) -> None:
     """An ordered stream's rows from the handler (after `sub.cursor`, in order), then
-    the live messages held meanwhile, each in order or dropped (SessionCore.in_order;
-    one may open the next hole, which holds the rest again).  A hole the rows did not
-    fill (the handler has nothing there: it broke its promise) is passed over, logged,
-    rather than waited for forever."""
+    the live messages held meanwhile, in seq order (messages without one first), each
+    delivered or dropped (SessionCore.in_order; one may open the next hole, which holds
+    the rest again).  A hole the handler was `queried` for and did not fill (it has
+    nothing there: it broke its promise) is passed over, logged, rather than waited
+    for forever."""
     replay = sub.replay
     assert replay is not None and replay.buffer is not None and sub.cursor is not None
-    held, sub.replay = replay.buffer, None
+    held, sub.replay = sorted(replay.buffer, key=_seq_or_first), None
     before = sub.cursor
     node_id = session.ctx.exchange.node_id
     for headers, body in rows:
@@ -179,8 +183,8 @@ def _release(session: SessionCore, sub: Subscription, rows: Rows) -> None:
             continue
         sub.cursor = seq
         session.emit(sub, message, False)
-    if rows and sub.cursor == before and held:
-        _pass_over(session, sub, held[0])
+    if queried and sub.cursor == before:
+        _pass_over(session, sub, held)
     for index, message in enumerate(held):
         if session.in_order(sub, message):
             session.emit(sub, message, False)
@@ -195,23 +199,44 @@ def _holding(sub: Subscription) -> list[Message] | None:
     return replay.buffer if replay is not None else None
 
 
-def _pass_over(session: SessionCore, sub: Subscription, first: Message) -> None:
-    seq = first.seq
+def _seq_or_first(message: Message) -> int:
+    seq = message.seq
+    return -1 if seq is None else seq
+
+
+def _next_held(sub: Subscription, held: list[Message]) -> int | None:
+    """The lowest seq held past the cursor (None: none)."""
+    assert sub.cursor is not None
+    seqs = [s for m in held if (s := m.seq) is not None and s > sub.cursor]
+    return min(seqs) if seqs else None
+
+
+def _pass_over(session: SessionCore, sub: Subscription, held: list[Message]) -> None:
+    seq = _next_held(sub, held)
     if seq is not None and sub.cursor is not None and seq > sub.cursor + 1:
         log.warning("session %s: %s has no messages %d..%d; passed over", session.id,
                     sub.destination, sub.cursor + 1, seq - 1, extra=session_fields(session))
         sub.cursor = seq - 1
 
 
-def gap_filled(session: SessionCore, sub: Subscription, rows: Rows) -> None:
-    """The answer to `FillGap`: the messages of the hole (and maybe after it)."""
+def gap_covered(session: SessionCore, sub: Subscription) -> bool:
+    """Whether the hole `FillGap` reported was closed meanwhile by live messages (the
+    usual case: another node's publish was only a little late), or needs no filling
+    any more (the subscription is gone): then no query is made."""
+    if session.subs.get(sub.id) is not sub or sub.replay is None or not session.is_open:
+        return True
+    held = sub.replay.buffer
+    assert held is not None and sub.cursor is not None
+    return _next_held(sub, held) == sub.cursor + 1
+
+
+def gap_filled(session: SessionCore, sub: Subscription, rows: Rows,
+               queried: bool = True) -> None:
+    """The answer to `FillGap`: the messages of the hole (and maybe after it) when the
+    handler was `queried`; none when live messages closed it (`gap_covered`)."""
     if session.subs.get(sub.id) is not sub or sub.replay is None or not session.is_open:
         return
-    if not rows:
-        held = sub.replay.buffer
-        if held:
-            _pass_over(session, sub, held[0])
-    _release(session, sub, rows)
+    _release(session, sub, rows, queried)
 
 
 def gap_unfilled(session: SessionCore, sub: Subscription, reason: str) -> None:

@@ -159,3 +159,28 @@ async def test_a_since_past_the_head_starts_at_the_head(
     chat.store(DEST, b"m2")
     await publish(hub, chat, 2)
     assert await bodies(reader, 1) == [("2", b"m2")]
+
+
+async def test_a_publish_only_a_little_late_closes_the_hole_without_a_query(
+        ordered_hub: tuple[Harness, FakeChat], transport: str) -> None:
+    """Seq 2 comes before 1 (two nodes' publishes crossed in Redis), 1 follows at once:
+    both go out in order and the store is not asked (a big group's subscribers would
+    all ask at once)."""
+    hub, chat = ordered_hub
+    reader = await subscribed(hub, transport)
+    asked: list[int] = []
+    replay = chat.replay
+
+    async def counting(principal: Principal, destination: str,
+                       since_seq: int) -> list[tuple[dict[str, str], bytes]]:
+        asked.append(since_seq)
+        return await replay(principal, destination, since_seq)
+
+    chat.replay = counting   # type: ignore[method-assign]
+    chat.store(DEST, b"m1")
+    chat.store(DEST, b"m2")
+    await publish(hub, chat, 2)
+    await publish(hub, chat, 1)
+    assert await bodies(reader, 2) == [("1", b"m1"), ("2", b"m2")]
+    await reader.no_frame(0.3)
+    assert asked == []
