@@ -55,6 +55,8 @@ from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server
 
+Rows = list[tuple[dict[str, str], bytes]]
+
 __all__ = ["Broker", "Stats"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class Broker:
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._fills: dict[tuple[int, str, int], asyncio.Task[Rows]] = {}
         self.events = SessionEvents()
         self.throttle_seconds = 0.05
         self._throttled: set[Connection] = set()
@@ -256,6 +259,23 @@ class Broker:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def fill(
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+    ) -> asyncio.Future[Rows]:
+        """The hole of an ordered stream (Connection._fill_gap): one query for every
+        session with the same hole, e.g. the online members of a group when a publish
+        was lost (the first asker's principal runs it: they all passed the handler's
+        subscribe check for this destination)."""
+        key = (id(handler), destination, since)
+        shared = self._fills.get(key)
+        if shared is None:
+            shared = self._fills[key] = self.loop.create_task(
+                handler.replay(principal, destination, since))
+            self._tasks.add(shared)
+            shared.add_done_callback(self._tasks.discard)
+            shared.add_done_callback(lambda _: self._fills.pop(key, None))
+        return asyncio.shield(shared)
 
     def user_session_count(self, user_id: int) -> int:
         """CONNECTED sessions of `user_id` on this node."""

@@ -32,6 +32,7 @@ from stompim.rate_limited_log import RateLimitedLog
 
 from .auth import Authenticator, Principal
 from .context import GAP_GRACE_SECONDS, SessionContext
+from .destinations import DestinationHandler
 from .events import (
     Authenticate,
     AuthorizeSubscribe,
@@ -87,6 +88,12 @@ class ConnectionHost(Protocol):
 
     def relieve(self) -> None:
         """A congested consumer drained: resume throttled publishers."""
+
+    def fill(
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+    ) -> asyncio.Future[list[tuple[dict[str, str], bytes]]]:
+        """`handler.replay(principal, destination, since)`, shared with every session
+        asking for the same (handler, destination, since) while it runs."""
 
 
 class Connection:
@@ -322,7 +329,8 @@ class Connection:
             self.act()
             return
         try:
-            rows = await sub.source.replay(event.principal, sub.destination, event.since)
+            rows = await self.host.fill(sub.source, event.principal, sub.destination,
+                                        event.since)
         except Exception as exc:
             _quiet.warning(("fill", type(exc)), "filling a gap of %s failed: %r",
                            sub.destination, exc)

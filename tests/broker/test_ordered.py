@@ -184,3 +184,26 @@ async def test_a_publish_only_a_little_late_closes_the_hole_without_a_query(
     assert await bodies(reader, 2) == [("1", b"m1"), ("2", b"m2")]
     await reader.no_frame(0.3)
     assert asked == []
+
+
+async def test_the_same_hole_of_many_subscribers_is_one_query(
+        ordered_hub: tuple[Harness, FakeChat], transport: str) -> None:
+    """A lost publish to a group with many members online on this node: one replay
+    serves them all."""
+    hub, chat = ordered_hub
+    readers = [await subscribed(hub, transport) for _ in range(5)]
+    asked: list[int] = []
+    replay = chat.replay
+
+    async def counting(principal: Principal, destination: str,
+                       since_seq: int) -> list[tuple[dict[str, str], bytes]]:
+        asked.append(since_seq)
+        return await replay(principal, destination, since_seq)
+
+    chat.replay = counting   # type: ignore[method-assign]
+    chat.store(DEST, b"m1")                 # never published: lost
+    chat.store(DEST, b"m2")
+    await publish(hub, chat, 2)
+    for reader in readers:
+        assert await bodies(reader, 2) == [("1", b"m1"), ("2", b"m2")]
+    assert asked == [0]
