@@ -197,12 +197,14 @@ CREATE TABLE IF NOT EXISTS chat_inbox (
     last_seq    INTEGER NOT NULL DEFAULT 0
 );
 
+-- WITHOUT ROWID: the key is the table (one B-tree written per entry, not a rowid table
+-- plus its key's index), as InnoDB's clustered primary key is.
 CREATE TABLE IF NOT EXISTS chat_inbox_message (
     user_id     INTEGER NOT NULL,
     seq         INTEGER NOT NULL,
     message_id  INTEGER NOT NULL,
     PRIMARY KEY (user_id, seq)
-);
+) WITHOUT ROWID;
 
 -- ======================================================================================
 -- media: uploaded files (schema version 2; see mysql.sql for the meaning of the columns)
