@@ -36,8 +36,11 @@ Call order, for one send (ChatService.send_private / send_group):
 Sends that arrive while a batch is written form the next batch: no timer, so a
 lone send costs one batch and under load the commit is shared. One writer, not
 several: batches then commit in queue order, so seqs follow the order of the
-sends and message ids (the `seq` header of /queue/chat/<uid>, which the broker's
-replay de-duplication relies on) are published in increasing order.
+sends and this node publishes them in increasing order. (Several nodes, or
+workers, each have their writer: the seqs that order a subscription, the
+conversation's and the user's inbox place, commit in order under their row locks
+whichever node writes; the broker puts what arrives out of order back in order,
+see stompim.store.messages and DestinationHandler.ordered.)
 
 Faults: a database that does not answer in time or refuses (`Unavailable`, bounded by
 the store's timeouts) fails the batch and every send still queued behind it at once,

@@ -6,7 +6,8 @@
 //
 // Start-up (start): load the lists over REST, then connect. Every SUBSCRIBE to a chat
 // destination names the last message already held (`x-since-seq`): on /user/queue/chat the
-// highest private message id seen, on /topic/chat/<gid> the group conversation's highest seq.
+// last place of my inbox seen live (its `seq` header; before any, none: from now), on
+// /topic/chat/<gid> the group conversation's highest seq.
 // After a network drop the broker replays what was stored meanwhile before live messages,
 // and ChatStore keeps one copy of each by seq, so nothing is lost, doubled or out of order.
 // Sends wait in the outbox (outbox.mjs) until their RECEIPT says "stored".
