@@ -24,7 +24,12 @@ from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
 from stompim.im.services import ImServices, build_services
-from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
+from stompim.stomp import (
+    AccountAuthenticator,
+    ChatDestinationHandler,
+    StompPublisher,
+    TypingDestinationHandler,
+)
 from stompim.stomp.session_check import SessionCheck
 from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
 from stompim.store.node_secret import resolve_jwt_secret
@@ -124,7 +129,9 @@ class Node:
         )
         check.start()
         self._stack.push_async_callback(check.close)
+        broker.add_handler(TypingDestinationHandler(services.typing))
         broker.add_handler(ChatDestinationHandler(services.chat))
+        self._stack.callback(services.typing.close)
 
         await services.media.start()
         self._stack.push_async_callback(services.media.close)
@@ -194,6 +201,8 @@ class Node:
     def metrics(self) -> dict[str, float]:
         """The node's counters for /metrics: the broker's and the cluster bridge's."""
         out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
+        if self.services is not None:
+            out.update(self.services.typing.stats.metrics())
         if self.bridge is not None:
             out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
         return out

@@ -142,6 +142,19 @@ class ImConfig:
     max_message_length: int = 5000
 
 
+@dataclass(frozen=True)
+class LiveConfig:
+    """Typing indicators and presence events (stompim.im.typing_signals,
+    stompim.im.presence_events; keys in config.toml)."""
+
+    typing_ttl_ms: int = 6000
+    typing_min_interval_ms: int = 3000
+    typing_session_limit: int = 20
+    typing_session_window_ms: int = 10_000
+    presence_events: bool = True
+    presence_debounce_ms: int = 5000
+
+
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -192,6 +205,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     im: ImConfig = field(default_factory=ImConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     log: LogConfig = field(default_factory=LogConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
 
@@ -236,6 +250,12 @@ class Config:
             )
         TrustedProxies.parse(self.server.trusted_proxies)
         _validate_media(self.media)
+        for key in ("typing_ttl_ms", "typing_session_limit", "typing_session_window_ms"):
+            if getattr(self.live, key) <= 0:
+                raise ConfigError(f"live.{key} must be positive")
+        if self.live.typing_min_interval_ms < 0 or self.live.presence_debounce_ms < 0:
+            raise ConfigError("live.typing_min_interval_ms and live.presence_debounce_ms "
+                              "must not be negative")
 
 
 def _validate_media(media: MediaConfig) -> None:
@@ -259,6 +279,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "http": HttpConfig,
     "sms": SmsConfig,
     "im": ImConfig,
+    "live": LiveConfig,
     "log": LogConfig,
     "media": MediaConfig,
 }

@@ -18,9 +18,12 @@ Contract, for every implementation:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stompim.store.records import MessageRecord
+
+if TYPE_CHECKING:
+    from stompim.im.typing_signals import TypingEvent
 
 __all__ = ["NullPublisher", "Publisher"]
 
@@ -37,6 +40,10 @@ class Publisher(Protocol):
     ) -> None:
         """`reader_id` has now read `conversation_id` up to `seq`; tell `audience`
         (the reader's own devices and, in a private chat, the peer)."""
+
+    async def typing(self, event: TypingEvent) -> None:
+        """A typing signal (never stored) for the other participants of its conversation
+        (stompim.im.typing_signals)."""
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         """A stored notification-center entry (its JSON shape) for `user_id`."""
@@ -64,6 +71,9 @@ class NullPublisher:
     async def read_advanced(
         self, conversation_id: int, reader_id: int, seq: int, audience: Sequence[int]
     ) -> None:
+        return None
+
+    async def typing(self, event: TypingEvent) -> None:
         return None
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:

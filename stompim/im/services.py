@@ -20,6 +20,7 @@ from stompim.im.media import MediaService
 from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
+from stompim.im.typing_signals import TypingService
 from stompim.im.whitelist import WhitelistService
 from stompim.store.blobs import BlobStore, default_media_dir
 from stompim.store.blobs_local import LocalBlobStore
@@ -45,6 +46,7 @@ class ImServices:
     whitelist: WhitelistService
     chat: ChatService  # chat.conversations: the conversation list, unread, read markers
     media: MediaService  # uploads and downloads; app.py starts and closes it
+    typing: TypingService  # typing signals (not stored); app.py closes it
 
 
 def build_services(
@@ -76,6 +78,17 @@ def build_services(
         groups=groups,
         users=UserRepository(db),
     )
+    live = config.live
+    typing = TypingService(
+        access=chat.conversations,
+        friends=friends,
+        groups=groups,
+        publisher=publisher,
+        ttl_ms=live.typing_ttl_ms,
+        min_interval_ms=live.typing_min_interval_ms,
+        session_limit=live.typing_session_limit,
+        session_window_ms=live.typing_session_window_ms,
+    )
     media = build_media(config, db)
     media.conversations = chat.conversations
     chat.attach_media(ChatMedia(media))
@@ -91,6 +104,7 @@ def build_services(
         whitelist=whitelist,
         chat=chat,
         media=media,
+        typing=typing,
     )
 
 

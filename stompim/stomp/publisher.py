@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from stompim.im.messages import MessageRecord, message_bytes
+from stompim.im.messages import ChatType, MessageRecord, message_bytes
+from stompim.im.typing_signals import TypingEvent
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.stomp.destinations import (
     chat_destinations,
@@ -90,6 +91,16 @@ class StompPublisher:
         headers = event_headers("read", conversation_id)
         for user_id in audience:
             await self._publish(chat_queue(user_id), body, headers)
+
+    async def typing(self, event: TypingEvent) -> None:
+        """Private: the peer's chat queue; group: the group's chat topic (its members
+        online; the typist's own devices hear it too and skip their own `userId`)."""
+        if event.chat_type is ChatType.GROUP:
+            destination = group_topic(event.target_id)
+        else:
+            destination = chat_queue(event.target_id)
+        headers = event_headers("typing", event.conversation_id)
+        await self._publish(destination, orjson.dumps(event.body()), headers)
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         await self._publish(notification_queue(user_id), orjson.dumps(notification), _JSON)
