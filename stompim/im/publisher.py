@@ -17,7 +17,7 @@ Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stompim.store.records import MessageRecord
@@ -44,6 +44,12 @@ class Publisher(Protocol):
     async def typing(self, event: TypingEvent) -> None:
         """A typing signal (never stored) for the other participants of its conversation
         (stompim.im.typing_signals)."""
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
+        """`user_id` came online or went offline (stompim.im.presence_events): `event`
+        for the notification queues of `audience` (their friends)."""
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         """A stored notification-center entry (its JSON shape) for `user_id`."""
@@ -74,6 +80,11 @@ class NullPublisher:
         return None
 
     async def typing(self, event: TypingEvent) -> None:
+        return None
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
         return None
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:

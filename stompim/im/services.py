@@ -20,10 +20,13 @@ from stompim.im.media import MediaService
 from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
+from stompim.im.presence_settings import PresenceSettings
 from stompim.im.typing_signals import TypingService
 from stompim.im.whitelist import WhitelistService
 from stompim.store.blobs import BlobStore, default_media_dir
 from stompim.store.blobs_local import LocalBlobStore
+from stompim.store.friends import FriendRepository
+from stompim.store.presence import PresenceRepository
 from stompim.store.users import UserRepository
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ class ImServices:
     chat: ChatService  # chat.conversations: the conversation list, unread, read markers
     media: MediaService  # uploads and downloads; app.py starts and closes it
     typing: TypingService  # typing signals (not stored); app.py closes it
+    presence: PresenceSettings  # who sees whose presence; events: app.py's announcer
 
 
 def build_services(
@@ -105,6 +109,7 @@ def build_services(
         chat=chat,
         media=media,
         typing=typing,
+        presence=PresenceSettings(PresenceRepository(db), accounts, FriendRepository(db)),
     )
 
 

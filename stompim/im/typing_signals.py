@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from stompim.errors import StompimError
-from stompim.im.clock import Clock, now_ms
+from stompim.im.clock import Cancellable, Clock, Schedule, call_later, now_ms
 from stompim.im.errors import BAD_REQUEST, ImError
 from stompim.im.messages import ChatType
 from stompim.store.conversations import ConversationRecord
@@ -102,17 +101,6 @@ class Members(Protocol):
     async def member(self, group_id: int, user_id: int) -> Any: ...
 
 
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
-
-
-Schedule = Callable[[float, Callable[[], None]], Cancellable]
-
-
-def _call_later(delay: float, callback: Callable[[], None]) -> Cancellable:
-    return asyncio.get_running_loop().call_later(delay, callback)
-
-
 @dataclass
 class TypingStats:
     forwarded: int = 0
@@ -164,7 +152,7 @@ class TypingService:
         session_limit: int = 20,
         session_window_ms: int = 10_000,
         clock: Clock = now_ms,
-        schedule: Schedule = _call_later,
+        schedule: Schedule = call_later,
     ) -> None:
         self.access = access
         self.friends = friends

@@ -12,7 +12,7 @@ stored; clients catch up by history or resume).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -101,6 +101,14 @@ class StompPublisher:
             destination = chat_queue(event.target_id)
         headers = event_headers("typing", event.conversation_id)
         await self._publish(destination, orjson.dumps(event.body()), headers)
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
+        body = orjson.dumps(event)
+        headers = {"x-event": "presence", "content-type": "application/json"}
+        for friend_id in audience:
+            await self._publish(notification_queue(friend_id), body, headers)
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         await self._publish(notification_queue(user_id), orjson.dumps(notification), _JSON)

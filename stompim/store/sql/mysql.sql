@@ -298,3 +298,16 @@ CREATE TABLE IF NOT EXISTS media_ref (
     PRIMARY KEY (file_id, subject),
     KEY idx_media_ref_subject (subject)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- ======================================================================================
+-- live: presence settings and last seen (stompim.store.presence)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS user_presence (
+    user_id     BIGINT   NOT NULL,
+    -- 1: friends get no online/offline events and GET /api/user/online shows offline
+    hidden      TINYINT  NOT NULL DEFAULT 0,
+    -- epoch ms when the user's last session ended (0 = never seen offline)
+    last_seen   BIGINT   NOT NULL DEFAULT 0,
+    updated_at  BIGINT   NOT NULL,
+    PRIMARY KEY (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

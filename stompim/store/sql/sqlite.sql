@@ -244,3 +244,13 @@ CREATE TABLE IF NOT EXISTS media_ref (
     PRIMARY KEY (file_id, subject)
 );
 CREATE INDEX IF NOT EXISTS idx_media_ref_subject ON media_ref (subject);
+
+-- ======================================================================================
+-- live: presence settings and last seen (see mysql.sql)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS user_presence (
+    user_id     INTEGER  NOT NULL PRIMARY KEY,
+    hidden      INTEGER  NOT NULL DEFAULT 0,
+    last_seen   INTEGER  NOT NULL DEFAULT 0,
+    updated_at  INTEGER  NOT NULL
+);
