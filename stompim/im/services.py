@@ -21,6 +21,7 @@ from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
 from stompim.im.presence_settings import PresenceSettings
+from stompim.im.search import SearchService
 from stompim.im.typing_signals import TypingService
 from stompim.im.whitelist import WhitelistService
 from stompim.store.blobs import BlobStore, default_media_dir
@@ -51,6 +52,7 @@ class ImServices:
     media: MediaService  # uploads and downloads; app.py starts and closes it
     typing: TypingService  # typing signals (not stored); app.py closes it
     presence: PresenceSettings  # who sees whose presence; events: app.py's announcer
+    search: SearchService  # full-text search over the user's own conversations
 
 
 def build_services(
@@ -110,6 +112,7 @@ def build_services(
         media=media,
         typing=typing,
         presence=PresenceSettings(PresenceRepository(db), accounts, FriendRepository(db)),
+        search=SearchService(db, chat.conversations, groups, chat.linked),
     )
 
 

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from stompim.store.database import Database
+from stompim.store.search_index import ensure_search_index
 
 SCHEMA_VERSION = 2  # 2: media tables (media_blob, media_file, media_ref)
 
@@ -76,6 +77,7 @@ async def migrate(db: Database) -> int:
         await db.execute(statement)
     await add_missing_columns(db, ADDED_COLUMNS)
     await number_old_inboxes(db)
+    await ensure_search_index(db)  # dialect-specific: stompim.store.search_index
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     await db.execute(
         f"{ignore} INTO schema_version (version, applied_at) VALUES (?, ?)",

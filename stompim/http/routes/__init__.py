@@ -14,6 +14,7 @@ from stompim.http.routes import (  # chat  # social
     group,
     message,
     notification,
+    search,
     swagger,
     system,
     user,
@@ -27,6 +28,7 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     system.register_routes,
     user.register_routes,
     conversation.register_routes,
+    search.register_routes,  # before message: /api/message/search
     message.register_routes,
     friend.register_routes,  # social
     group.register_routes,  # social
