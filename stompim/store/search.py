@@ -22,25 +22,6 @@ from stompim.store.search_tokens import boolean_query
 __all__ = ["MessageSearch"]
 
 
-def _scope(user_id: int, group_ids: Iterable[int], conversation_id: int | None) -> tuple[
-    str, list[Any]
-]:
-    """SQL (on alias `m`) limiting messages to one conversation, or to every private
-    conversation of `user_id` and the conversations of `group_ids`."""
-    if conversation_id is not None:
-        return "m.conversation_id = ?", [conversation_id]
-    groups = sorted(set(group_ids))
-    sql = (
-        "m.conversation_id IN (SELECT id FROM chat_conversation WHERE"
-        " (chat_type = ? AND (user_a = ? OR user_b = ?))"
-    )
-    params: list[Any] = [int(ChatType.PRIVATE), user_id, user_id]
-    if groups:
-        sql += f" OR (chat_type = ? AND group_id IN ({', '.join('?' for _ in groups)}))"
-        params += [int(ChatType.GROUP), *groups]
-    return sql + ")", params
-
-
 class MessageSearch:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -55,40 +36,52 @@ class MessageSearch:
         before_id: int | None = None,
         limit: int = 20,
     ) -> list[MessageRecord]:
-        """Messages containing `keyword`, newest first, ids below `before_id`."""
-        scope, params = _scope(user_id, group_ids, conversation_id)
-        where = f"{scope} AND m.status = ?"
-        params.append(int(MessageStatus.NORMAL))
+        """Messages containing `keyword`, newest first, ids below `before_id`, in
+        `conversation_id`, or else in every private conversation of `user_id` and the
+        conversations of `group_ids`."""
+        if conversation_id is not None:
+            scope = [conversation_id]
+        else:
+            scope = await self.conversations_of(user_id, group_ids)
+        if not scope:
+            return []
+        where = f"m.conversation_id IN ({', '.join('?' for _ in scope)}) AND m.status = ?"
+        params: list[Any] = [*scope, int(MessageStatus.NORMAL)]
         if before_id is not None:
             where += " AND m.id < ?"
             params.append(before_id)
         cols = ", ".join(f"m.{c.strip()}" for c in _COLS.split(","))
-        match = self._match(keyword)
-        if match is None:
-            sql = (
-                f"SELECT {cols} FROM chat_message m WHERE {where}"
-                " AND LOWER(m.content) LIKE ? ESCAPE '!' ORDER BY m.id DESC LIMIT ?"
-            )
-            args = [*params, f"%{escape_like(keyword.lower())}%", limit]
-        elif self._db.dialect == "sqlite":
-            sql = (
-                f"SELECT {cols} FROM {FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid"
-                f" WHERE {FTS_TABLE} MATCH ? AND {where} ORDER BY m.id DESC LIMIT ?"
-            )
-            args = [match, *params, limit]
+        if self._db.dialect == "sqlite":
+            index_from = f"{FTS_TABLE} f JOIN chat_message m ON m.id = f.rowid"
+            index_where = f"{FTS_TABLE} MATCH ?"
+            match = None if len(keyword) < TRIGRAM else '"' + keyword.replace('"', '""') + '"'
+            verify: list[str] = []
         else:
-            sql = (
-                f"SELECT {cols} FROM {SEARCH_TABLE} s JOIN chat_message m ON m.id = s.message_id"
-                f" WHERE MATCH(s.tokens) AGAINST (? IN BOOLEAN MODE) AND {where}"
-                " ORDER BY m.id DESC LIMIT ?"
-            )
-            args = [match, *params, limit]
+            index_from = f"{SEARCH_TABLE} s JOIN chat_message m ON m.id = s.message_id"
+            index_where = "MATCH(s.tokens) AGAINST (? IN BOOLEAN MODE)"
+            found = boolean_query(keyword, scope)
+            match, verify = found if found is not None else (None, [])
+        if match is None:  # the index cannot answer: scan the scope
+            sql = f"SELECT {cols} FROM chat_message m WHERE {where}"
+            verify = [keyword.lower()]
+            args: list[Any] = list(params)
+        else:
+            sql = f"SELECT {cols} FROM {index_from} WHERE {index_where} AND {where}"
+            args = [match, *params]
+        for text in verify:
+            sql += " AND LOWER(m.content) LIKE ? ESCAPE '!'"
+            args.append(f"%{escape_like(text)}%")
+        sql += " ORDER BY m.id DESC LIMIT ?"
+        args.append(limit)
         return [_record(r) for r in await self._db.fetch_all(sql, args)]
 
-    def _match(self, keyword: str) -> str | None:
-        """The index query for `keyword`, or None when only a scan can answer it."""
-        if self._db.dialect == "sqlite":
-            if len(keyword) < TRIGRAM:
-                return None
-            return '"' + keyword.replace('"', '""') + '"'
-        return boolean_query(keyword)
+    async def conversations_of(self, user_id: int, group_ids: Iterable[int]) -> list[int]:
+        """Every private conversation of `user_id` and the conversations of `group_ids`."""
+        groups = sorted(set(group_ids))
+        sql = ("SELECT id FROM chat_conversation WHERE (chat_type = ? AND user_a = ?)"
+               " OR (chat_type = ? AND user_b = ?)")
+        params: list[Any] = [int(ChatType.PRIVATE), user_id, int(ChatType.PRIVATE), user_id]
+        if groups:
+            sql += f" OR (chat_type = ? AND group_id IN ({', '.join('?' for _ in groups)}))"
+            params += [int(ChatType.GROUP), *groups]
+        return sorted(int(r["id"]) for r in await self._db.fetch_all(sql, params))

@@ -128,7 +128,7 @@ async def index_rows(
                 [v for pair in wanted for v in pair],
             )
         return
-    made = [(mid, cid, tokens(content)) for mid, cid, content in rows]
+    made = [(mid, cid, tokens(content, cid)) for mid, cid, content in rows]
     made = [row for row in made if row[2]]
     if made:
         values = ", ".join("(?, ?, ?)" for _ in made)

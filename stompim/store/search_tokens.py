@@ -14,10 +14,17 @@ same way (`boolean_query`):
 * every token gets the prefix "zz", so no token is shorter than InnoDB's minimum
   token size (3) and none is an InnoDB stopword ("zzthe" is not "the").
 
+Each indexed message also carries one token naming its conversation, "zc<id>" (text
+never makes a token starting "zc"), so a query can require "one of the user's
+conversations" inside the index: InnoDB intersects the keyword's postings with those of
+a few conversations instead of joining every message holding a common word.
+
 A keyword matches a message when each of its Latin words starts a word of the message
-(`+zzhel*`) and each of its CJK runs occurs in it (a phrase of its pairs). A keyword
-whose CJK run is a single character cannot be found through pairs: `boolean_query`
-returns None and the caller scans instead.
+(`+zzhel*`) and each pair of each of its CJK runs is in it (`+zz会议 +zz议纪`); pairs
+are required, not a phrase (InnoDB checks a phrase by re-reading each candidate
+document, slow for common words), so runs of 3+ characters come back in `verify` for
+the caller to check as substrings. A keyword whose CJK run is a single character cannot
+be found through pairs: `boolean_query` returns None and the caller scans instead.
 """
 
 from __future__ import annotations
@@ -25,9 +32,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["PREFIX", "boolean_query", "tokens"]
+__all__ = ["CONVERSATION_PREFIX", "MAX_SCOPE_TOKENS", "PREFIX", "boolean_query", "tokens"]
 
 PREFIX = "zz"
+CONVERSATION_PREFIX = "zc"
+MAX_SCOPE_TOKENS = 200
+"""More conversations than this in a scope: the index query names none (the SQL filter
+still limits the results)."""
 MAX_WORD = 80  # InnoDB ignores tokens above 84 characters
 
 _CJK = (
@@ -54,26 +65,40 @@ def _pairs(run: str) -> list[str]:
     return [run[i:i + 2] for i in range(len(run) - 1)]
 
 
-def tokens(text: str) -> str:
-    """The indexed form of `text`: space-separated prefixed tokens, in text order."""
+def tokens(text: str, conversation_id: int | None = None) -> str:
+    """The indexed form of `text`: space-separated prefixed tokens, in text order, then
+    the conversation's token."""
     out: list[str] = []
     for cjk, run in _runs(text):
         if cjk:
             out.extend(PREFIX + pair for pair in _pairs(run))
         else:
             out.append(PREFIX + run[:MAX_WORD])
+    if out and conversation_id is not None:
+        out.append(f"{CONVERSATION_PREFIX}{conversation_id}")
     return " ".join(out)
 
 
-def boolean_query(keyword: str) -> str | None:
-    """`MATCH ... AGAINST (? IN BOOLEAN MODE)` text for `keyword`; None when the index
-    cannot answer it (no word at all, or a one-character CJK run)."""
+def boolean_query(
+    keyword: str, conversation_ids: list[int] | None = None
+) -> tuple[str, list[str]] | None:
+    """(`MATCH ... AGAINST (? IN BOOLEAN MODE)` text, CJK runs to verify as substrings)
+    for `keyword`, limited to `conversation_ids` when given (and not too many); None
+    when the index cannot answer it (no word at all, or a one-character CJK run)."""
     terms: list[str] = []
+    verify: list[str] = []
     for cjk, run in _runs(keyword):
         if cjk:
             if len(run) < 2:
                 return None
-            terms.append('+"' + " ".join(PREFIX + pair for pair in _pairs(run)) + '"')
+            terms.extend("+" + PREFIX + pair for pair in dict.fromkeys(_pairs(run)))
+            if len(run) > 2:
+                verify.append(run)
         else:
             terms.append(f"+{PREFIX}{run[:MAX_WORD]}*")
-    return " ".join(terms) or None
+    if not terms:
+        return None
+    if conversation_ids and len(conversation_ids) <= MAX_SCOPE_TOKENS:
+        terms.append("+(" + " ".join(f"{CONVERSATION_PREFIX}{c}" for c in conversation_ids)
+                     + ")")
+    return " ".join(terms), verify
