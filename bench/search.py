@@ -33,7 +33,7 @@ from typing import Any
 
 from bench import mariadb
 from bench.measure import log
-from stompim.store import migrate, open_database
+from stompim.store import Timeouts, migrate, open_database
 from stompim.store.search import MessageSearch
 from stompim.store.search_index import SEARCH_TABLE, index_rows
 
@@ -157,7 +157,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(16)
     chinese, english = vocabulary(rng)
     url, name = await mariadb.create_database("search")
-    db = await open_database(url, pool_min=1, pool_max=2)
+    db = await open_database(url, pool_min=1, pool_max=2,
+                             timeouts=Timeouts(query=900.0))  # the index build
     try:
         await migrate(db)
         shape = await load(db, args, rng, chinese, english)

@@ -133,7 +133,7 @@ class Node:
         check.start()
         self._stack.push_async_callback(check.close)
         broker.add_handler(TypingDestinationHandler(services.typing))
-        broker.add_handler(ChatDestinationHandler(services.chat))
+        broker.add_handler(ChatDestinationHandler(services.chat, delivery=services.delivery))
         self._stack.callback(services.typing.close)
         await self._start_presence_events(services, kv, broker)
 

@@ -34,6 +34,7 @@ from .auth import Authenticator, Principal
 from .context import GAP_GRACE_SECONDS, SessionContext
 from .destinations import DestinationHandler
 from .events import (
+    Acknowledged,
     Authenticate,
     AuthorizeSubscribe,
     BeginSend,
@@ -214,8 +215,20 @@ class Connection:
         elif kind is FillGap:
             assert isinstance(event, FillGap)
             self.host.spawn(self._fill_gap(event))
+        elif kind is Acknowledged:
+            assert isinstance(event, Acknowledged)
+            self._acknowledged(event)
         else:  # pragma: no cover - the union is exhaustive
             raise AssertionError(f"unknown session event {event!r}")
+
+    def _acknowledged(self, event: Acknowledged) -> None:
+        try:
+            event.handler.acknowledged(  # type: ignore[attr-defined]
+                event.principal, event.destination, event.headers
+            )
+        except Exception:  # the ACK is done; the handler's bookkeeping failed
+            log.exception("session %s: acknowledged() of %s failed", self.session.id,
+                          event.destination)
 
     def _close(self, abort: bool) -> None:
         self._withdraw()

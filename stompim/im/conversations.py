@@ -18,8 +18,9 @@ Call order: ChatService holds one ConversationService; REST routes call
 
 from __future__ import annotations
 
+import builtins
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -193,6 +194,29 @@ class ConversationService:
         )
         more = len(rows) > limit
         rows = rows[:limit]
+        items = await self._render(user_id, rows)
+        next_cursor = None
+        if more and rows:
+            tail = rows[-1].conversation
+            next_cursor = _cursor_text(tail.updated_at, tail.id)
+        return {"list": items, "nextCursor": next_cursor, "hasMore": more}
+
+    async def items_for(
+        self, user_id: int, conversation_ids: Collection[int]
+    ) -> builtins.list[dict[str, Any]]:
+        """List items of some of the user's visible conversations (pinned ones), in
+        list order. Reads the user's whole visible list: for a handful of ids."""
+        wanted = set(conversation_ids)
+        if not wanted:
+            return []
+        groups = await self.groups.groups_of(user_id)
+        rows = [r for r in await self.repo.visible_for(user_id, groups)
+                if r.conversation.id in wanted]
+        return await self._render(user_id, rows)
+
+    async def _render(
+        self, user_id: int, rows: builtins.list[ListedConversation]
+    ) -> builtins.list[dict[str, Any]]:
         last = await self.messages.at_seqs(
             [(r.conversation.id, r.conversation.last_seq) for r in rows]
         )
@@ -202,14 +226,7 @@ class ConversationService:
             if r.conversation.chat_type is ChatType.PRIVATE
         ]
         users = await self.users.get_many(peers) if peers else {}
-        items = []
-        for row in rows:
-            items.append(await self._item(user_id, row, last, users))
-        next_cursor = None
-        if more and rows:
-            tail = rows[-1].conversation
-            next_cursor = _cursor_text(tail.updated_at, tail.id)
-        return {"list": items, "nextCursor": next_cursor, "hasMore": more}
+        return [await self._item(user_id, row, last, users) for row in rows]
 
     async def _item(
         self,

@@ -41,6 +41,18 @@ class Publisher(Protocol):
         """`reader_id` has now read `conversation_id` up to `seq`; tell `audience`
         (the reader's own devices and, in a private chat, the peer)."""
 
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        """A device of `recipient_id` has the private conversation up to `seq`: tell
+        `audience` (the sender's devices; stompim.im.delivery)."""
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
+    ) -> None:
+        """A change only `user_id` sees (a draft, a pin; stompim.im.drafts): `event`
+        for every device of theirs."""
+
     async def typing(self, event: TypingEvent) -> None:
         """A typing signal (never stored) for the other participants of its conversation
         (stompim.im.typing_signals)."""
@@ -76,6 +88,16 @@ class NullPublisher:
 
     async def read_advanced(
         self, conversation_id: int, reader_id: int, seq: int, audience: Sequence[int]
+    ) -> None:
+        return None
+
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        return None
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
     ) -> None:
         return None
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from stompim.im.accounts import AccountService
 from stompim.im.chat import ChatService
+from stompim.im.delivery import DeliveryService
+from stompim.im.drafts import DraftService
 from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
 from stompim.im.media import MediaService
@@ -53,6 +55,8 @@ class ImServices:
     typing: TypingService  # typing signals (not stored); app.py closes it
     presence: PresenceSettings  # who sees whose presence; events: app.py's announcer
     search: SearchService  # full-text search over the user's own conversations
+    delivery: DeliveryService  # delivered state of private messages
+    drafts: DraftService  # drafts and pins; the conversation list with both
 
 
 def build_services(
@@ -113,6 +117,9 @@ def build_services(
         typing=typing,
         presence=PresenceSettings(PresenceRepository(db), accounts, FriendRepository(db)),
         search=SearchService(db, chat.conversations, groups, chat.linked),
+        delivery=DeliveryService(db, chat.conversations, publisher),
+        drafts=DraftService(db, chat.conversations, publisher,
+                            max_length=config.im.max_message_length),
     )
 
 

@@ -92,6 +92,21 @@ class StompPublisher:
         for user_id in audience:
             await self._publish(chat_queue(user_id), body, headers)
 
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        body = orjson.dumps({"event": "delivered", "conversationId": conversation_id,
+                             "userId": recipient_id, "seq": seq})
+        headers = event_headers("delivered", conversation_id)
+        for user_id in audience:
+            await self._publish(chat_queue(user_id), body, headers)
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
+    ) -> None:
+        headers = event_headers(str(event["event"]), conversation_id)
+        await self._publish(chat_queue(user_id), orjson.dumps(event), headers)
+
     async def typing(self, event: TypingEvent) -> None:
         """Private: the peer's chat queue; group: the group's chat topic (its members
         online; the typist's own devices hear it too and skip their own `userId`)."""

@@ -42,6 +42,10 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # revocation, which ends every token and session of an older generation
     AddedColumn("users", "credential_gen", "BIGINT NOT NULL DEFAULT 0",
                 "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "delivered_seq", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "pinned_at", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns to add where missing, in order (append only; never edit a released entry)."""
 

@@ -68,6 +68,18 @@ class ChatMessage(View):
     client_msg_id: str | None
     created_at: int = Field(description="epoch milliseconds")
     status: int = Field(description="0 normal, 1 recalled")
+    delivered: bool | None = Field(
+        None, description="history of a private chat: a device of the recipient has it "
+        "(absent otherwise)"
+    )
+    read: bool | None = Field(
+        None, description="history of a private chat: the recipient read it (absent otherwise)"
+    )
+
+
+class ConversationDraft(View):
+    content: str
+    updated_at: int
 
 
 class Conversation(View):
@@ -82,6 +94,9 @@ class Conversation(View):
     unread_count: int = Field(description="lastSeq - readSeq")
     muted: bool = Field(description="friend do-not-disturb, or the conversation mute")
     updated_at: int = Field(description="epoch milliseconds of the last message")
+    pinned: bool = Field(False, description="pinned by the caller: listed first")
+    pinned_at: int = Field(0, description="epoch ms it was pinned; 0 = not pinned")
+    draft: ConversationDraft | None = Field(None, description="the caller's unsent text")
 
 
 class ConversationPage(View):

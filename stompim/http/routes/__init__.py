@@ -12,9 +12,9 @@ from stompim.http.routes import (  # chat  # social
     file,
     friend,
     group,
+    live,
     message,
     notification,
-    search,
     swagger,
     system,
     user,
@@ -28,7 +28,7 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     system.register_routes,
     user.register_routes,
     conversation.register_routes,
-    search.register_routes,  # before message: /api/message/search
+    live.register_routes,  # before message: /api/message/search, /api/message/delivered
     message.register_routes,
     friend.register_routes,  # social
     group.register_routes,  # social

@@ -18,11 +18,12 @@ routes = ApiRoutes("conversation")
 
 @routes.get(
     "/api/conversation/list",
-    summary="The caller's conversations, newest activity first (cursor-paged)",
+    summary="The caller's conversations, pinned ones first, then newest activity first "
+    "(cursor-paged)",
     response=ConversationPage,
 )
 async def conversation_list(request: web.Request, query: ConversationListQuery) -> object:
-    return await request.app[SERVICES].chat.conversations.list(
+    return await request.app[SERVICES].drafts.list(  # with pins and drafts
         request[CLAIMS].user_id, cursor=query.cursor, limit=query.limit or 20
     )
 

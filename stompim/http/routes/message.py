@@ -21,13 +21,16 @@ routes = ApiRoutes("message")
     response=list[ChatMessage],
 )
 async def history(request: web.Request, query: HistoryQuery) -> object:
-    return await request.app[SERVICES].chat.history(
+    services = request.app[SERVICES]
+    page = await services.chat.history(
         request[CLAIMS].user_id,
         query.conversation_id,
         before_seq=query.before_seq,
         after_seq=query.after_seq,
         limit=query.limit or DEFAULT_HISTORY_LIMIT,
     )
+    await services.delivery.decorate(query.conversation_id, page)  # delivered / read
+    return page
 
 
 @routes.post(

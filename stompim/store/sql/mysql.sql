@@ -187,6 +187,10 @@ CREATE TABLE IF NOT EXISTS chat_cursor (
     muted           TINYINT NOT NULL DEFAULT 0,
     joined_at       BIGINT  NOT NULL DEFAULT 0,
     updated_at      BIGINT  NOT NULL,
+    -- private chat: the highest seq a device of this user received (ACK or report)
+    delivered_seq   BIGINT  NOT NULL DEFAULT 0,
+    -- epoch ms the user pinned the conversation; 0 = not pinned
+    pinned_at       BIGINT  NOT NULL DEFAULT 0,
     PRIMARY KEY (conversation_id, user_id),
     KEY idx_chat_cursor_user (user_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -310,4 +314,13 @@ CREATE TABLE IF NOT EXISTS user_presence (
     last_seen   BIGINT   NOT NULL DEFAULT 0,
     updated_at  BIGINT   NOT NULL,
     PRIMARY KEY (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- A user's unsent text per conversation, synced across their devices (stompim.im.drafts).
+CREATE TABLE IF NOT EXISTS chat_draft (
+    conversation_id BIGINT      NOT NULL,
+    user_id         BIGINT      NOT NULL,
+    content         TEXT        NOT NULL,
+    updated_at      BIGINT      NOT NULL,
+    PRIMARY KEY (conversation_id, user_id),
+    KEY idx_chat_draft_user (user_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -168,6 +168,8 @@ CREATE TABLE IF NOT EXISTS chat_cursor (
     muted           INTEGER NOT NULL DEFAULT 0,
     joined_at       INTEGER NOT NULL DEFAULT 0,
     updated_at      INTEGER NOT NULL,
+    delivered_seq   INTEGER NOT NULL DEFAULT 0,
+    pinned_at       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS idx_chat_cursor_user ON chat_cursor (user_id);
@@ -254,3 +256,12 @@ CREATE TABLE IF NOT EXISTS user_presence (
     last_seen   INTEGER  NOT NULL DEFAULT 0,
     updated_at  INTEGER  NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS chat_draft (
+    conversation_id INTEGER NOT NULL,
+    user_id         INTEGER NOT NULL,
+    content         TEXT    NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_chat_draft_user ON chat_draft (user_id);

@@ -1,4 +1,4 @@
-"""Models of GET /api/message/search (stompim.im.search)."""
+"""Models of the routes of stompim.http.routes.live: search, delivered, drafts, pins."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from stompim.http.fields import Bounded, Id, Text
-from stompim.http.models.base import Query, View
+from stompim.http.fields import Bounded, Count, Flag, Id, Text
+from stompim.http.models.base import Body, Query, View
 from stompim.http.models.chat import ChatMessage
 from stompim.im.search import DEFAULT_SEARCH_LIMIT, MAX_KEYWORD, MAX_SEARCH_LIMIT
 
@@ -30,3 +30,36 @@ class MessageSearchPage(View):
     items: list[ChatMessage] = Field(alias="list")
     next_cursor: str | None
     has_more: bool
+
+
+class DeliveredMark(Body):
+    conversation_id: Id
+    seq: Count = Field(description="the last seq a device of the caller received")
+
+
+class DeliveredMarker(View):
+    conversation_id: int
+    delivered_seq: int | None = Field(
+        description="the seq the sender was told of; null when nothing moved (a group "
+        "chat, an older seq, one already read)"
+    )
+
+
+class DraftChange(Body):
+    content: Text = Field(description="the unsent text; empty clears the draft")
+
+
+class Draft(View):
+    conversation_id: int
+    content: str
+    updated_at: int
+
+
+class PinChange(Body):
+    pinned: Flag
+
+
+class PinState(View):
+    conversation_id: int
+    pinned: bool
+    pinned_at: int = Field(description="epoch ms; 0 when not pinned")
