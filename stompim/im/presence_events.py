@@ -213,10 +213,13 @@ class PresenceAnnouncer:
         return False
 
     async def _tell(self, uid: int, online: bool, last_seen: int | None) -> bool:
-        if not self.enabled or await self.settings.hidden(uid):
+        if not self.enabled:
             self.stats.suppressed += 1
             return False
         friends = [int(f.friend_id) for f in await self.friends.friends_of(uid)]
+        if friends and await self.settings.hidden(uid):  # no friends: no need to ask
+            self.stats.suppressed += 1
+            return False
         event = presence_event(uid, online, self.clock(), last_seen)
         await self.publisher.presence(uid, friends, event)
         if online:
