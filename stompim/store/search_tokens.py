@@ -32,7 +32,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["CONVERSATION_PREFIX", "MAX_SCOPE_TOKENS", "PREFIX", "boolean_query", "tokens"]
+__all__ = [
+    "CONVERSATION_PREFIX",
+    "MAX_SCOPE_TOKENS",
+    "PREFIX",
+    "boolean_query",
+    "token_patterns",
+    "tokens",
+]
 
 PREFIX = "zz"
 CONVERSATION_PREFIX = "zc"
@@ -102,3 +109,17 @@ def boolean_query(
         terms.append("+(" + " ".join(f"{CONVERSATION_PREFIX}{c}" for c in conversation_ids)
                      + ")")
     return " ".join(terms), verify
+
+
+def token_patterns(keyword: str) -> list[str]:
+    """LIKE patterns (no escapes needed: tokens hold letters and digits only) that
+    `" " + tokens + " "` of a message matches exactly when `boolean_query(keyword)`
+    would: a word start per Latin word, a whole token per CJK pair. For checking a few
+    candidate rows without the index (stompim.store.search's recent window)."""
+    patterns: list[str] = []
+    for cjk, run in _runs(keyword):
+        if cjk:
+            patterns.extend(f"% {PREFIX}{pair} %" for pair in dict.fromkeys(_pairs(run)))
+        else:
+            patterns.append(f"% {PREFIX}{run[:MAX_WORD]}%")
+    return patterns

@@ -139,6 +139,14 @@ async def test_paging_filter_and_recall(stored: dict[str, Any]) -> None:
             assert cursor is None
             break
     assert seen == want
+    # a page the newest 2,000 messages of the scope fill (9000 and 8002 are among them)
+    # comes from them without the index, and agrees with it
+    for keyword in ("会议纪要", "纪要", "quarterly"):
+        page = await svc.find(ALICE, keyword, limit=1)
+        assert page["hasMore"] is True
+        assert _ids(page) == want[:1] or keyword == "quarterly"
+    newest = await svc.find(ALICE, "quarterly report", limit=1)
+    assert _ids(newest) == _expected(stored, "Quarterly report due", MINE)[:1]
 
     mine = stored["convs"]["mine"].id
     only = await svc.find(ALICE, "会议纪要", conversation_id=mine, limit=100)
