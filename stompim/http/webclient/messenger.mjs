@@ -105,7 +105,10 @@ export class Messenger extends EventTarget {
       console.warn("STOMP ERROR", frame.headers.message, frame.body);
     };
     client.subscribe("/user/queue/chat", (f) => this.onPrivate(f), () => this.privateSinceHeader());
-    client.subscribe("/user/queue/notification", (f) => this.onNotification(f.json()));
+    client.subscribe("/user/queue/notification", (f) => {
+      // presence events (x-event: presence) are not notification-center entries
+      if (!f.headers["x-event"]) this.onNotification(f.json());
+    });
     client.subscribe("/user/queue/errors", (f) => this.onRefusal(f.json()));
     this.stomp = client;
     this.syncGroupSubscriptions();
@@ -221,6 +224,7 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (event) return; // typing, delivered, draft, pin, ...: not messages
     const id = Number(frame.headers.seq);
     if (Number.isFinite(id)) this.privateSince = Math.max(this.privateSince, id);
     this.received(body);
@@ -233,6 +237,7 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (frame.headers["x-event"]) return; // typing, ...: not messages
     const seq = Number(frame.headers.seq);
     if (Number.isFinite(seq)) this.groupSince.set(gid, Math.max(this.groupSince.get(gid) ?? 0, seq));
     this.received(body);
