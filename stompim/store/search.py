@@ -10,7 +10,7 @@ conversations (LIKE), which the conversation filter bounds.
 Two plans, because a full-text index is slow exactly where a scan is fast: for a word
 in most messages the index hands back most of the table, while the newest messages of
 the user's conversations contain it at once. So `find` first checks the newest
-`RECENT_WINDOW` messages of the scope without the index (`_recent`, the same matching
+`RECENT_WINDOW` (300) messages of the scope without the index (`_recent`, the same matching
 rules); if they hold a whole page of results, or are the whole scope, that is the
 exact answer (the newest matches are among the newest messages). Otherwise the word
 is rare enough for the index to answer quickly. bench/search.py measures both.
@@ -29,7 +29,7 @@ from stompim.store.search_tokens import boolean_query, token_patterns
 
 __all__ = ["RECENT_WINDOW", "MessageSearch"]
 
-RECENT_WINDOW = 2000
+RECENT_WINDOW = 300
 LARGE_SCOPE = 100_000
 """A scope with more messages than this: its newest ones are read backwards along the
 primary key (they are dense there), else from the (conversation, seq) index."""

@@ -14,10 +14,12 @@ same way (`boolean_query`):
 * every token gets the prefix "zz", so no token is shorter than InnoDB's minimum
   token size (3) and none is an InnoDB stopword ("zzthe" is not "the").
 
-Each indexed message also carries one token naming its conversation, "zc<id>" (text
-never makes a token starting "zc"), so a query can require "one of the user's
-conversations" inside the index: InnoDB intersects the keyword's postings with those of
-a few conversations instead of joining every message holding a common word.
+Each word of an indexed message is there twice: as it is ("zzhello") and qualified by
+its conversation ("q12zzhello"). A query over a user's conversations asks for the
+qualified forms (`+(q12zzhel* q31zzhel*)`), whose postings hold only those
+conversations' messages: the index then costs what the user's own matches cost, not
+what the word costs over every conversation (a common word is in most of the table).
+Past MAX_SCOPE_TOKENS conversations the plain forms are asked for instead.
 
 A keyword matches a message when each of its Latin words starts a word of the message
 (`+zzhel*`) and each pair of each of its CJK runs is in it (`+zz会议 +zz议纪`); pairs
@@ -33,7 +35,6 @@ import re
 import unicodedata
 
 __all__ = [
-    "CONVERSATION_PREFIX",
     "MAX_SCOPE_TOKENS",
     "PREFIX",
     "boolean_query",
@@ -42,11 +43,10 @@ __all__ = [
 ]
 
 PREFIX = "zz"
-CONVERSATION_PREFIX = "zc"
-MAX_SCOPE_TOKENS = 200
-"""More conversations than this in a scope: the index query names none (the SQL filter
-still limits the results)."""
-MAX_WORD = 80  # InnoDB ignores tokens above 84 characters
+MAX_SCOPE_TOKENS = 100
+"""More conversations than this in a scope: the query asks for the plain forms (the SQL
+filter still limits the results to the scope)."""
+MAX_WORD = 60  # InnoDB ignores tokens above 84 characters; "q<id>zz" comes on top
 
 _CJK = (
     "\u3040-\u30ff"  # hiragana, katakana
@@ -74,15 +74,15 @@ def _pairs(run: str) -> list[str]:
 
 def tokens(text: str, conversation_id: int | None = None) -> str:
     """The indexed form of `text`: space-separated prefixed tokens, in text order, then
-    the conversation's token."""
+    the same qualified by `conversation_id` when given."""
     out: list[str] = []
     for cjk, run in _runs(text):
         if cjk:
             out.extend(PREFIX + pair for pair in _pairs(run))
         else:
             out.append(PREFIX + run[:MAX_WORD])
-    if out and conversation_id is not None:
-        out.append(f"{CONVERSATION_PREFIX}{conversation_id}")
+    if conversation_id is not None:
+        out += [f"q{conversation_id}{token}" for token in out]
     return " ".join(out)
 
 
@@ -92,22 +92,23 @@ def boolean_query(
     """(`MATCH ... AGAINST (? IN BOOLEAN MODE)` text, CJK runs to verify as substrings)
     for `keyword`, limited to `conversation_ids` when given (and not too many); None
     when the index cannot answer it (no word at all, or a one-character CJK run)."""
-    terms: list[str] = []
+    words: list[str] = []
     verify: list[str] = []
     for cjk, run in _runs(keyword):
         if cjk:
             if len(run) < 2:
                 return None
-            terms.extend("+" + PREFIX + pair for pair in dict.fromkeys(_pairs(run)))
+            words.extend(PREFIX + pair for pair in dict.fromkeys(_pairs(run)))
             if len(run) > 2:
                 verify.append(run)
         else:
-            terms.append(f"+{PREFIX}{run[:MAX_WORD]}*")
-    if not terms:
+            words.append(f"{PREFIX}{run[:MAX_WORD]}*")
+    if not words:
         return None
     if conversation_ids and len(conversation_ids) <= MAX_SCOPE_TOKENS:
-        terms.append("+(" + " ".join(f"{CONVERSATION_PREFIX}{c}" for c in conversation_ids)
-                     + ")")
+        terms = ["+(" + " ".join(f"q{c}{w}" for c in conversation_ids) + ")" for w in words]
+    else:
+        terms = ["+" + w for w in words]
     return " ".join(terms), verify
 
 
@@ -115,7 +116,8 @@ def token_patterns(keyword: str) -> list[str]:
     """LIKE patterns (no escapes needed: tokens hold letters and digits only) that
     `" " + tokens + " "` of a message matches exactly when `boolean_query(keyword)`
     would: a word start per Latin word, a whole token per CJK pair. For checking a few
-    candidate rows without the index (stompim.store.search's recent window)."""
+    candidate rows without the index (stompim.store.search's recent window); the plain
+    forms come first in `tokens`, so a match is never a qualified form."""
     patterns: list[str] = []
     for cjk, run in _runs(keyword):
         if cjk:
