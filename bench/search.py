@@ -133,6 +133,11 @@ async def load(db: Any, args: argparse.Namespace, rng: random.Random,
             await index_rows(tx, "mysql", indexed)
         if start // BATCH % 50 == 0:
             log(f"loaded {start + count:,} messages in {time.monotonic() - started:.0f} s")
+    await db.execute(  # the conversations' last_seq, as storing messages keeps it
+        "UPDATE chat_conversation c JOIN (SELECT conversation_id, MAX(seq) AS s FROM"
+        " chat_message GROUP BY conversation_id) x ON x.conversation_id = c.id"
+        " SET c.last_seq = x.s"
+    )
     loaded = time.monotonic() - started
     build_start = time.monotonic()
     await db.execute(
