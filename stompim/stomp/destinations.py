@@ -105,6 +105,7 @@ def message_headers(message: MessageRecord, destination: str) -> dict[str, str]:
             "x-inbox-seq": inbox,
             "x-conversation-seq": str(message.seq),
             "conversation-id": str(message.conversation_id),
+            "x-sender-id": str(message.sender_id),
             "content-type": "application/json",
         }
     return {

@@ -45,6 +45,12 @@ class TypingDestinationHandler:
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         raise ImError(BAD_REQUEST, f"cannot subscribe to {destination[:80]}", 400)
 
+    def ordered(self, destination: str) -> bool:
+        return False
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        return 0  # never asked: the destination cannot be subscribed
+
     async def replay(
         self, principal: Principal, destination: str, since: int
     ) -> list[tuple[dict[str, str], bytes]]:
