@@ -178,6 +178,19 @@ class ChatService:
         group_id = id_value(group_id, "groupId")
         return self.batcher.enqueue(ChatType.GROUP, sender_id, group_id, draft, self.clock())
 
+    async def post_system(
+        self, group_id: int, actor_id: int, draft: MessageDraft
+    ) -> MessageRecord:
+        """Store a system message (`draft.type == "system"`) in the group's conversation
+        and publish it like a chat message; returns the stored record. No rights check:
+        the caller (stompim.im.system_messages) reports a change it already made. It
+        takes the send queue, so its seq and live order hold among the chat messages."""
+        future = self.batcher.enqueue(
+            ChatType.GROUP, actor_id, id_value(group_id, "groupId"), draft, self.clock(),
+            system=True,
+        )
+        return (await future).message
+
     # -- replay (a binding's resume after a reconnect) ------------------------------
 
     async def replay_group(

@@ -9,6 +9,8 @@ the other's private methods and neither module imports the other.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from stompim.im.clock import Clock
@@ -16,12 +18,17 @@ from stompim.im.errors import GROUP_FULL, GROUP_NOT_FOUND, ImError
 from stompim.im.friends import display_name
 from stompim.im.ids import id_value
 from stompim.im.roles import Action, Role, check
+from stompim.im.system_messages import NoSystemMessages, Timeline
 from stompim.store.database import Database
 from stompim.store.friends import FriendRepository
 from stompim.store.groups import GroupRecord, GroupRepository, MemberRecord
 from stompim.store.users import UserRepository
 
 __all__ = ["GroupAccess", "role_of"]
+
+log = logging.getLogger(__name__)
+
+MAX_NAMES = 10  # names spelled out in a system message's text ("... and 3 others")
 
 
 def role_of(member: MemberRecord | None) -> Role:
@@ -44,6 +51,32 @@ class GroupAccess:
         self.users = users
         self.friends = friends
         self.clock = clock
+        self.timeline: Timeline = NoSystemMessages()  # GroupService.attach_timeline
+
+    async def announce(
+        self, group_id: int, actor_id: int, event: str, text: str, **fields: Any
+    ) -> None:
+        """Post a group event as a system message (after the commit of the change).
+        The change is stored: a message that cannot be written is logged, never raised
+        (members still see the change itself: member list, group info)."""
+        try:
+            await self.timeline.post(group_id, actor_id, event, text, **fields)
+        except Exception:
+            log.exception("the system message %s of group %s was not stored", event, group_id)
+
+    async def names(self, user_ids: Iterable[int]) -> str:
+        """"Alice, Bob and Carol": display names for a system message's text."""
+        ids = list(user_ids)
+        shown = ids[:MAX_NAMES]
+        found = await self.users.get_many(shown)
+        names = [
+            (u.nickname or u.username) if (u := found.get(uid)) else str(uid) for uid in shown
+        ]
+        if len(ids) > MAX_NAMES:
+            names.append(f"{len(ids) - MAX_NAMES} others")
+        if len(names) <= 1:
+            return "".join(names)
+        return f"{', '.join(names[:-1])} and {names[-1]}"
 
     async def get(self, group_id: int) -> GroupRecord | None:
         """The group when it exists and is active."""

@@ -34,6 +34,8 @@ class NotificationType(enum.StrEnum):
     GROUP_ROLE_CHANGED = "GROUP_ROLE_CHANGED"
     GROUP_DISSOLVED = "GROUP_DISSOLVED"
     GROUP_OWNER_TRANSFERRED = "GROUP_OWNER_TRANSFERRED"
+    GROUP_JOINED = "GROUP_JOINED"  #: added directly (at creation, from the whitelist)
+    GROUP_MUTED = "GROUP_MUTED"  #: a member's timed mute set or lifted
 
 
 class NotificationService:

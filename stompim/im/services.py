@@ -24,6 +24,7 @@ from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
 from stompim.im.presence_settings import PresenceSettings
 from stompim.im.search import SearchService
+from stompim.im.system_messages import SystemMessages
 from stompim.im.typing_signals import TypingService
 from stompim.im.whitelist import WhitelistService
 from stompim.store.blobs import BlobStore, default_media_dir
@@ -88,6 +89,7 @@ def build_services(
         groups=groups,
         users=UserRepository(db),
     )
+    groups.attach_timeline(SystemMessages(chat))  # group events as system messages
     live = config.live
     typing = TypingService(
         access=chat.conversations,

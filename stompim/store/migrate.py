@@ -46,6 +46,12 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
                 "INTEGER NOT NULL DEFAULT 0"),
     AddedColumn("chat_cursor", "pinned_at", "BIGINT NOT NULL DEFAULT 0",
                 "INTEGER NOT NULL DEFAULT 0"),
+    # group join policy (stompim.im.applications): 0 invite_only, 1 approval, 2 open
+    AddedColumn("chat_group", "join_policy", "TINYINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    # a member's mute with a duration (epoch ms it ends; 0 = not muted by time)
+    AddedColumn("group_member", "muted_until", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns to add where missing, in order (append only; never edit a released entry)."""
 

@@ -60,10 +60,13 @@ class ChatMessage(View):
     from_user_id: int
     to_user_id: int | None = Field(None, description="private chat only (absent otherwise)")
     group_id: int | None = Field(None, description="group chat only (absent otherwise)")
-    type: Literal["text", "image", "file", "audio", "video", "custom"]
+    type: Literal["text", "image", "file", "audio", "video", "custom", "system"] = Field(
+        description="system: a group event the server wrote (README \"Group events\")"
+    )
     content: str = Field(description="empty once recalled")
     extra: dict[str, Any] | None = Field(
-        description="media metadata: url, name, size, width, height, duration"
+        description="media metadata: url, name, size, width, height, duration; a system"
+        " message's event: event, operatorId and the event's own fields"
     )
     client_msg_id: str | None
     created_at: int = Field(description="epoch milliseconds")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,10 +15,13 @@ from stompim.im.groups import (
     MAX_AVATAR,
     MAX_GROUP_NICKNAME,
     MAX_MEMBERS_PAGE,
+    MAX_MUTE_MINUTES,
     MAX_NAME,
 )
 
 MAX_IDS = 500  # ids in one request body (memberIds, userIds)
+
+JoinPolicy = Literal["invite_only", "approval", "open"]
 
 # -- requests --------------------------------------------------------------------------
 
@@ -45,6 +48,16 @@ class GroupUpdate(Body):
     allow_member_invite: Flag | None = None
     avatar_file_id: Id | None = Field(
         None, description="an image I uploaded (purpose group-avatar): avatar becomes its link"
+    )
+    join_policy: JoinPolicy | None = Field(
+        None, description="who may join without an invitation: nobody (invite_only), "
+        "applicants once approved (approval), anyone (open)",
+    )
+
+
+class MemberMute(Body):
+    minutes: Annotated[int, Bounded(0, MAX_MUTE_MINUTES)] = Field(
+        description="how long the member may not send; 0 lifts the mute"
     )
 
 
@@ -102,6 +115,7 @@ class Group(View):
     status: int = Field(description="1 active")
     created_at: int
     updated_at: int
+    join_policy: JoinPolicy
 
 
 class MyGroup(Group):
@@ -118,11 +132,19 @@ class GroupMember(View):
     user_id: int
     role: int = Field(description="0 member, 1 admin, 2 owner")
     group_nickname: str
-    muted: bool
+    muted: bool = Field(description="may not send now (a timed mute, or muted for good)")
+    muted_until: int = Field(description="epoch ms a timed mute ends; 0 when none runs")
     joined_at: int
     username: str
     nickname: str
     avatar: str
+
+
+class MemberMuted(View):
+    group_id: int
+    user_id: int
+    minutes: int
+    muted_until: int = Field(description="epoch ms the mute ends; 0 when lifted")
 
 
 class GroupInvitation(View):

@@ -24,6 +24,8 @@ from stompim.http.models.group import (
     GroupUpdate,
     InvitationIdPath,
     Invite,
+    MemberMute,
+    MemberMuted,
     MembersQuery,
     MyGroup,
     OwnerChange,
@@ -131,6 +133,16 @@ async def quit_group(request: web.Request, path: GroupIdPath) -> object:
 async def kick(request: web.Request, path: GroupMemberPath) -> object:
     await request.app[SERVICES].groups.kick(_me(request), path.group_id, path.user_id)
     return None
+
+
+@routes.put(
+    "/api/group/{groupId}/member/{userId}/mute",
+    summary="Mute a member for some minutes, 0 lifts it (owner: anyone else; admin: members)",
+    response=MemberMuted,
+)
+async def mute_member(request: web.Request, path: GroupMemberPath, body: MemberMute) -> object:
+    return await request.app[SERVICES].groups.mute_member(
+        _me(request), path.group_id, path.user_id, body.minutes)
 
 
 @routes.put("/api/group/{groupId}/admin/{userId}", summary="Grant or revoke admin (owner)")

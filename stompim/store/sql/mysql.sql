@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS chat_group (
     status               TINYINT        NOT NULL DEFAULT 1,
     created_at           BIGINT         NOT NULL,
     updated_at           BIGINT         NOT NULL,
+    join_policy          TINYINT        NOT NULL DEFAULT 0,
     PRIMARY KEY (id),
     KEY idx_chat_group_owner (owner_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -116,6 +117,7 @@ CREATE TABLE IF NOT EXISTS group_member (
     status      TINYINT      NOT NULL DEFAULT 1,
     joined_at   BIGINT       NOT NULL,
     updated_at  BIGINT       NOT NULL,
+    muted_until BIGINT       NOT NULL DEFAULT 0,
     PRIMARY KEY (group_id, user_id),
     KEY idx_group_member_user (user_id, status)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -132,6 +134,35 @@ CREATE TABLE IF NOT EXISTS group_invitation (
     PRIMARY KEY (id),
     KEY idx_group_invitation_invitee (invitee_id, status),
     KEY idx_group_invitation_group (group_id, invitee_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- join requests (stompim.im.applications); status 0 pending, 1 approved, 2 rejected
+CREATE TABLE IF NOT EXISTS group_application (
+    id           BIGINT         NOT NULL AUTO_INCREMENT,
+    group_id     BIGINT         NOT NULL,
+    applicant_id BIGINT         NOT NULL,
+    message      VARCHAR(255)   NOT NULL DEFAULT '',
+    status       TINYINT        NOT NULL DEFAULT 0,
+    handler_id   BIGINT         NOT NULL DEFAULT 0,
+    created_at   BIGINT         NOT NULL,
+    updated_at   BIGINT         NOT NULL,
+    PRIMARY KEY (id),
+    KEY idx_group_application_group (group_id, status),
+    KEY idx_group_application_applicant (applicant_id, group_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- invite links: max_uses 0 = unlimited; status 1 active, 0 revoked
+CREATE TABLE IF NOT EXISTS group_invite_link (
+    id          BIGINT        NOT NULL AUTO_INCREMENT,
+    group_id    BIGINT        NOT NULL,
+    code        VARCHAR(64)   NOT NULL,
+    creator_id  BIGINT        NOT NULL,
+    expires_at  BIGINT        NOT NULL,
+    max_uses    INT           NOT NULL DEFAULT 0,
+    uses        INT           NOT NULL DEFAULT 0,
+    status      TINYINT       NOT NULL DEFAULT 1,
+    created_at  BIGINT        NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY uk_group_invite_link_code (code),
+    KEY idx_group_invite_link_group (group_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- ======================================================================================
