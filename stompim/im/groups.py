@@ -1,4 +1,5 @@
-"""Groups: lifecycle, members and roles. Invitations live in im/invitations.py.
+"""Groups: lifecycle, members and roles. Invitations live in im/invitations.py, join
+requests and invite links in im/applications.py.
 
 Every permission question goes through stompim.im.roles.check (one table); this
 module only finds the actor's role and the target's role.
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from stompim.im.applications import JoinService
 from stompim.im.clock import Clock, now_ms
 from stompim.im.errors import (
     BAD_REQUEST,
@@ -85,6 +87,7 @@ class GroupService:
         self.invitations = InvitationService(
             self.access, notifications, ttl_days=invitation_ttl_days
         )
+        self.joins = JoinService(self.access, notifications)  # join requests, invite links
 
     def attach_timeline(self, timeline: Timeline) -> None:
         """Report group events as system messages in the group's conversation

@@ -36,6 +36,9 @@ class NotificationType(enum.StrEnum):
     GROUP_OWNER_TRANSFERRED = "GROUP_OWNER_TRANSFERRED"
     GROUP_JOINED = "GROUP_JOINED"  #: added directly (at creation, from the whitelist)
     GROUP_MUTED = "GROUP_MUTED"  #: a member's timed mute set or lifted
+    GROUP_APPLICATION = "GROUP_APPLICATION"  #: to owner and admins: someone asks to join
+    APPLICATION_APPROVED = "APPLICATION_APPROVED"  #: to the applicant
+    APPLICATION_REJECTED = "APPLICATION_REJECTED"  #: to the applicant
 
 
 class NotificationService:

@@ -81,16 +81,23 @@ async def test_every_social_event_is_stored_and_pushed(db) -> None:
     await s.groups.invitations.accept(c.id, inv_c["id"])  # INVITATION_ACCEPTED -> a
     await s.groups.invitations.reject(d.id, inv_d["id"])  # INVITATION_REJECTED -> a
     await s.groups.set_admin(a.id, gid, b.id, True)  # GROUP_ROLE_CHANGED -> b
+    await s.groups.update(a.id, gid, {"joinPolicy": "approval"})
+    app = await s.groups.joins.apply(d.id, gid, "please")  # GROUP_APPLICATION -> a, b
+    await s.groups.joins.reject(b.id, gid, app["id"])  # APPLICATION_REJECTED -> d
+    app = await s.groups.joins.apply(d.id, gid, "again")  # GROUP_APPLICATION -> a, b
+    await s.groups.joins.approve(a.id, gid, app["id"])  # APPLICATION_APPROVED -> d
     await s.groups.mute_member(b.id, gid, c.id, 5)  # GROUP_MUTED -> c
     await s.groups.kick(b.id, gid, c.id)  # GROUP_KICKED -> c
     await s.groups.transfer(a.id, gid, b.id)  # GROUP_OWNER_TRANSFERRED -> b
-    await s.groups.dissolve(b.id, gid)  # GROUP_DISSOLVED -> a
+    await s.groups.dissolve(b.id, gid)  # GROUP_DISSOLVED -> a, d
     expected = {
-        a.id: ["FRIEND_ACCEPTED", "INVITATION_ACCEPTED", "INVITATION_REJECTED", "GROUP_DISSOLVED"],
+        a.id: ["FRIEND_ACCEPTED", "INVITATION_ACCEPTED", "INVITATION_REJECTED",
+               "GROUP_APPLICATION", "GROUP_APPLICATION", "GROUP_DISSOLVED"],
         b.id: ["FRIEND_REQUEST", "FRIEND_REQUEST", "GROUP_JOINED", "GROUP_ROLE_CHANGED",
-               "GROUP_OWNER_TRANSFERRED"],
+               "GROUP_APPLICATION", "GROUP_APPLICATION", "GROUP_OWNER_TRANSFERRED"],
         c.id: ["FRIEND_REJECTED", "GROUP_INVITATION", "GROUP_MUTED", "GROUP_KICKED"],
-        d.id: ["GROUP_INVITATION"],
+        d.id: ["GROUP_INVITATION", "APPLICATION_REJECTED", "APPLICATION_APPROVED",
+               "GROUP_DISSOLVED"],
     }
     for uid, types in expected.items():
         assert s.publisher.types_for(uid) == types

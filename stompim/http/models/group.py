@@ -10,6 +10,13 @@ from stompim.http.fields import Bounded, Flag, Id, Text
 from stompim.http.models.base import Body, Path, View
 from stompim.http.models.friend import UserSummary
 from stompim.http.paging import PageQuery
+from stompim.im.applications import (
+    MAX_APPLICATION_MESSAGE,
+    MAX_APPLICATIONS_PAGE,
+    MAX_CODE,
+    MAX_LINK_MINUTES,
+    MAX_LINK_USES,
+)
 from stompim.im.groups import (
     MAX_ANNOUNCEMENT,
     MAX_AVATAR,
@@ -58,6 +65,40 @@ class GroupUpdate(Body):
 class MemberMute(Body):
     minutes: Annotated[int, Bounded(0, MAX_MUTE_MINUTES)] = Field(
         description="how long the member may not send; 0 lifts the mute"
+    )
+
+
+class Application(Body):
+    message: Text | None = Field(
+        None, json_schema_extra={"maxLength": MAX_APPLICATION_MESSAGE},
+        description="a word to the owner and admins",
+    )
+
+
+class InviteLinkRequest(Body):
+    expires_in_minutes: Annotated[int, Bounded(1, MAX_LINK_MINUTES)] | None = Field(
+        None, description="how long the link works (default 7 days)"
+    )
+    max_uses: Annotated[int, Bounded(0, MAX_LINK_USES)] | None = Field(
+        None, description="how many may join by it; 0 or absent: no limit"
+    )
+
+
+class JoinByLink(Body):
+    code: Text = Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CODE})
+
+
+class ApplicationPath(Path):
+    group_id: Id
+    application_id: Id
+
+
+class ApplicationsQuery(PageQuery):
+    size: Annotated[int, Bounded(1, MAX_APPLICATIONS_PAGE)] | None = Field(
+        None, description="records per page (default 20)"
+    )
+    page_size: Annotated[int, Bounded(1, MAX_APPLICATIONS_PAGE)] | None = Field(
+        None, description="alias of size"
     )
 
 
@@ -163,3 +204,28 @@ class PendingInvitation(GroupInvitation):
     group_avatar: str
     member_count: int
     inviter: UserSummary
+
+
+class GroupApplication(View):
+    id: int
+    group_id: int
+    applicant_id: int
+    message: str
+    status: int = Field(description="0 pending, 1 approved, 2 rejected")
+    handler_id: int = Field(description="who answered (0: not yet, or an open group)")
+    created_at: int
+    updated_at: int
+
+
+class PendingApplication(GroupApplication):
+    applicant: UserSummary
+
+
+class InviteLink(View):
+    code: str = Field(description="what POST /api/group/join-by-link takes")
+    group_id: int
+    creator_id: int
+    expires_at: int
+    max_uses: int = Field(description="0: no limit")
+    uses: int
+    created_at: int
