@@ -140,6 +140,7 @@ class ImConfig:
     invitation_ttl_days: int = 7
     recall_window_seconds: int = 120
     max_message_length: int = 5000
+    read_count_max_group_size: int = 100
 
 
 @dataclass(frozen=True)

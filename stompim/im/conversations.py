@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +39,8 @@ from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
 MAX_LIST_LIMIT = 100
+
+GroupReadHook = Callable[[ConversationRecord, int, int, int], Awaitable[None]]
 
 
 # What chat needs from the social services (IM_API.md names); the real
@@ -127,6 +129,9 @@ class ConversationService:
         self.users = users
         self.clock = clock
         self.linked: Callable[[MessageRecord], MessageRecord] = _as_is  # media: ChatService
+        # after a group read marker moved: (conversation, reader, before, now_read);
+        # stompim.im.readers.ReadReceipts.group_read (read-count events to senders)
+        self.on_group_read: GroupReadHook | None = None
 
     # -- access ---------------------------------------------------------------
 
@@ -309,4 +314,6 @@ class ConversationService:
             if conv.chat_type is ChatType.PRIVATE:
                 audience.append(conv.peer_of(user_id))
             await self.publisher.read_advanced(conv.id, user_id, now_read, audience)
+            if conv.chat_type is ChatType.GROUP and self.on_group_read is not None:
+                await self.on_group_read(conv, user_id, before, now_read)
         return ReadResult(conv.id, now_read, max(0, conv.last_seq - now_read), advanced)

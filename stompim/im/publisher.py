@@ -63,6 +63,9 @@ class Publisher(Protocol):
         """`user_id` came online or went offline (stompim.im.presence_events): `event`
         for the notification queues of `audience` (their friends)."""
 
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
+        """A group message's read count moved: tell its sender (stompim.im.readers)."""
+
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         """A stored notification-center entry (its JSON shape) for `user_id`."""
 
@@ -107,6 +110,9 @@ class NullPublisher:
     async def presence(
         self, user_id: int, audience: Iterable[int], event: dict[str, Any]
     ) -> None:
+        return None
+
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
         return None
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:

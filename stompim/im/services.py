@@ -23,6 +23,7 @@ from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
 from stompim.im.presence_settings import PresenceSettings
+from stompim.im.readers import ReadReceipts
 from stompim.im.search import SearchService
 from stompim.im.system_messages import SystemMessages
 from stompim.im.typing_signals import TypingService
@@ -58,6 +59,7 @@ class ImServices:
     search: SearchService  # full-text search over the user's own conversations
     delivery: DeliveryService  # delivered state of private messages
     drafts: DraftService  # drafts and pins; the conversation list with both
+    readers: ReadReceipts  # read-by of a message, read-count events
 
 
 def build_services(
@@ -101,6 +103,11 @@ def build_services(
         session_limit=live.typing_session_limit,
         session_window_ms=live.typing_session_window_ms,
     )
+    readers = ReadReceipts(
+        db, chat.conversations, publisher,
+        max_event_group_size=config.im.read_count_max_group_size,
+    )
+    chat.conversations.on_group_read = readers.group_read
     media = build_media(config, db)
     media.conversations = chat.conversations
     chat.attach_media(ChatMedia(media))
@@ -122,6 +129,7 @@ def build_services(
         delivery=DeliveryService(db, chat.conversations, publisher),
         drafts=DraftService(db, chat.conversations, publisher,
                             max_length=config.im.max_message_length),
+        readers=readers,
     )
 
 

@@ -125,6 +125,22 @@ class StompPublisher:
         for friend_id in audience:
             await self._publish(notification_queue(friend_id), body, headers)
 
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
+        body = orjson.dumps(
+            {
+                "event": "read_count",
+                "messageId": message.id,
+                "conversationId": message.conversation_id,
+                "groupId": message.target_id,
+                "seq": message.seq,
+                "readCount": read_count,
+                "memberCount": member_count,
+            }
+        )
+        headers = event_headers("read_count", message.conversation_id)
+        headers["x-message-id"] = str(message.id)
+        await self._publish(chat_queue(message.sender_id), body, headers)
+
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         await self._publish(notification_queue(user_id), orjson.dumps(notification), _JSON)
 

@@ -10,6 +10,7 @@ from stompim.http.fields import Bounded, Count, Flag, Id, Text
 from stompim.http.models.base import Body, Path, Query, View
 from stompim.im.chat import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from stompim.im.conversations import MAX_LIST_LIMIT
+from stompim.im.readers import MAX_READERS
 
 # -- requests --------------------------------------------------------------------------
 
@@ -114,3 +115,30 @@ class ReadMarker(View):
     conversation_id: int
     read_seq: int
     unread_count: int
+
+
+class ReadersQuery(Query):
+    limit: Annotated[int, Bounded(0, MAX_READERS)] | None = Field(
+        None, description=f"readers listed by name at most (default {MAX_READERS}; 0: counts only)"
+    )
+
+
+class MessageReader(View):
+    user_id: int
+    nickname: str
+    avatar: str
+    read_seq: int = Field(description="how far this member has read")
+
+
+class MessageReaders(View):
+    """Read-by, from the read markers: members who had joined when it was sent, not
+    its sender."""
+
+    message_id: int
+    conversation_id: int
+    seq: int
+    member_count: int = Field(description="members who could read it (1 in a private chat)")
+    read_count: int
+    unread_count: int
+    readers: list[MessageReader] = Field(description="by user id, at most `limit`")
+    truncated: bool = Field(description="more members read it than are listed")
