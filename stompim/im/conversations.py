@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -231,7 +231,9 @@ class ConversationService:
             if r.conversation.chat_type is ChatType.PRIVATE
         ]
         users = await self.users.get_many(peers) if peers else {}
-        return [await self._item(user_id, row, last, users) for row in rows]
+        items = [await self._item(user_id, row, last, users) for row in rows]
+        await self._add_peer_reads(user_id, [r.conversation for r in rows], items)
+        return items
 
     async def _item(
         self,
@@ -267,6 +269,40 @@ class ConversationService:
             "muted": await self._muted(user_id, conv, row.cursor),
             "updatedAt": conv.updated_at,
         }
+
+    async def _add_peer_reads(
+        self, user_id: int, convs: Sequence[ConversationRecord],
+        items: Sequence[dict[str, Any]],
+    ) -> None:
+        """`peerReadSeq` on each private item: how far the peer has read (one query), so
+        a client shows "read" ticks without waiting for a live read event."""
+        pairs = [(c.id, c.peer_of(user_id)) for c in convs if c.chat_type is ChatType.PRIVATE]
+        reads = await self.repo.read_seqs(pairs)
+        for conv, item in zip(convs, items, strict=True):
+            if conv.chat_type is ChatType.PRIVATE:
+                item["peerReadSeq"] = reads.get((conv.id, conv.peer_of(user_id)), 0)
+
+    async def lookup(self, user_id: int, chat_type: str, target_id: int) -> dict[str, Any]:
+        """The conversation with a user (`private`) or of a group (`group`) as the list
+        shows it, found without paging the list; 3005 when it does not exist yet (no
+        message between the two users) or the caller does not take part."""
+        target_id = id_value(target_id, "targetId")
+        if chat_type == "private":
+            conv = await self.repo.private_between(user_id, target_id)
+        elif chat_type == "group":
+            conv = await self.repo.of_group(target_id)
+        else:
+            raise ImError(BAD_REQUEST, "chatType: private or group", 400)
+        if conv is None:
+            raise ImError(CONVERSATION_NOT_FOUND, "conversation not found", 404)
+        conv = await self.require_access(user_id, conv.id)
+        row = ListedConversation(conv, await self.repo.cursor(conv.id, user_id))
+        last = await self.messages.at_seqs([(conv.id, conv.last_seq)])
+        users = (await self.users.get_many([conv.peer_of(user_id)])
+                 if conv.chat_type is ChatType.PRIVATE else {})
+        item = await self._item(user_id, row, last, users)
+        await self._add_peer_reads(user_id, [conv], [item])
+        return item
 
     async def unread_total(self, user_id: int) -> int:
         """Sum of unread over visible, not muted conversations."""

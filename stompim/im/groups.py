@@ -34,6 +34,7 @@ from stompim.im.paging import Page, check_window, window
 from stompim.im.publisher import Publisher
 from stompim.im.roles import Action, Role, check, kick_action, mute_action
 from stompim.im.system_messages import GroupEvent, Timeline
+from stompim.store.conversations import ConversationRepository
 from stompim.store.database import Database
 from stompim.store.friends import FriendRepository
 from stompim.store.groups import JOIN_POLICIES, GroupRecord, GroupRepository, MemberRecord
@@ -83,6 +84,7 @@ class GroupService:
         self.users = users or UserRepository(db)
         self.friends = FriendRepository(db)
         self.clock = clock
+        self.conversations = ConversationRepository(db)
         self.access = GroupAccess(db, self.repo, self.users, self.friends, clock)
         self.invitations = InvitationService(
             self.access, notifications, ttl_days=invitation_ttl_days
@@ -166,8 +168,10 @@ class GroupService:
             await self.repo.add_member(tx, gid, owner_id, int(Role.OWNER), now)
             for uid in sorted(direct):
                 await self.repo.add_member(tx, gid, uid, int(Role.MEMBER), now)
-        # No system message: the conversation starts empty (its first seq is the first
-        # chat message); members added directly are told by a notification.
+        # The conversation exists from the start (an empty one is not listed), so the
+        # group JSON names it. No system message: its first seq is the first chat
+        # message; members added directly are told by a notification.
+        await self.conversations.ensure_group(gid, now)
         if direct:
             added = sorted(direct)
             owner_name = await self.access.display_name(owner_id)
@@ -252,19 +256,34 @@ class GroupService:
 
     # -- views ---------------------------------------------------------------------------------
 
+    async def _chat_fields(self, group_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """conversationId (None before the first message) and lastSeq of each group,
+        so a client opens the group's chat and resumes it without the conversation list."""
+        convs = await self.conversations.by_keys(f"g:{gid}" for gid in group_ids)
+        out = {}
+        for gid in group_ids:
+            conv = convs.get(f"g:{gid}")
+            out[gid] = {"conversationId": conv.id if conv else None,
+                        "lastSeq": conv.last_seq if conv else 0}
+        return out
+
     async def info(self, actor_id: int, group_id: int) -> dict[str, Any]:
         group, actor = await self.access.authorize(actor_id, group_id, Action.VIEW)
         assert actor is not None
-        return group.to_json() | {"myRole": actor.role, "myNickname": actor.nickname}
+        chat = (await self._chat_fields([group.id]))[group.id]
+        return group.to_json() | {"myRole": actor.role, "myNickname": actor.nickname} | chat
 
     async def my_groups(self, user_id: int) -> list[dict[str, Any]]:
         memberships = await self.repo.memberships_of(user_id)
         groups = await self.repo.get_groups([m.group_id for m in memberships])
+        chat = await self._chat_fields(
+            [m.group_id for m in memberships if m.group_id in groups])
         out = []
         for m in memberships:
             g = groups.get(m.group_id)
             if g is not None and g.status == 1:
-                out.append(g.to_json() | {"myRole": m.role, "myNickname": m.nickname})
+                out.append(g.to_json() | {"myRole": m.role, "myNickname": m.nickname}
+                           | chat[g.id])
         return out
 
     async def members(

@@ -42,3 +42,40 @@ def test_readers_after_three_members_read_at_different_seqs(
     assert len(short["readers"]) == 1 and short["truncated"] is True
     stranger = Person(node, "stranger")
     stranger.call("GET", f"/api/message/{ids[0]}/readers", expect=3002)
+
+
+def test_conversation_lookup_peer_read_seq_and_group_conversation_id(
+    node: FullNode, devices: Devices
+) -> None:
+    alice, bob, carol = (Person(node, n) for n in ("alice", "bob", "carol"))
+    alice.befriend(bob)
+    gid = alice.group_with("looked-up", bob)
+    # the group JSON names its conversation from the start, before any message
+    info = bob.call("GET", f"/api/group/{gid}")
+    assert info["conversationId"] and info["lastSeq"] == 0
+    [mine] = bob.call("GET", "/api/group/my")
+    assert mine["conversationId"] == info["conversationId"]
+    group_conv = alice.call("GET", f"/api/conversation/lookup?chatType=group&targetId={gid}")
+    assert group_conv["conversationId"] == info["conversationId"]
+    assert group_conv["chatType"] == "group" and "peerReadSeq" not in group_conv
+    carol.call("GET", f"/api/conversation/lookup?chatType=group&targetId={gid}", expect=3005)
+    alice.call("GET", f"/api/conversation/lookup?chatType=private&targetId={bob.id}",
+               expect=3005)  # no message yet
+    alice.call("GET", f"/api/conversation/lookup?chatType=team&targetId={bob.id}", expect=9001)
+
+    dev = devices.device(alice)
+    sent = [dev.stored("/app/chat/private", {"toUserId": bob.id, "content": f"hi {i}"})
+            for i in (1, 2)]
+    conv = int(sent[0]["conversation-id"])
+    found = alice.call("GET", f"/api/conversation/lookup?chatType=private&targetId={bob.id}")
+    assert found["conversationId"] == conv and found["lastSeq"] == 2
+    assert found["peerReadSeq"] == 0 and found["targetId"] == bob.id
+    bob.call("POST", "/api/message/read", {"conversationId": conv, "seq": 1})
+    [listed] = [c for c in alice.call("GET", "/api/conversation/list")["list"]
+                if c["conversationId"] == conv]
+    assert listed["peerReadSeq"] == 1 and listed["readSeq"] == 2
+    again = alice.call("GET", f"/api/conversation/lookup?chatType=private&targetId={bob.id}")
+    assert again["peerReadSeq"] == 1
+    readers = alice.call("GET", f"/api/message/{sent[0]['message-id']}/readers")
+    assert [r["userId"] for r in readers["readers"]] == [bob.id]
+    assert readers["memberCount"] == 1

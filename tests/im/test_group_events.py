@@ -102,6 +102,11 @@ async def test_every_group_event_is_a_system_message_in_order_with_chat(db) -> N
     assert [m["seq"] for m in live] == [m["seq"] for m in history]
     # the kicked member's subscription ends only after the kick's message was published
     assert (carol.id, f"/topic/chat/{gid}", "removed from the group") in s.publisher.ended
+    # the group JSON names its conversation and how far it goes
+    info = await s.groups.info(bob.id, gid)
+    assert (info["conversationId"], info["lastSeq"]) == (conv.id, len(history))
+    (mine,) = await s.groups.my_groups(bob.id)
+    assert (mine["conversationId"], mine["lastSeq"]) == (conv.id, len(history))
     # clients cannot send system messages themselves
     with pytest.raises(ImError):
         parse_draft({"type": "system", "content": "fake"}, max_length=5000)

@@ -36,6 +36,11 @@ class ReadMark(Body):
     seq: Count = Field(description="the last seq read; clamped, never moves back")
 
 
+class ConversationLookupQuery(Query):
+    chat_type: Literal["private", "group"]
+    target_id: Id = Field(description="the peer user (private) or the group")
+
+
 class ConversationMute(Body):
     muted: Flag
 
@@ -101,6 +106,9 @@ class Conversation(View):
     pinned: bool = Field(False, description="pinned by the caller: listed first")
     pinned_at: int = Field(0, description="epoch ms it was pinned; 0 = not pinned")
     draft: ConversationDraft | None = Field(None, description="the caller's unsent text")
+    peer_read_seq: int | None = Field(
+        None, description="private chat only (absent otherwise): how far the peer has read"
+    )
 
 
 class ConversationPage(View):

@@ -162,6 +162,10 @@ class Group(View):
 class MyGroup(Group):
     my_role: int = Field(description="0 member, 1 admin, 2 owner")
     my_nickname: str
+    conversation_id: int | None = Field(
+        None, description="the group's conversation (null until its first message)"
+    )
+    last_seq: int = Field(0, description="the seq of its newest message (0: none yet)")
 
 
 class CreatedGroup(Group):
