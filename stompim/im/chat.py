@@ -6,7 +6,8 @@ Send, in order (DESIGN.md "A chat message, end to end"):
      which checks the rights of a whole batch of concurrent sends at once:
      private -> no block either way, then friendship (unless
      im.allow_stranger_chat); group -> group exists, active member, not muted
-     (member.muted, or group.all_muted for plain members);
+     (a timed mute, member.muted_until: 4005 naming the seconds left; member.muted;
+     or group.all_muted for plain members);
   3. the batch is stored in one transaction (MessageRepository.write_batch), each
      message with its conversation's next seq (a resent clientMsgId returns the
      stored copy, `duplicate`; one reused in another conversation is refused, 3001);

@@ -1,16 +1,18 @@
-"""The steps every group operation shares, used by groups.py and invitations.py alike.
+"""The steps every group operation shares, used by groups.py, invitations.py and
+applications.py alike.
 
 Load the active group (4001), find the actor's role and check it against the one
 permission table (stompim.im.roles), lock the group row inside a transaction, join a
-member within the size limit, name a user in a notification. `GroupService` owns one
-`GroupAccess` and hands it to its `InvitationService`, so neither service reaches into
-the other's private methods and neither module imports the other.
+member within the size limit, name a user in a notification, and report a change as a
+system message (`announce`, through the timeline GroupService.attach_timeline sets).
+`GroupService` owns one `GroupAccess` and hands it to its `InvitationService` and
+`JoinService`, so no service reaches into another's private methods and none of their
+modules imports another.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from stompim.im.clock import Clock
@@ -27,8 +29,6 @@ from stompim.store.users import UserRepository
 __all__ = ["GroupAccess", "role_of"]
 
 log = logging.getLogger(__name__)
-
-MAX_NAMES = 10  # names spelled out in a system message's text ("... and 3 others")
 
 
 def role_of(member: MemberRecord | None) -> Role:
@@ -63,20 +63,6 @@ class GroupAccess:
             await self.timeline.post(group_id, actor_id, event, text, **fields)
         except Exception:
             log.exception("the system message %s of group %s was not stored", event, group_id)
-
-    async def names(self, user_ids: Iterable[int]) -> str:
-        """"Alice, Bob and Carol": display names for a system message's text."""
-        ids = list(user_ids)
-        shown = ids[:MAX_NAMES]
-        found = await self.users.get_many(shown)
-        names = [
-            (u.nickname or u.username) if (u := found.get(uid)) else str(uid) for uid in shown
-        ]
-        if len(ids) > MAX_NAMES:
-            names.append(f"{len(ids) - MAX_NAMES} others")
-        if len(names) <= 1:
-            return "".join(names)
-        return f"{', '.join(names[:-1])} and {names[-1]}"
 
     async def get(self, group_id: int) -> GroupRecord | None:
         """The group when it exists and is active."""
