@@ -60,6 +60,7 @@ class ImServices:
     delivery: DeliveryService  # delivered state of private messages
     drafts: DraftService  # drafts and pins; the conversation list with both
     readers: ReadReceipts  # read-by of a message, read-count events
+    timeline: SystemMessages  # system messages in group conversations (group events)
 
 
 def build_services(
@@ -91,7 +92,8 @@ def build_services(
         groups=groups,
         users=UserRepository(db),
     )
-    groups.attach_timeline(SystemMessages(chat))  # group events as system messages
+    timeline = SystemMessages(chat)
+    groups.attach_timeline(timeline)  # group events as system messages
     live = config.live
     typing = TypingService(
         access=chat.conversations,
@@ -130,6 +132,7 @@ def build_services(
         drafts=DraftService(db, chat.conversations, publisher,
                             max_length=config.im.max_message_length),
         readers=readers,
+        timeline=timeline,
     )
 
 
