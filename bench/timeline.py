@@ -7,7 +7,7 @@ floor at 1%. Then `--pages` history pages of 20 at random `beforeSeq`, timed two
 the same database:
 
 * `plain`: MessageRepository.page without a viewer (the history query before issue 16);
-* `timeline`: page(viewer=...) + TimelineService.present (what GET /api/message/history
+* `timeline`: page(viewer=...) + MessageActions.present (what GET /api/message/history
   runs now, minus the access check both share).
 
     flock /work/.bench.lock .venv/bin/python -m bench.timeline --db both
@@ -31,8 +31,8 @@ from typing import Any
 
 from stompim.config import ImConfig
 from stompim.im.conversations import ConversationService
+from stompim.im.message_actions import MessageActions
 from stompim.im.publisher import NullPublisher
-from stompim.im.timeline import TimelineService
 from stompim.store.conversations import ConversationRepository
 from stompim.store.database import Database, open_database
 from stompim.store.messages import MessageRepository
@@ -104,7 +104,7 @@ async def measure(url: str, count: int, pages: int) -> dict[str, Any]:
         conversations = ConversationService(
             db=db, publisher=NullPublisher(), friends=None, groups=None, users=None  # type: ignore[arg-type]
         )
-        timeline = TimelineService(
+        timeline = MessageActions(
             config=ImConfig(), db=db, publisher=NullPublisher(), conversations=conversations,
             clock=lambda: 0, linked=lambda m: m,
         )

@@ -23,10 +23,17 @@ from stompim.cluster import RedisBridge
 from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
+from stompim.im.presence_events import PresenceAnnouncer
 from stompim.im.services import ImServices, build_services
-from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
+from stompim.stomp import (
+    AccountAuthenticator,
+    ChatDestinationHandler,
+    StompPublisher,
+    TypingDestinationHandler,
+)
 from stompim.stomp.session_check import SessionCheck
 from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
+from stompim.store.friends import FriendRepository
 from stompim.store.node_secret import resolve_jwt_secret
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ class Node:
         self.bridge: RedisBridge | None = None
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
+        self.announcer: PresenceAnnouncer | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -124,7 +132,10 @@ class Node:
         )
         check.start()
         self._stack.push_async_callback(check.close)
-        broker.add_handler(ChatDestinationHandler(services.chat))
+        broker.add_handler(TypingDestinationHandler(services.typing))
+        broker.add_handler(ChatDestinationHandler(services.chat, delivery=services.delivery))
+        self._stack.callback(services.typing.close)
+        await self._start_presence_events(services, kv, broker)
 
         await services.media.start()
         self._stack.push_async_callback(services.media.close)
@@ -133,12 +144,15 @@ class Node:
         from stompim.http.routes.file import FILE_PATH
 
         services.media.links.base_url = self._media_base_url() + FILE_PATH
+        reuse = cfg.server.reuse_port
         self.ports.ws = await broker.start_websocket(
             cfg.server.host, cfg.server.ws_port, cfg.server.ws_path,
-            trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies),
+            trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies), reuse_port=reuse,
         )
         if cfg.server.tcp_port >= 0:
-            self.ports.tcp = await broker.start_tcp(cfg.server.host, cfg.server.tcp_port)
+            self.ports.tcp = await broker.start_tcp(
+                cfg.server.host, cfg.server.tcp_port, reuse_port=reuse
+            )
         log.info(
             "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s",
             self.node_id,
@@ -173,6 +187,28 @@ class Node:
         self.bridge = bridge
         return tracker, bridge
 
+    async def _start_presence_events(
+        self, services: ImServices, kv: KeyValue, broker: Broker
+    ) -> None:
+        """Online/offline events to friends (stompim.im.presence_events): a second
+        session listener beside the tracker. Entered after the broker, so it closes
+        first: the sessions the broker's close ends tell friends nothing (the users'
+        markers lapse; see the module)."""
+        live = self.config.live
+        announcer = PresenceAnnouncer(
+            kv=kv,
+            node_id=self.node_id,
+            friends=FriendRepository(services.db),
+            settings=services.presence.repo,
+            publisher=services.publisher,
+            debounce_ms=live.presence_debounce_ms,
+            enabled=live.presence_events,
+        )
+        await announcer.start()
+        self._stack.push_async_callback(announcer.close)
+        broker.add_session_listener(announcer)
+        self.announcer = announcer
+
     async def _start_http(self, services: ImServices) -> None:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
@@ -182,13 +218,19 @@ class Node:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.config.server.host, self.config.server.http_port)
+        server = self.config.server
+        site = web.TCPSite(runner, server.host, server.http_port,
+                           reuse_port=server.reuse_port or None)
         await site.start()
         self.ports.http = _bound_port(site)
 
     def metrics(self) -> dict[str, float]:
         """The node's counters for /metrics: the broker's and the cluster bridge's."""
         out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
+        if self.services is not None:
+            out.update(self.services.typing.stats.metrics())
+        if self.announcer is not None:
+            out.update(self.announcer.stats.metrics())
         if self.bridge is not None:
             out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
         return out

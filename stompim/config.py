@@ -43,6 +43,8 @@ class ServerConfig:
     production: bool = False
     node_id: str = ""
     trusted_proxies: tuple[str, ...] = ()
+    workers: int = 1
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,20 @@ class ImConfig:
     recall_window_seconds: int = 120
     max_message_length: int = 5000
     edit_window_seconds: int = 900
+    read_count_max_group_size: int = 100
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Typing indicators and presence events (stompim.im.typing_signals,
+    stompim.im.presence_events; keys in config.toml)."""
+
+    typing_ttl_ms: int = 6000
+    typing_min_interval_ms: int = 3000
+    typing_session_limit: int = 20
+    typing_session_window_ms: int = 10_000
+    presence_events: bool = True
+    presence_debounce_ms: int = 5000
 
 
 LOG_FORMATS = ("text", "json")
@@ -191,6 +207,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     im: ImConfig = field(default_factory=ImConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     log: LogConfig = field(default_factory=LogConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
 
@@ -235,6 +252,12 @@ class Config:
             )
         TrustedProxies.parse(self.server.trusted_proxies)
         _validate_media(self.media)
+        for key in ("typing_ttl_ms", "typing_session_limit", "typing_session_window_ms"):
+            if getattr(self.live, key) <= 0:
+                raise ConfigError(f"live.{key} must be positive")
+        if self.live.typing_min_interval_ms < 0 or self.live.presence_debounce_ms < 0:
+            raise ConfigError("live.typing_min_interval_ms and live.presence_debounce_ms "
+                              "must not be negative")
 
 
 def _validate_media(media: MediaConfig) -> None:
@@ -258,6 +281,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "http": HttpConfig,
     "sms": SmsConfig,
     "im": ImConfig,
+    "live": LiveConfig,
     "log": LogConfig,
     "media": MediaConfig,
 }

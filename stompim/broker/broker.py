@@ -55,6 +55,8 @@ from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server
 
+Rows = list[tuple[dict[str, str], bytes]]
+
 __all__ = ["Broker", "Stats"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class Broker:
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._fills: dict[tuple[int, str, int], asyncio.Task[Rows]] = {}
         self.events = SessionEvents()
         self.throttle_seconds = 0.05
         self._throttled: set[Connection] = set()
@@ -150,15 +153,18 @@ class Broker:
         if self._sweeper is None:
             self._sweeper = self.loop.create_task(self._sweep())
 
-    async def start_tcp(self, host: str, port: int) -> int:
-        server = await self.loop.create_server(lambda: StompTcpProtocol(self), host, port)
+    async def start_tcp(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Serve STOMP over TCP; `reuse_port`: SO_REUSEPORT (processes share the port)."""
+        server = await self.loop.create_server(
+            lambda: StompTcpProtocol(self), host, port, reuse_port=reuse_port or None
+        )
         self._tcp_servers.append(server)
         self._start_sweeper()
         return int(server.sockets[0].getsockname()[1])
 
     async def start_websocket(
         self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None,
-        trusted_proxies: TrustedProxies | None = None,
+        trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
     ) -> int:
         """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
         picks the fast path of stompim.broker.ws_fastpath or websockets' public API;
@@ -166,7 +172,7 @@ class Broker:
         fast = self.config.ws_fast_path if fast_path is None else fast_path
         server = await start_websocket_server(
             self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast,
-            trusted_proxies=trusted_proxies,
+            trusted_proxies=trusted_proxies, reuse_port=reuse_port,
         )
         self._ws_servers.append(server)
         self._start_sweeper()
@@ -253,6 +259,23 @@ class Broker:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def fill(
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+    ) -> asyncio.Future[Rows]:
+        """The hole of an ordered stream (Connection._fill_gap): one query for every
+        session with the same hole, e.g. the online members of a group when a publish
+        was lost (the first asker's principal runs it: they all passed the handler's
+        subscribe check for this destination)."""
+        key = (id(handler), destination, since)
+        shared = self._fills.get(key)
+        if shared is None:
+            shared = self._fills[key] = self.loop.create_task(
+                handler.replay(principal, destination, since))
+            self._tasks.add(shared)
+            shared.add_done_callback(self._tasks.discard)
+            shared.add_done_callback(lambda _: self._fills.pop(key, None))
+        return asyncio.shield(shared)
 
     def user_session_count(self, user_id: int) -> int:
         """CONNECTED sessions of `user_id` on this node."""

@@ -28,14 +28,18 @@ from typing import Any, Protocol
 from stompim.config import StompConfig
 from stompim.errors import StompimError, Unavailable, stomp_error_message
 from stompim.logs import CURRENT_SESSION
+from stompim.rate_limited_log import RateLimitedLog
 
 from .auth import Authenticator, Principal
-from .context import SessionContext
+from .context import GAP_GRACE_SECONDS, SessionContext
+from .destinations import DestinationHandler
 from .events import (
+    Acknowledged,
     Authenticate,
     AuthorizeSubscribe,
     BeginSend,
     Close,
+    FillGap,
     PauseReading,
     ResumeReading,
     SessionEvent,
@@ -47,6 +51,7 @@ from .states import State
 __all__ = ["Connection", "ConnectionHost"]
 
 log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)
 
 WITHDRAWN = "the message was withdrawn before it was stored; send it again"
 
@@ -84,6 +89,12 @@ class ConnectionHost(Protocol):
 
     def relieve(self) -> None:
         """A congested consumer drained: resume throttled publishers."""
+
+    def fill(
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+    ) -> asyncio.Future[list[tuple[dict[str, str], bytes]]]:
+        """`handler.replay(principal, destination, since)`, shared with every session
+        asking for the same (handler, destination, since) while it runs."""
 
 
 class Connection:
@@ -201,8 +212,23 @@ class Connection:
         elif kind is AuthorizeSubscribe:
             assert isinstance(event, AuthorizeSubscribe)
             self.host.spawn(self._subscribe(event))
+        elif kind is FillGap:
+            assert isinstance(event, FillGap)
+            self.host.spawn(self._fill_gap(event))
+        elif kind is Acknowledged:
+            assert isinstance(event, Acknowledged)
+            self._acknowledged(event)
         else:  # pragma: no cover - the union is exhaustive
             raise AssertionError(f"unknown session event {event!r}")
+
+    def _acknowledged(self, event: Acknowledged) -> None:
+        try:
+            event.handler.acknowledged(  # type: ignore[attr-defined]
+                event.principal, event.destination, event.headers
+            )
+        except Exception:  # the ACK is done; the handler's bookkeeping failed
+            log.exception("session %s: acknowledged() of %s failed", self.session.id,
+                          event.destination)
 
     def _close(self, abort: bool) -> None:
         self._withdraw()
@@ -283,16 +309,47 @@ class Connection:
         except Exception as exc:
             self._refuse_subscribe(event, exc, "forbidden: ")
             return
-        session.subscribe_authorized(event.token)
+        handler = event.handler
+        ordered = handler.ordered(event.destination)
+        session.subscribe_authorized(event.token, ordered)
         self.act()
-        if event.since is None:
+        if event.since is None and not ordered:
             return
+        rows: list[tuple[dict[str, str], bytes]] = []
         try:
-            rows = await event.handler.replay(event.principal, event.destination, event.since)
+            start = event.since
+            if ordered:   # from what is stored now (registered first), never past it
+                head = await handler.head(event.principal, event.destination)
+                start = head if start is None else min(start, head)
+            if event.since is not None:
+                assert start is not None
+                rows = await handler.replay(event.principal, event.destination, start)
         except Exception as exc:
             self._refuse_subscribe(event, exc, "replay refused: ")
             return
-        session.replayed(event.token, rows)
+        session.replayed(event.token, rows, start if ordered else None)
+        self.act()
+
+    async def _fill_gap(self, event: FillGap) -> None:
+        """A hole of an ordered stream: first wait GAP_GRACE_SECONDS for the missing
+        messages to come live (another node's publish only a little late: no query, and
+        no query from every subscriber of a big group at once), then ask the handler."""
+        sub = event.sub
+        assert sub.source is not None
+        await asyncio.sleep(GAP_GRACE_SECONDS)
+        if self.session.gap_covered(sub):
+            self.session.gap_filled(sub, [], queried=False)
+            self.act()
+            return
+        try:
+            rows = await self.host.fill(sub.source, event.principal, sub.destination,
+                                        event.since)
+        except Exception as exc:
+            _quiet.warning(("fill", type(exc)), "filling a gap of %s failed: %r",
+                           sub.destination, exc)
+            self.session.gap_unfilled(sub, stomp_error_message(exc))
+        else:
+            self.session.gap_filled(sub, rows)
         self.act()
 
     def _refuse_subscribe(self, event: AuthorizeSubscribe, error: Exception, prefix: str) -> None:

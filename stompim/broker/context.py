@@ -13,7 +13,13 @@ from stompim.frames import Limits
 
 from .exchange import Exchange, Stats
 
-__all__ = ["MAX_BACKLOG", "MAX_SENDS_IN_FLIGHT", "REPLAY_DEDUPE_SECONDS", "SessionContext"]
+__all__ = [
+    "GAP_GRACE_SECONDS",
+    "MAX_BACKLOG",
+    "MAX_SENDS_IN_FLIGHT",
+    "REPLAY_DEDUPE_SECONDS",
+    "SessionContext",
+]
 
 MAX_BACKLOG = 10000
 """Frames that may wait (already read from one chunk) while the session holds."""
@@ -21,6 +27,11 @@ MAX_BACKLOG = 10000
 MAX_SENDS_IN_FLIGHT = 256
 """Handled SENDs of one session awaiting storage; past it the session stops reading
 until the oldest settles (the handler's own timeouts bound the wait)."""
+
+GAP_GRACE_SECONDS = 0.1
+"""How long a hole of an ordered stream may stay open before the handler is asked for
+it: messages of several nodes reach a node in the order their publishes reach Redis,
+a few milliseconds apart from the order of their commits."""
 
 REPLAY_DEDUPE_SECONDS = 60.0
 """How long a replay's message ids are remembered against late live publishes (a

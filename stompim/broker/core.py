@@ -52,10 +52,10 @@ from .auth import Principal
 from .context import MAX_BACKLOG, SessionContext
 from .destinations import errors_destination
 from .errors import FrameRefused, TransactionAborted
-from .events import Close, PauseReading, ResumeReading, SessionEvent
+from .events import Close, FillGap, PauseReading, ResumeReading, SessionEvent
 from .message import Message, escape_value
 from .records import PENDING, Answer, Finale, OpenTransactions, PendingSubscribe
-from .router import AckMode, Subscription
+from .router import AckMode, Replay, Subscription
 from .states import ALLOWED, INPUT, Hold, Input, State, Trigger, next_state
 
 __all__ = ["OWN_ANSWER", "Handler", "SessionCore"]
@@ -371,6 +371,8 @@ class SessionCore:
                 return False
             if message.message_id in replay.ids:
                 return False  # the replay sent it already
+        if sub.cursor is not None and not self.in_order(sub, message):
+            return False
         if redelivered or sub.ack_mode is not AckMode.AUTO:
             return self.emit(sub, message, redelivered) > self.ctx.soft_pending
         # the common case, inlined: shared tail spliced after the subscription prefix
@@ -381,6 +383,29 @@ class SessionCore:
         ctx.stats.messages_out += 1
         text = message._text is True if self.websocket else True
         return self.enqueue(sub.prefix + tail, text) > ctx.soft_pending
+
+    def in_order(self, sub: Subscription, message: Message) -> bool:
+        """An ordered stream (`sub.cursor` set, see DestinationHandler.ordered): True
+        when `message` is the next one (or has no seq) and may go out now.  One at or
+        below the cursor was delivered already; one past the next opens a hole: it
+        waits in `sub.replay` while the handler is asked for what lies between
+        (`FillGap`, answered by `gap_filled`)."""
+        seq = message.seq
+        if seq is None:
+            return True
+        cursor = sub.cursor
+        assert cursor is not None
+        if seq <= cursor:
+            return False
+        if seq == cursor + 1:
+            sub.cursor = seq
+            return True
+        replay = sub.replay = Replay()
+        replay.buffer = [message]
+        assert self.principal is not None
+        self.emit_event(FillGap(sub, self.principal, cursor))
+        self.wake()
+        return False
 
     def emit(self, sub: Subscription, message: Message, redelivered: bool) -> int:
         """One MESSAGE for `sub` with its ack header (client ack modes); the pending

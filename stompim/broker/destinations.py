@@ -60,9 +60,24 @@ class DestinationHandler(Protocol):
     * `handles` to route a SUBSCRIBE or SEND (the first handler that says yes owns it);
     * `authorize_subscribe` before registering a SUBSCRIBE; a Refusal is sent as
       ERROR "forbidden: ..." and the session closes;
-    * `replay` for a SUBSCRIBE carrying ``x-since-seq``: the stored messages after
-      `since`, in order, as (MESSAGE headers, body); live messages published meanwhile
-      wait and are de-duplicated by their ``message-id`` against the replayed ones;
+    * `ordered` when registering a SUBSCRIBE it authorized: whether the destination is
+      an ordered stream, i.e. its messages carry a ``seq`` header that is 1, 2, 3...
+      without holes and committed in that order (a message with seq n is stored, and
+      so can be replayed, before any with a higher seq).  The broker then delivers
+      each subscription in seq order and exactly once: it starts after `head` (no
+      ``x-since-seq``) or after the client's ``x-since-seq`` (`replay` first), drops
+      a message at or below the last seq it delivered, and when one comes with a
+      higher seq than the next (a publish from another node that came late, or was
+      lost), holds it and asks `replay` for the hole.  Messages without ``seq``
+      (events) pass as they come;
+    * `head` for an ordered SUBSCRIBE: the last seq stored so far (asked after the
+      subscription is registered, so nothing falls between): where a SUBSCRIBE without
+      ``x-since-seq`` starts, and the most an ``x-since-seq`` counts for (a cursor past
+      it, from another database or a confused client, would swallow what comes next);
+    * `replay` for a SUBSCRIBE carrying ``x-since-seq`` (and for a hole of an ordered
+      stream): the stored messages after `since`, in order, as (MESSAGE headers, body);
+      live messages published meanwhile wait, and are de-duplicated by ``seq``
+      (ordered) or by their ``message-id`` against the replayed ones;
     * `begin_send` for a SEND, called in frame order (so the handler may order what it
       stores by the calls).  It raises Refusal at once for what needs no database; else
       it returns a Future of the RECEIPT headers (``message-id``, ``seq``,
@@ -72,11 +87,18 @@ class DestinationHandler(Protocol):
       has not yet entered a committing batch (the Future ends cancelled); once
       committing it still resolves.  The handler publishes stored messages itself,
       through the broker's Publisher.
+    * optionally `acknowledged(principal, destination, headers)` (a plain method, which
+      must not block) after a client ACKed MESSAGEs of a destination it owns (client
+      ack modes), with the MESSAGEs' headers: e.g. "delivered to a device".
     """
 
     def handles(self, destination: str) -> bool: ...
 
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None: ...
+
+    def ordered(self, destination: str) -> bool: ...
+
+    async def head(self, principal: Principal, destination: str) -> int: ...
 
     async def replay(
         self, principal: Principal, destination: str, since: int
@@ -132,6 +154,10 @@ class DestinationRules:
     def add_handler(self, handler: DestinationHandler) -> None:
         self.handlers.append(handler)
         self._send_routes.clear()
+
+    def handler_of(self, destination: str) -> DestinationHandler | None:
+        """The handler owning a (resolved) destination, if any."""
+        return self._handler(destination)
 
     def _handler(self, destination: str) -> DestinationHandler | None:
         for handler in self.handlers:

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 
 from .auth import Principal
 from .destinations import DestinationHandler
+from .router import Subscription
 
 __all__ = [
+    "Acknowledged",
     "Authenticate",
     "AuthorizeSubscribe",
     "BeginSend",
     "Close",
+    "FillGap",
     "PauseReading",
     "ResumeReading",
     "SessionEvent",
@@ -49,6 +52,17 @@ class AuthorizeSubscribe:
     principal: Principal
     destination: str
     since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillGap:
+    """An ordered stream's subscription saw a message past the next seq: fetch what
+    follows `since` (`sub.source.replay`).  Answer: `Session.gap_filled(sub, rows)`,
+    or `Session.gap_unfilled(sub, reason)` when the handler failed."""
+
+    sub: Subscription
+    principal: Principal
+    since: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +103,19 @@ class Close:
     abort: bool = False
 
 
-SessionEvent = Authenticate | AuthorizeSubscribe | BeginSend | PauseReading | ResumeReading | Close
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """`principal` ACKed these MESSAGEs (their headers) of `destination`, owned by
+    `handler`: tell it (`handler.acknowledged(...)`, when it has that method). No
+    answer: the ACK itself is already done."""
+
+    handler: DestinationHandler
+    principal: Principal
+    destination: str
+    headers: tuple[Mapping[str, str], ...]
+
+
+SessionEvent = (
+    Authenticate | AuthorizeSubscribe | BeginSend | FillGap | PauseReading | ResumeReading
+    | Close | Acknowledged
+)

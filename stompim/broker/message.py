@@ -72,6 +72,7 @@ class Message:
     """
 
     __slots__ = (
+        "_seq",
         "_tails",
         "_text",
         "_tpls",
@@ -93,6 +94,7 @@ class Message:
         self._tails: dict[str, bytes] = {}
         self._tpls: dict[str, bytes] | None = None
         self._text: bool | None = None
+        self._seq: int | None = -1  # -1: not read yet
         supplied: str | None = None
         special = False
         for name, _ in headers:
@@ -113,6 +115,21 @@ class Message:
             self.message_id = supplied.encode()
         else:
             self.message_id = f"{node_id}m{next(_ids)}".encode()
+
+    @property
+    def seq(self) -> int | None:
+        """The ``seq`` header as a number (None: absent or not ASCII digits); read by
+        the ordered delivery of a handler's streams (DestinationHandler.ordered)."""
+        seq = self._seq
+        if seq == -1:
+            seq = None
+            for name, value in self.headers:
+                if name == "seq":
+                    if value.isascii() and value.isdigit() and len(value) <= 18:
+                        seq = int(value)
+                    break
+            self._seq = seq
+        return seq
 
     @property
     def is_text(self) -> bool:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from .destinations import Kind
+from .destinations import DestinationHandler, Kind
 from .errors import QueueFull
 from .message import Message
 
@@ -73,7 +73,9 @@ class Subscription:
     `unacked` maps ack id -> (message, redelivered) in delivery order; `by_mid`
     maps message id -> ack id for 1.0/1.1 ACKs.  Both exist only in the client
     ack modes (None for auto: an idle subscription stays small).  `replay` exists
-    only while a replay's de-duplication lasts (see `Replay`).
+    only while a replay's de-duplication lasts (see `Replay`), or, on an ordered
+    stream (`cursor` set), while a hole is being filled (its `buffer` holds the live
+    messages meanwhile).
     """
 
     __slots__ = (
@@ -81,11 +83,13 @@ class Subscription:
         "active",
         "by_mid",
         "consumer",
+        "cursor",
         "destination",
         "id",
         "kind",
         "prefix",
         "replay",
+        "source",
         "unacked",
     )
 
@@ -106,6 +110,10 @@ class Subscription:
             self.by_mid = {}
         self.active = True
         self.replay: Replay | None = None
+        # An ordered stream's subscription (DestinationHandler.ordered): the seq it
+        # delivered last, and the handler that fills holes; None otherwise.
+        self.cursor: int | None = None
+        self.source: DestinationHandler | None = None
 
 
 class MessageQueue:

@@ -34,6 +34,7 @@ from .auth import Principal
 from .context import MAX_BACKLOG, REPLAY_DEDUPE_SECONDS
 from .core import Handler, SessionCore
 from .records import Finale
+from .router import Subscription
 from .states import INPUT, Hold, Input, State, Trigger
 
 __all__ = ["HANDLERS", "SHUTDOWN_MESSAGE", "Session"]
@@ -172,11 +173,23 @@ class Session(SessionCore):
         """Answer to `Authenticate`: refused, ERROR `message` and close."""
         connect.connect_refused(self, message)
 
-    def subscribe_authorized(self, token: int) -> None:
-        subscribe.subscribe_authorized(self, token)
+    def subscribe_authorized(self, token: int, ordered: bool = False) -> None:
+        subscribe.subscribe_authorized(self, token, ordered)
 
-    def replayed(self, token: int, rows: list[tuple[dict[str, str], bytes]]) -> None:
-        subscribe.replayed(self, token, rows)
+    def replayed(
+        self, token: int, rows: list[tuple[dict[str, str], bytes]], start: int | None = None
+    ) -> None:
+        subscribe.replayed(self, token, rows, start)
+
+    def gap_covered(self, sub: Subscription) -> bool:
+        return subscribe.gap_covered(self, sub)
+
+    def gap_filled(self, sub: Subscription, rows: list[tuple[dict[str, str], bytes]],
+                   queried: bool = True) -> None:
+        subscribe.gap_filled(self, sub, rows, queried)
+
+    def gap_unfilled(self, sub: Subscription, reason: str) -> None:
+        subscribe.gap_unfilled(self, sub, reason)
 
     def subscribe_refused(self, token: int, message: str) -> None:
         subscribe.subscribe_refused(self, token, message)

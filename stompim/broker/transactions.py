@@ -24,6 +24,7 @@ from stompim.frames import V1_2, Command, Frame
 from .core import SessionCore
 from .destinations import Kind
 from .errors import FrameRefused, TransactionAborted
+from .events import Acknowledged
 from .records import OpenTransactions, require
 from .router import AckMode, Subscription
 from .send import perform_send
@@ -75,6 +76,13 @@ def apply_ack(session: SessionCore, sub: Subscription, ack_id: str, nack: bool) 
         messages.append(message)
     if nack and sub.kind is Kind.QUEUE and sub.active:
         session.ctx.exchange.router.requeue(sub, messages, avoid=sub)
+    elif not nack and session.principal is not None:
+        handler = session.ctx.rules.handler_of(sub.destination)
+        if handler is not None and hasattr(handler, "acknowledged"):
+            session.emit_event(Acknowledged(
+                handler, session.principal, sub.destination,
+                tuple(dict(m.headers) for m in messages),
+            ))
 
 
 def _on_ack_or_nack(session: SessionCore, frame: Frame, nack: bool) -> Any:

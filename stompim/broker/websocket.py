@@ -162,11 +162,12 @@ def handshake_token(request: Request) -> str | None:
 
 async def start_websocket_server(
     acceptor: Acceptor, host: str, port: int, path: str, *, max_frame_size: int,
-    fast_path: bool, trusted_proxies: TrustedProxies | None = None,
+    fast_path: bool, trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
 ) -> Server:
     """Listen on host:port for STOMP over WebSocket at `path`. The client's address
     handed to the broker is the peer's, or, behind a proxy of `trusted_proxies`, the
-    one its X-Forwarded-For names (stompim.forwarded)."""
+    one its X-Forwarded-For names (stompim.forwarded). `reuse_port`: SO_REUSEPORT, so
+    several processes share the port."""
     proxies = trusted_proxies or TrustedProxies()
     fast = fast_path and fast_path_usable()
     connection_class = FastConnection if fast else PublicConnection
@@ -199,4 +200,5 @@ async def start_websocket_server(
         max_queue=4,
         write_limit=(soft, soft // 4),
         create_connection=connection_class,
+        reuse_port=reuse_port or None,
     )

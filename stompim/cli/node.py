@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import signal
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 from stompim import __version__
 from stompim.cli.common import EXIT_CONFIG, EXIT_PROBLEM
+from stompim.cli.workers import SUPERVISOR_ENV, resolve_workers, supervise
 from stompim.config import Config
 from stompim.errors import ConfigError
 
@@ -27,6 +29,11 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--http-port", type=int, help="REST port (overrides server.http_port)")
     serve.add_argument("--ws-port", type=int, help="WebSocket port (overrides server.ws_port)")
     serve.add_argument("--tcp-port", type=int, help="STOMP TCP port; -1 disables it")
+    serve.add_argument(
+        "--workers",
+        help="processes serving these ports (overrides server.workers): a number, or auto"
+        " (one per core); more than 1 needs Redis",
+    )
     sub.add_parser("migrate", help="create or upgrade the configured database, then exit")
 
 
@@ -73,12 +80,33 @@ async def _serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows has no signal handlers
             loop.add_signal_handler(sig, stop.set)
+    watch = _watch_supervisor(stop)
     await node.start()
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if watch is not None:
+            watch.cancel()
         await node.stop()
+
+
+def _watch_supervisor(stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """A worker of `serve --workers` (stompim.cli.workers) stops itself when its
+    supervisor is gone (killed with -9, say), rather than serve on unsupervised."""
+    supervisor = os.environ.get(SUPERVISOR_ENV, "")
+    if not supervisor.isdigit():
+        return None
+
+    async def watch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            if os.getppid() != int(supervisor):
+                log.warning("the supervisor (pid %s) is gone; this worker stops", supervisor)
+                stop.set()
+
+    return asyncio.get_running_loop().create_task(watch())
 
 
 async def _migrate(config: Config) -> int:
@@ -98,6 +126,13 @@ def run(config: Config, args: argparse.Namespace) -> int:
         version = asyncio.run(_migrate(config))
         print(f"stompim: database at schema version {version}")
         return 0
+    try:
+        count = resolve_workers(getattr(args, "workers", None), config)
+    except ValueError as exc:
+        print(f"stompim: --workers: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if count > 1:
+        return supervise(config, args, count)
     loop_name = _install_uvloop()
     before, after = raise_open_file_limit()
     log.info(

@@ -6,7 +6,8 @@ Send, in order (DESIGN.md "A chat message, end to end"):
      which checks the rights of a whole batch of concurrent sends at once:
      private -> no block either way, then friendship (unless
      im.allow_stranger_chat); group -> group exists, active member, not muted
-     (member.muted, or group.all_muted for plain members);
+     (a timed mute, member.muted_until: 4005 naming the seconds left; member.muted;
+     or group.all_muted for plain members);
   3. the batch is stored in one transaction (MessageRepository.write_batch), each
      message with its conversation's next seq (a resent clientMsgId returns the
      stored copy, `duplicate`; one reused in another conversation is refused, 3001);
@@ -50,9 +51,9 @@ from stompim.im.errors import (
     ImError,
 )
 from stompim.im.ids import id_value, seq_value
+from stompim.im.message_actions import MessageActions
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord, message_json
 from stompim.im.publisher import Publisher
-from stompim.im.timeline import TimelineService
 from stompim.im.timeline_refs import TimelineRefs
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
@@ -110,11 +111,11 @@ class ChatService:
         self.repo = self.conversations.repo
         facts = facts if facts is not None else social_facts(friends, groups)
         self.refs = TimelineRefs(self.messages, facts)
-        self.timeline = TimelineService(
+        self.message_actions = MessageActions(
             config=config, db=db, publisher=publisher, conversations=self.conversations,
             clock=lambda: self.clock(), linked=self.linked,
         )
-        self.conversations.list_extras = self.timeline.list_extras
+        self.conversations.list_extras = self.message_actions.list_extras
         self.batcher = SendBatcher(
             config=config,
             facts=facts,
@@ -166,7 +167,7 @@ class ChatService:
             except Exception:  # stored already; members cannot read the file until fixed
                 log.exception("recording the file of message %s failed", msg.id)
         try:
-            await self.timeline.message_stored(msg)
+            await self.message_actions.message_stored(msg)
         except Exception:  # stored already; only mentionCount misses it
             log.exception("recording the mentions of message %s failed", msg.id)
         await self.publisher.message_stored(self.linked(msg))
@@ -198,6 +199,19 @@ class ChatService:
         group_id = id_value(group_id, "groupId")
         return self.batcher.enqueue(ChatType.GROUP, sender_id, group_id, draft, self.clock())
 
+    async def post_system(
+        self, group_id: int, actor_id: int, draft: MessageDraft
+    ) -> MessageRecord:
+        """Store a system message (`draft.type == "system"`) in the group's conversation
+        and publish it like a chat message; returns the stored record. No rights check:
+        the caller (stompim.im.system_messages) reports a change it already made. It
+        takes the send queue, so its seq and live order hold among the chat messages."""
+        future = self.batcher.enqueue(
+            ChatType.GROUP, actor_id, id_value(group_id, "groupId"), draft, self.clock(),
+            system=True,
+        )
+        return (await future).message
+
     # -- replay (a binding's resume after a reconnect) ------------------------------
 
     async def replay_group(
@@ -217,30 +231,45 @@ class ChatService:
         return [self.linked(m) for m in found]
 
     async def replay_private(
-        self, user_id: int, since_id: int, limit: int
+        self, user_id: int, since: int, limit: int
     ) -> list[MessageRecord]:
-        """Every private message of the user, sent or received, with id > since_id
-        (by id, at most `limit`)."""
-        since_id = seq_value(since_id, "since")
-        found = await self.messages.private_after_id(user_id, since_id, limit)
+        """Every private message of the user, sent or received, after place `since` of
+        their inbox (in inbox order, at most `limit`). A message's place in a user's
+        inbox is `MessageRecord.inbox_seq(user)`: 1, 2, 3... per user, committed in
+        order (stompim.store.messages), so the last place a client saw is an exact
+        cursor, whichever node stored what."""
+        since = seq_value(since, "since")
+        found = await self.messages.inbox_after(user_id, since, limit)
         return [self.linked(m) for m in found]
 
     async def missed_edits(
         self, user_id: int, group_id: int | None, since: int
     ) -> list[tuple[MessageRecord, int]]:
         """Edits a client resuming after `since` on a group topic (`group_id`) or its
-        private queue (None) may have missed, as (message, version); see
-        TimelineService.missed_edits. Call after the replay's own checks."""
+        private queue (None; `since` is then a place of the user's inbox) may have
+        missed, as (message, version); see
+        MessageActions.missed_edits. Call after the replay's own checks."""
         conversation = None
         if group_id is not None:
             conv = await self.repo.of_group(group_id)
             if conv is None:
                 return []
             conversation = conv.id
-        found = await self.timeline.missed_edits(
+        found = await self.message_actions.missed_edits(
             group_conversation=conversation, user_id=user_id, since=since
         )
         return [(self.linked(m), version) for m, version in found]
+
+    async def private_head(self, user_id: int) -> int:
+        """The last place of the user's inbox stored so far (0: none)."""
+        return await self.messages.inbox_head(user_id)
+
+    async def group_head(self, user_id: int, group_id: int) -> int:
+        """The group conversation's last seq stored so far (0: none); members only."""
+        group_id = id_value(group_id, "groupId")
+        await self.groups.require_member(group_id, user_id)
+        conv = await self.repo.of_group(group_id)
+        return 0 if conv is None else conv.last_seq
 
     # -- history and recall ---------------------------------------------------
 
@@ -255,7 +284,7 @@ class ChatService:
     ) -> list[dict[str, Any]]:
         """A page of messages in ascending seq order (keyset by seq; see
         MessageRepository.page), as the user sees them: none they deleted for themselves
-        or cleared, with reactions (stompim.im.timeline.TimelineService.present)."""
+        or cleared, with reactions (stompim.im.message_actions.MessageActions.present)."""
         if limit < 1 or limit > MAX_HISTORY_LIMIT:
             raise ImError(BAD_REQUEST, f"limit must be 1..{MAX_HISTORY_LIMIT}", 400)
         if before_seq is not None:
@@ -266,7 +295,7 @@ class ChatService:
         msgs = await self.messages.page(
             conv.id, before_seq=before_seq, after_seq=after_seq, limit=limit, viewer=user_id
         )
-        return await self.timeline.present(user_id, msgs)
+        return await self.message_actions.present(user_id, msgs)
 
     async def recall(self, user_id: int, message_id: int) -> dict[str, Any]:
         """Recall a message: its sender within im.recall_window_seconds, or a group
@@ -296,6 +325,6 @@ class ChatService:
         if changed:
             if self.media is not None:
                 await self.media.message_recalled(msg)
-            await self.timeline.message_recalled(msg)
+            await self.message_actions.message_recalled(msg)
             await self.publisher.message_recalled(stored, user_id)
         return message_json(stored)

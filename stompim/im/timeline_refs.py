@@ -9,7 +9,7 @@ to store, with the server-written keys of `extra`, or the send's own refusal:
 * `replyTo`: a message of the same conversation (else 3002). `extra.reply` keeps a
   quoted summary: `{messageId, seq, fromUserId, type, content, recalled}`, content cut
   to QUOTE_CHARS; the summary is the one shown later unless the original is recalled,
-  which every reader then sees (`recalled: true`, empty content: stompim.im.timeline).
+  which every reader then sees (`recalled: true`, empty content: stompim.im.message_actions).
 * `forwardFrom`: a message the sender may read (a participant of its private chat, an
   active member of its group; else 3002, as for a message that does not exist) and not
   recalled (3002). The new message copies its type, content and extra (a file is

@@ -21,19 +21,31 @@ member (4001/4002 otherwise). `/app/chat/*` cannot be subscribed.
 Resume (`x-since-seq:<n>`), chosen so the broker can order and de-duplicate by the
 `seq` header of one destination (see stompim.stomp.destinations):
   * `/topic/chat/<gid>`: n is the group conversation's seq; messages with seq > n.
-  * `/queue/chat/<uid>` (also reached as `/user/queue/chat`): n is the last message id
-    the client saw; the replay is all the user's private messages with id > n.
-At most `replay_limit` messages are replayed; older gaps are filled by history. Before
-them come the `edit` events of messages at or before n that the client may have missed
-(stompim.im.timeline.TimelineService.missed_edits), each with the `message-id` its live
-copy had, so the broker never delivers one twice across the replay and live. Messages
-the user deleted for themselves or cleared are not replayed.
+  * `/queue/chat/<uid>` (also reached as `/user/queue/chat`): n is the last inbox seq
+    the client saw; the replay is all the user's private messages after place n of
+    their inbox.
+Both are ordered streams (`ordered`): contiguous seqs committed in order, so the
+broker delivers them in order, exactly once, and asks `replay` again for a hole it
+sees (a message stored on another node whose publish came late or was lost); a
+SUBSCRIBE without x-since-seq starts at `head` (what is stored by then).
+At most `replay_limit` messages are replayed at a time; older gaps are filled by history.
+Messages the user deleted for themselves or cleared are not replayed (their seqs are
+left out; the broker passes over them). Before the messages come the `edit` events of
+messages at or before n that the client may have missed
+(stompim.im.message_actions.MessageActions.missed_edits): events without `seq`, which
+an ordered stream delivers as they come.
+
+ACK (client ack modes) of a private chat MESSAGE on `/queue/chat/<uid>` by that user, of
+a message someone else sent: the message's conversation is delivered to the user up to
+its seq (stompim.im.delivery). ACKs are coalesced per (user, conversation) and written
+from one task, so a burst of ACKs costs one update per conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -41,9 +53,10 @@ import orjson
 from stompim.broker.auth import Principal
 from stompim.errors import Unavailable
 from stompim.im.chat import ChatService, SendFuture, SendResult
+from stompim.im.delivery import DeliveryService
 from stompim.im.errors import BAD_REQUEST, FORBIDDEN, SEND_FAILED, ImError
+from stompim.im.message_actions import MessageActions
 from stompim.im.messages import message_bytes, parse_draft, target_from
-from stompim.im.timeline import TimelineService
 from stompim.stomp.destinations import (
     APP_GROUP,
     APP_PRIVATE,
@@ -59,6 +72,9 @@ from stompim.stomp.destinations import (
 )
 
 __all__ = ["DEFAULT_REPLAY_LIMIT", "ChatDestinationHandler"]
+
+log = logging.getLogger(__name__)
+MAX_PENDING_ACKS = 10_000
 
 DEFAULT_REPLAY_LIMIT = 5000
 
@@ -104,9 +120,52 @@ def _receipt(result: SendResult) -> Mapping[str, str]:
 class ChatDestinationHandler:
     """The chat destinations of the broker (see the module docstring)."""
 
-    def __init__(self, chat: ChatService, *, replay_limit: int = DEFAULT_REPLAY_LIMIT) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        *,
+        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        delivery: DeliveryService | None = None,
+    ) -> None:
         self.chat = chat
         self.replay_limit = replay_limit
+        self.delivery = delivery
+        self._acks: dict[tuple[int, int], int] = {}
+        self._ack_task: asyncio.Task[None] | None = None
+
+    # -- ACKs: delivered ------------------------------------------------------------
+
+    def acknowledged(
+        self, principal: Principal, destination: str, headers: Sequence[Mapping[str, str]]
+    ) -> None:
+        if self.delivery is None or not destination.startswith(QUEUE_PREFIX):
+            return
+        user_id = principal.user_id
+        for h in headers:
+            if "x-event" in h or h.get("x-sender-id") == str(user_id):
+                continue
+            cid, seq = h.get("conversation-id", ""), h.get("x-conversation-seq", "")
+            if not (cid.isascii() and cid.isdigit() and seq.isascii() and seq.isdigit()):
+                continue
+            key = (user_id, int(cid))
+            if len(self._acks) >= MAX_PENDING_ACKS and key not in self._acks:
+                continue  # the recipient's read still marks it delivered
+            self._acks[key] = max(self._acks.get(key, 0), int(seq))
+        if self._acks and self._ack_task is None:
+            self._ack_task = asyncio.get_running_loop().create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        try:
+            while self._acks:
+                pending, self._acks = self._acks, {}
+                for (user_id, cid), seq in pending.items():
+                    try:
+                        assert self.delivery is not None
+                        await self.delivery.mark_delivered(user_id, cid, seq)
+                    except Exception as exc:  # a stale ACK, the database away: skip it
+                        log.debug("delivered mark of %s in %s failed: %s", user_id, cid, exc)
+        finally:
+            self._ack_task = None
 
     def handles(self, destination: str) -> bool:
         return destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX)) or destination in (
@@ -125,6 +184,19 @@ class ChatDestinationHandler:
             )
             return
         raise ImError(BAD_REQUEST, f"cannot subscribe to {destination[:80]}", 400)
+
+    def ordered(self, destination: str) -> bool:
+        """Every subscribable chat destination is an ordered stream (module docstring)."""
+        return destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX))
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        """The last `seq` of `destination` stored so far."""
+        user_id = principal.user_id
+        if destination.startswith(QUEUE_PREFIX):
+            if id_in(destination, QUEUE_PREFIX) != user_id:
+                raise ImError(FORBIDDEN, "this chat queue belongs to another user", 403)
+            return await self.chat.private_head(user_id)
+        return await self.chat.group_head(user_id, id_in(destination, TOPIC_PREFIX))
 
     async def replay(
         self, principal: Principal, destination: str, since: int
@@ -145,9 +217,9 @@ class ChatDestinationHandler:
             return []
         rows = []
         for msg, version in await self.chat.missed_edits(user_id, group_id, after):
-            body = TimelineService.edit_event(msg, version, msg.sender_id)
+            body = MessageActions.edit_event(msg, version, msg.sender_id)
             payload, headers = timeline_frame(
-                msg, "edit", body, TimelineService.edit_event_id(msg, version)
+                msg, "edit", body, MessageActions.edit_event_id(msg, version)
             )
             rows.append((headers, payload))
         return [*rows, *((message_headers(m, dest), message_bytes(m)) for m in found)]

@@ -3,12 +3,19 @@
 Destinations (DESIGN.md "Destinations"):
 
 * ``/queue/chat/<userId>``: every private conversation of that user, multiplexed; its
-  ``seq`` header is the message id (global and monotonic), so one number orders the
-  whole queue for resume (``x-since-seq``) and de-duplication; the conversation's own
-  seq is in ``x-conversation-seq`` and in the body.
+  ``seq`` header is the message's place in that user's inbox (1, 2, 3... per user,
+  committed in order: stompim.store.messages), so one number orders the whole queue for
+  resume (``x-since-seq``) and de-duplication, exactly, whichever node stored what;
+  ``x-inbox-seq`` repeats it; the conversation's own seq is in ``x-conversation-seq``
+  and in the body.
 * ``/topic/chat/<groupId>``: the group's conversation; ``seq`` is that conversation's seq.
+
+Both ``seq`` headers are contiguous and committed in order, which the broker relies on
+(DestinationHandler.ordered): it delivers a subscription's messages in ``seq`` order,
+drops one it already delivered and fetches a hole from the store.
 * ``/app/chat/private``, ``/app/chat/group``: Spring application destinations; the JSON
   body names the target.
+* ``/app/chat/typing``: typing signals (stompim.stomp.typing); never stored.
 * ``/queue/notification/<userId>``: the notification center.
 
 Ids in destinations and ``x-since-seq`` are ASCII digits in signed 64-bit range: a
@@ -29,6 +36,7 @@ from stompim.im.messages import ChatType, MessageRecord
 __all__ = [
     "APP_GROUP",
     "APP_PRIVATE",
+    "APP_TYPING",
     "QUEUE_PREFIX",
     "TOPIC_PREFIX",
     "chat_destinations",
@@ -47,6 +55,7 @@ QUEUE_PREFIX = "/queue/chat/"
 TOPIC_PREFIX = "/topic/chat/"
 APP_PRIVATE = "/app/chat/private"
 APP_GROUP = "/app/chat/group"
+APP_TYPING = "/app/chat/typing"
 NOTIFICATION_PREFIX = "/queue/notification/"
 
 
@@ -93,13 +102,25 @@ def message_headers(message: MessageRecord, destination: str) -> dict[str, str]:
     publisher's `message-id` for every subscriber; front ends read it); the
     `x-message-id` copy stays for clients written against earlier versions.
     """
-    order = message.id if destination.startswith(QUEUE_PREFIX) else message.seq
+    if destination.startswith(QUEUE_PREFIX):
+        inbox = str(message.inbox_seq(id_in(destination, QUEUE_PREFIX)))
+        return {
+            "message-id": str(message.id),
+            "x-message-id": str(message.id),
+            "seq": inbox,
+            "x-inbox-seq": inbox,
+            "x-conversation-seq": str(message.seq),
+            "conversation-id": str(message.conversation_id),
+            "x-sender-id": str(message.sender_id),
+            "content-type": "application/json",
+        }
     return {
         "message-id": str(message.id),
         "x-message-id": str(message.id),
-        "seq": str(order),
+        "seq": str(message.seq),
         "x-conversation-seq": str(message.seq),
         "conversation-id": str(message.conversation_id),
+        "x-sender-id": str(message.sender_id),
         "content-type": "application/json",
     }
 

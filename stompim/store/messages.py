@@ -11,7 +11,21 @@ batches): one UPDATE moving every conversation's `last_seq` by its count of
 messages, one SELECT of the new values, one multi-row INSERT (in batch order, so
 ids grow with seqs) that returns the new ids (MariaDB, SQLite; on MySQL a SELECT
 of them follows) and one multi-row cursor upsert: four or five statements and one
-commit (one log flush) per batch, whatever its size and whatever the group size.
+commit (one log flush) per batch, whatever its size and whatever the group size; plus
+one multi-row INSERT into the full-text index (stompim.store.search_index).
+
+Private inboxes: a private message also takes the next seq of the recipient's inbox
+and of the sender's (table chat_inbox, one counter row per user; chat_inbox_message
+maps (user, inbox seq) to the message). The counters move in the same UPDATE style
+as `last_seq`, in the same transaction: the row lock makes a second writer (another
+node) wait until the first commits, so one user's inbox seqs commit in increasing
+order and a rolled back batch leaves no hole. That is what makes the inbox seq an
+exact resume cursor for /queue/chat/<userId>, where message ids are not: MySQL hands
+out ids at INSERT, so with several writers a lower id can commit after a higher one
+was delivered. A batch with private messages costs two statements more (the counter
+UPDATE, folded into the SELECT of `last_seq`, and one multi-row INSERT of entries);
+counter rows are created on first use, outside the transaction, so the transaction
+only locks rows that exist (no gap locks).
 
 A resent client message id never stores a second copy: (sender_id,
 client_msg_id) is unique. Callers look for earlier copies first
@@ -31,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -40,11 +54,13 @@ from stompim.errors import DuplicateKey, NotFoundInStore, StoreError
 from stompim.store.conversations import cursor_upsert_sql
 from stompim.store.database import Database
 from stompim.store.records import ChatType, MessageDraft, MessageRecord, MessageStatus
+from stompim.store.search_index import index_rows, unindex_sql
 
 _COLS = (
     "id, conversation_id, seq, sender_id, chat_type, target_id, msg_type, content, extra,"
     " client_msg_id, status, created_at, edited_at"
 )
+_M_COLS = ", ".join(f"m.{c.strip()}" for c in _COLS.split(","))
 
 
 def _record(row: dict[str, Any]) -> MessageRecord:
@@ -66,6 +82,19 @@ def _record(row: dict[str, Any]) -> MessageRecord:
     )
 
 
+def _inbox_record(row: dict[str, Any], user_id: int) -> MessageRecord:
+    """A row of an inbox read (`inbox_seq` is `user_id`'s place of the message)."""
+    record = _record(row)
+    seq = int(row["inbox_seq"])
+    if user_id == record.target_id:
+        return replace(record, target_inbox_seq=seq)
+    return replace(record, sender_inbox_seq=seq)
+
+
+MAX_REMEMBERED_INBOXES = 100_000
+"""Users whose chat_inbox row is known to exist (per repository); starts over when full."""
+
+
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +110,8 @@ class NewMessage:
     now: int
     sender_joined_at: int = 0  # group sends: the sender's join time, kept on the cursor
 
-    def record(self, message_id: int, seq: int) -> MessageRecord:
+    def record(self, message_id: int, seq: int, inbox: tuple[int, int] = (0, 0)) -> MessageRecord:
+        """The stored record; `inbox`: (sender's, recipient's) inbox seq."""
         return MessageRecord(
             id=message_id,
             conversation_id=self.conversation_id,
@@ -95,6 +125,8 @@ class NewMessage:
             client_msg_id=self.draft.client_msg_id,
             status=MessageStatus.NORMAL,
             created_at=self.now,
+            sender_inbox_seq=inbox[0],
+            target_inbox_seq=inbox[1],
         )
 
     def row(self, seq: int) -> tuple[Any, ...]:
@@ -119,10 +151,6 @@ _INSERT_HEAD = (
     " target_id, msg_type, content, extra, client_msg_id, status, created_at)"
 )
 
-
-_M_COLS = ", ".join(f"m.{col.strip()}" for col in _COLS.split(","))
-"""_COLS of chat_message aliased `m` (queries that join it)."""
-
 _HIDDEN_JOIN = " LEFT JOIN chat_hidden h ON h.user_id = ? AND h.message_id = m.id"
 _VISIBLE = (
     " AND h.message_id IS NULL AND m.seq > COALESCE((SELECT cl.seq FROM chat_cleared cl"
@@ -140,6 +168,7 @@ class MessageRepository:
         `INSERT ... RETURNING`; False forces the SELECT of the new ids (MySQL's way)."""
         self._db = db
         self._returning = insert_returning
+        self._inboxes: set[int] = set()  # users whose chat_inbox row exists
 
     async def by_client_id(self, sender_id: int, client_msg_id: str) -> MessageRecord | None:
         row = await self._db.fetch_one(
@@ -205,15 +234,38 @@ class MessageRepository:
                 self._returning = "mariadb" in version.lower() and _version(version) >= (10, 5)
         return self._returning
 
+    async def _ensure_inboxes(self, users: Sequence[int]) -> None:
+        """Counter rows for `users` (created on first use, outside the batch's
+        transaction, so that transaction only locks rows that exist)."""
+        missing = [u for u in users if u not in self._inboxes]
+        if not missing:
+            return
+        ignore = "INSERT IGNORE" if self._db.dialect == "mysql" else "INSERT OR IGNORE"
+        await self._db.execute(
+            f"{ignore} INTO chat_inbox (user_id, last_seq) VALUES"
+            f" {', '.join('(?, 0)' for _ in missing)}",
+            missing,
+        )
+        if len(self._inboxes) + len(missing) > MAX_REMEMBERED_INBOXES:
+            self._inboxes.clear()
+        self._inboxes.update(missing)
+
     async def _write(self, batch: Sequence[NewMessage]) -> list[Stored]:
-        """The five statements of one batch, in one transaction."""
+        """The statements of one batch, in one transaction."""
         counts: dict[int, int] = {}
+        inbox_counts: dict[int, int] = {}
         for item in batch:
             counts[item.conversation_id] = counts.get(item.conversation_id, 0) + 1
-        conversation_ids = sorted(counts)  # one lock order for every writer
+            if item.chat_type is ChatType.PRIVATE:
+                for user in (item.sender_id, item.target_id):
+                    inbox_counts[user] = inbox_counts.get(user, 0) + 1
+        conversation_ids = sorted(counts)  # one lock order for every writer:
+        users = sorted(inbox_counts)       # conversations, then inboxes, each by id
+        await self._ensure_inboxes(users)
         returning = await self._insert_returning()
         marks = ", ".join("?" for _ in conversation_ids)
         cases = " ".join("WHEN ? THEN ?" for _ in conversation_ids)
+        user_marks = ", ".join("?" for _ in users)
         async with self._db.transaction() as tx:
             await tx.execute(
                 f"UPDATE chat_conversation SET last_seq = last_seq + CASE id {cases} END,"
@@ -221,20 +273,50 @@ class MessageRepository:
                 [v for cid in conversation_ids for v in (cid, counts[cid])]
                 + [max(item.now for item in batch)] + conversation_ids,
             )
-            rows = await tx.fetch_all(
-                f"SELECT id, last_seq FROM chat_conversation WHERE id IN ({marks})",
-                conversation_ids,
-            )
-            next_seq = {int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1 for r in rows}
+            select = f"SELECT 0 AS k, id, last_seq FROM chat_conversation WHERE id IN ({marks})"
+            params: list[Any] = list(conversation_ids)
+            if users:
+                user_cases = " ".join("WHEN ? THEN ?" for _ in users)
+                await tx.execute(
+                    f"UPDATE chat_inbox SET last_seq = last_seq + CASE user_id {user_cases} END"
+                    f" WHERE user_id IN ({user_marks})",
+                    [v for u in users for v in (u, inbox_counts[u])] + users,
+                )
+                select += (
+                    " UNION ALL SELECT 1 AS k, user_id AS id, last_seq FROM chat_inbox"
+                    f" WHERE user_id IN ({user_marks})"
+                )
+                params += users
+            rows = await tx.fetch_all(select, params)
+            next_seq = {
+                int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1
+                for r in rows if int(r["k"]) == 0
+            }
+            next_inbox = {
+                int(r["id"]): int(r["last_seq"]) - inbox_counts[int(r["id"])] + 1
+                for r in rows if int(r["k"]) == 1
+            }
             missing = set(counts) - set(next_seq)
             if missing:
                 raise NotFoundInStore(f"no conversation rows {sorted(missing)}")
+            if set(inbox_counts) - set(next_inbox):  # a row deleted since it was remembered
+                self._inboxes.clear()
+                raise NotFoundInStore("no chat_inbox rows for some users")
             seqs: list[int] = []
+            inboxes: list[tuple[int, int]] = []
             cursors: dict[tuple[int, int], tuple[NewMessage, int]] = {}
             for item in batch:
                 seq = next_seq[item.conversation_id]
                 next_seq[item.conversation_id] = seq + 1
                 seqs.append(seq)
+                if item.chat_type is ChatType.PRIVATE:
+                    own = next_inbox[item.sender_id]
+                    theirs = next_inbox[item.target_id]
+                    next_inbox[item.sender_id] = own + 1
+                    next_inbox[item.target_id] = theirs + 1
+                    inboxes.append((own, theirs))
+                else:
+                    inboxes.append((0, 0))
                 cursors[(item.conversation_id, item.sender_id)] = (item, seq)  # last wins
             values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)" for _ in batch)
             rows_in = [v for item, seq in zip(batch, seqs, strict=False) for v in item.row(seq)]
@@ -254,6 +336,25 @@ class MessageRepository:
                     ],
                 )
             ids = {(int(r["conversation_id"]), int(r["seq"])): int(r["id"]) for r in stored}
+            entries = [
+                v
+                for item, seq, (own, theirs) in zip(batch, seqs, inboxes, strict=True)
+                if own
+                for v in (
+                    item.sender_id, own, ids[(item.conversation_id, seq)],
+                    item.target_id, theirs, ids[(item.conversation_id, seq)],
+                )
+            ]
+            if entries:
+                await tx.execute(
+                    "INSERT INTO chat_inbox_message (user_id, seq, message_id) VALUES "
+                    + ", ".join("(?, ?, ?)" for _ in range(len(entries) // 3)),
+                    entries,
+                )
+            await index_rows(tx, self._db.dialect, [  # the full-text index (store.search)
+                (ids[(item.conversation_id, seq)], item.conversation_id, item.draft.content)
+                for item, seq in zip(batch, seqs, strict=False)
+            ])
             # own messages count as read by their sender
             await tx.execute(
                 cursor_upsert_sql(self._db.dialect, rows=len(cursors)),
@@ -270,8 +371,8 @@ class MessageRepository:
                 ],
             )
         return [
-            (item.record(ids[(item.conversation_id, seq)], seq), False)
-            for item, seq in zip(batch, seqs, strict=False)
+            (item.record(ids[(item.conversation_id, seq)], seq, inbox), False)
+            for item, seq, inbox in zip(batch, seqs, inboxes, strict=True)
         ]
 
     async def get(self, message_id: int) -> MessageRecord | None:
@@ -332,18 +433,25 @@ class MessageRepository:
         rows = [_record(r) for r in await self._db.fetch_all(sql, params)]
         return rows if ascending else rows[::-1]
 
-    async def private_after_id(
-        self, user_id: int, since_id: int, limit: int
-    ) -> list[MessageRecord]:
-        """All the user's private messages (sent or received) with id > since_id, by id;
-        none the user deleted for themselves or cleared."""
+    async def inbox_after(self, user_id: int, since: int, limit: int) -> list[MessageRecord]:
+        """The user's private messages (sent or received) after place `since` of their
+        inbox, in inbox order, at most `limit`; each record carries that place
+        (`inbox_seq(user_id)`). None the user deleted for themselves or cleared: their
+        places are left out (a jump of the place the broker passes over)."""
         rows = await self._db.fetch_all(
-            f"SELECT {_M_COLS} FROM chat_message m{_HIDDEN_JOIN} WHERE m.conversation_id IN"
-            " (SELECT id FROM chat_conversation WHERE chat_type = ? AND (user_a = ? OR user_b = ?))"
-            f" AND m.id > ?{_VISIBLE} ORDER BY m.id ASC LIMIT ?",
-            (user_id, int(ChatType.PRIVATE), user_id, user_id, since_id, user_id, limit),
+            f"SELECT e.seq AS inbox_seq, {_M_COLS} FROM chat_inbox_message e"
+            f" JOIN chat_message m ON m.id = e.message_id{_HIDDEN_JOIN}"
+            f" WHERE e.user_id = ? AND e.seq > ?{_VISIBLE} ORDER BY e.seq ASC LIMIT ?",
+            (user_id, user_id, since, user_id, limit),
         )
-        return [_record(r) for r in rows]
+        return [_inbox_record(r, user_id) for r in rows]
+
+    async def inbox_head(self, user_id: int) -> int:
+        """The last place of the user's inbox committed so far (0: none yet)."""
+        value = await self._db.fetch_val(
+            "SELECT last_seq FROM chat_inbox WHERE user_id = ?", (user_id,)
+        )
+        return int(value or 0)
 
     async def last_seq_before(self, conversation_id: int, created_before: int) -> int:
         """The highest seq stored before a moment (0 if none): a new member's baseline."""
@@ -365,10 +473,13 @@ class MessageRepository:
         return {int(r["id"]): _record(r) for r in rows}
 
     async def mark_recalled(self, message_id: int, now: int) -> bool:
-        """Clear the content and flag the row; False if it was already recalled."""
-        result = await self._db.execute(
-            "UPDATE chat_message SET status = ?, content = '', extra = NULL, recalled_at = ?"
-            " WHERE id = ? AND status = ?",
-            (int(MessageStatus.RECALLED), now, message_id, int(MessageStatus.NORMAL)),
-        )
+        """Clear the content and flag the row (and take it out of the full-text index);
+        False if it was already recalled."""
+        async with self._db.transaction() as tx:
+            await tx.execute(unindex_sql(self._db.dialect), (message_id,))
+            result = await tx.execute(
+                "UPDATE chat_message SET status = ?, content = '', extra = NULL, recalled_at = ?"
+                " WHERE id = ? AND status = ?",
+                (int(MessageStatus.RECALLED), now, message_id, int(MessageStatus.NORMAL)),
+            )
         return result.rowcount > 0

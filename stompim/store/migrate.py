@@ -20,6 +20,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from stompim.store.database import Database
+from stompim.store.search_index import ensure_search_index
 
 SCHEMA_VERSION = 2  # 2: media tables (media_blob, media_file, media_ref)
 
@@ -40,6 +41,16 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # the credential generation: moved on by a password change, a disable or an admin
     # revocation, which ends every token and session of an older generation
     AddedColumn("users", "credential_gen", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "delivered_seq", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "pinned_at", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    # group join policy (stompim.im.applications): 0 invite_only, 1 approval, 2 open
+    AddedColumn("chat_group", "join_policy", "TINYINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    # a member's mute with a duration (epoch ms it ends; 0 = not muted by time)
+    AddedColumn("group_member", "muted_until", "BIGINT NOT NULL DEFAULT 0",
                 "INTEGER NOT NULL DEFAULT 0"),
     # chat timeline (edits): the time of a message's last edit, NULL when never edited
     AddedColumn("chat_message", "edited_at", "BIGINT NULL", "INTEGER NULL"),
@@ -80,6 +91,8 @@ async def migrate(db: Database) -> int:
     for statement in split_statements(schema_text(db.dialect)):
         await db.execute(statement)
     await add_missing_columns(db, ADDED_COLUMNS)
+    await number_old_inboxes(db)
+    await ensure_search_index(db)  # dialect-specific: stompim.store.search_index
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     await db.execute(
         f"{ignore} INTO schema_version (version, applied_at) VALUES (?, ?)",
@@ -87,6 +100,31 @@ async def migrate(db: Database) -> int:
     )
     version = await db.fetch_val("SELECT MAX(version) FROM schema_version")
     return int(version)
+
+
+async def number_old_inboxes(db: Database) -> bool:
+    """Give the private messages stored before inbox seqs existed their places: each
+    message's id is its place in both users' inboxes, and each user's counter starts at
+    the highest of them, so a seq a client saw before the upgrade (it was the message id
+    then) still resumes at the right place, and new messages follow it. Runs once: only
+    while chat_inbox is empty and private messages exist (nodes of the new version must
+    not have written yet: migrate before starting them). True when it numbered."""
+    if await db.fetch_one("SELECT user_id FROM chat_inbox LIMIT 1"):   # (no COUNT: a start
+        return False                                                   # must not scan)
+    if not await db.fetch_one("SELECT id FROM chat_message WHERE chat_type = 1 LIMIT 1"):
+        return False
+    ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
+    async with db.transaction() as tx:
+        for column in ("target_id", "sender_id"):
+            await tx.execute(
+                f"{ignore} INTO chat_inbox_message (user_id, seq, message_id)"
+                f" SELECT {column}, id, id FROM chat_message WHERE chat_type = 1"
+            )
+        await tx.execute(
+            f"{ignore} INTO chat_inbox (user_id, last_seq)"
+            " SELECT user_id, MAX(seq) FROM chat_inbox_message GROUP BY user_id"
+        )
+    return True
 
 
 async def column_names(db: Database, table: str) -> set[str]:

@@ -8,7 +8,7 @@ domain (stompim.im.messages) re-exports them as its own vocabulary and adds the 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ChatType", "MessageDraft", "MessageRecord", "MessageStatus"]
@@ -61,6 +61,17 @@ class MessageRecord:
     status: MessageStatus
     created_at: int  # epoch ms
     edited_at: int | None = None  # epoch ms of the last edit; None if never edited
+    # Private messages: the place of the message in the sender's and in the recipient's
+    # inbox (stompim.store.messages); 0 where unknown (group messages, history reads).
+    # Not part of equality: the same message read another way is still the same.
+    sender_inbox_seq: int = field(default=0, compare=False)
+    target_inbox_seq: int = field(default=0, compare=False)
+
+    def inbox_seq(self, user_id: int) -> int:
+        """The message's place in `user_id`'s private inbox (0: unknown or none)."""
+        if user_id == self.target_id:
+            return self.target_inbox_seq
+        return self.sender_inbox_seq if user_id == self.sender_id else 0
 
     @property
     def recalled(self) -> bool:

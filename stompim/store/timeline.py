@@ -8,7 +8,7 @@ one floor per (conversation, user), both read by MessageRepository's viewer filt
 mention is one row per mentioned user (user 0 for @all), so a conversation's mention
 count is a range count above the reader's read_seq, never a per-member counter.
 
-Call order: stompim.im.timeline (and stompim.im.timeline_refs for mentions) decides the
+Call order: stompim.im.message_actions (and stompim.im.timeline_refs for mentions) decides the
 rights; this module only stores and reads. Dialect branches live here.
 """
 
@@ -135,6 +135,20 @@ class TimelineRepository:
         )
         found = await MessageRepository(self._db).get_many(int(r["id"]) for r in ids)
         return [found[k] for k in sorted(found)]
+
+    async def inbox_message_at(self, user_id: int, upto_seq: int) -> tuple[int, int] | None:
+        """(message id, created_at) of the message at the last place <= `upto_seq` of the
+        user's private inbox (None: none there). One user's inbox places and message ids
+        rise together (a batch inserts its messages in inbox order while it holds the
+        user's chat_inbox row, stompim.store.messages), so "id <= that id" among the
+        user's private messages is "inbox place <= upto_seq"."""
+        row = await self._db.fetch_one(
+            "SELECT m.id, m.created_at FROM chat_inbox_message e"
+            " JOIN chat_message m ON m.id = e.message_id"
+            " WHERE e.user_id = ? AND e.seq <= ? ORDER BY e.seq DESC LIMIT 1",
+            (user_id, upto_seq),
+        )
+        return None if row is None else (int(row["id"]), int(row["created_at"]))
 
     async def created_at_of(self, where: str, params: Sequence[Any]) -> int | None:
         """created_at of the message `where` names (`seq` / `id` of a replay's since)."""

@@ -47,6 +47,12 @@ class ChatPrefixes:
     async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
         raise AssertionError("sans-I/O tests answer AuthorizeSubscribe themselves")
 
+    def ordered(self, destination: str) -> bool:
+        return False
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        raise AssertionError("sans-I/O tests answer the head themselves")
+
     async def replay(self, principal: Principal, destination: str,
                      since: int) -> list[tuple[dict[str, str], bytes]]:
         raise AssertionError("sans-I/O tests answer the replay themselves")

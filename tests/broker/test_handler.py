@@ -50,6 +50,15 @@ class FakeChat:
         if destination == "/topic/chat/secret":
             raise Refusal(4002, "not a member of the group", 403)
 
+    ordered_streams = False   # DestinationHandler.ordered: the stores' seqs have no holes
+
+    def ordered(self, destination: str) -> bool:
+        return self.ordered_streams
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        rows = self.stored.get(destination, [])
+        return rows[-1][0] if rows else 0
+
     async def replay(self, principal: Principal, destination: str,
                      since_seq: int) -> list[tuple[dict[str, str], bytes]]:
         self.replay_started.set()

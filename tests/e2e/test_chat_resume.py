@@ -1,7 +1,7 @@
 """Resume after a disconnect (issue 5), with stomp.py over TCP: a re-SUBSCRIBE carrying
 `x-since-seq` gets exactly the missed messages, in order, then the live ones; no gap,
 no duplicate. On /topic/chat/<gid> the seq is the group's; on the private queue it is
-the message id (chat_handler.py, "Resume").
+the place in the user's inbox (stompim/stomp/chat.py, "Resume").
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def test_group_topic_and_private_queue_resume_without_gap_or_duplicate(
     private = back.settled("q", MISSED + 2, "private replay then live")
     expected = [r["message-id"] for r in (*missed_private, own, live_private)]
     assert [stored_id(m.headers) for m in private] == expected
-    assert [m.headers["seq"] for m in private] == expected  # the private stream's order key
+    # the private stream's order key: bob's inbox, 1 (p0) then every place once, in order
+    assert [int(m.headers["seq"]) for m in private] == list(range(2, MISSED + 4))
     assert [json_of(m)["content"] for m in private] == [
         *(f"p{n}" for n in range(1, MISSED + 1)), "from laptop", "live-p"]
     # the conversation's own seq, for the UI, is continuous too

@@ -69,11 +69,13 @@ async def cluster(
 
 
 class Device:
-    """A subscriber of /user/queue/chat: the message ids it saw (duplicates counted)."""
+    """A subscriber of /user/queue/chat: the message ids it saw (duplicates counted), and
+    the `seq` of each (the resume cursor)."""
 
     def __init__(self, client: StompClient) -> None:
         self.client = client
         self.ids: list[int] = []
+        self.seqs: list[int] = []
         self.arrived = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._read())
 
@@ -85,6 +87,7 @@ class Device:
                 return
             if frame.command is Command.MESSAGE and frame.get("x-event") is None:
                 self.ids.append(int(orjson.loads(frame.body)["id"]))
+                self.seqs.append(int(frame.get("seq") or 0))
                 self.arrived.set()
 
     async def has(self, wanted: set[int], seconds: float) -> float:
@@ -133,6 +136,7 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
             before = [await _send(sender, bob[0], n) for n in range(BEFORE)]
             before_ids = {int(f.get("message-id") or 0) for f, _ in before}
             await bob_b.has(before_ids, 5.0)
+            seen_before = max(bob_b.seqs)   # the cursor B's device had before the outage
 
             with metered_log() as log:
                 await redis_proxy.set_mode(Mode.BLACKHOLE)
@@ -172,11 +176,11 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
                 catch_up = await bob_b.has(during_ids, 15.0)
             doubled = len(bob_b.ids) - len(set(bob_b.ids))
 
-            # a resume on B from the last id it had before the outage: nothing missing
+            # a resume on B from the last seq it had before the outage: nothing missing
             resumer = await connect_stomp(b.ports.tcp, bob[1])
             clients.append(resumer)
             await resumer.send_frame("SUBSCRIBE", {"destination": "/user/queue/chat", "id": "r",
-                                             "x-since-seq": str(max(before_ids))})
+                                             "x-since-seq": str(seen_before)})
             replayed = [int(orjson.loads((await resumer.frame()).body)["id"])
                         for _ in range(DURING)]
             assert replayed == sorted(during_ids)

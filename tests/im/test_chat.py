@@ -113,12 +113,18 @@ async def test_private_round_trip(env: Env) -> None:
     assert headers["message-id"] == headers["x-message-id"] == receipt["message-id"]
     assert headers["conversation-id"] == receipt["conversation-id"]
     assert headers["content-type"] == "application/json"
-    # on the multiplexed per-user queue the ordering header is the message id
-    assert headers["seq"] == receipt["message-id"] and headers["x-conversation-seq"] == "1"
+    # on the multiplexed per-user queue the ordering header is the place in that user's
+    # inbox (the sender's own copy takes the next place of the sender's inbox)
+    assert headers["seq"] == headers["x-inbox-seq"] == "1"
+    assert headers["x-conversation-seq"] == "1"
+    assert to_self[0][1]["seq"] == "1"
 
-    # the reply lands in the same conversation with the next seq
+    # the reply lands in the same conversation with the next seq, and the next place
+    # of both inboxes
     reply = await send(env, 2, "/queue/chat/1", content="hi")
     assert reply["conversation-id"] == receipt["conversation-id"] and reply["seq"] == "2"
+    assert env.pub.to("/queue/chat/1")[-1][1]["seq"] == "2"
+    assert env.pub.to("/queue/chat/2")[-1][1]["seq"] == "2"
 
 
 @pytest.mark.parametrize("field", ["toUserId", "receiverId", "targetId"])
@@ -328,19 +334,23 @@ async def test_group_replay_after_seq(env: Env) -> None:
         await env.handler.replay(P(4), f"/topic/chat/{GROUP}", 0)
 
 
-async def test_private_replay_by_message_id_across_conversations(env: Env) -> None:
+async def test_private_replay_by_inbox_seq_across_conversations(env: Env) -> None:
     a = await send(env, 1, "/queue/chat/2", content="1->2")
     await send(env, 1, "/queue/chat/3", content="1->3 (not user 2's)")
     b = await send(env, 2, "/queue/chat/1", content="2->1")
     await send(env, 3, f"/topic/chat/{GROUP}", content="group, not private")
     frames = await env.handler.replay(P(2), "/queue/chat/2", 0)
     assert [orjson.loads(body)["content"] for _, body in frames] == ["1->2", "2->1"]
-    assert [h["seq"] for h, _ in frames] == [a["message-id"], b["message-id"]]
-    later = await env.handler.replay(P(2), "/queue/chat/2", int(a["message-id"]))
+    # user 2's inbox: places 1 and 2, although message ids 1 and 3
+    assert [h["seq"] for h, _ in frames] == ["1", "2"]
+    assert [h["message-id"] for h, _ in frames] == [a["message-id"], b["message-id"]]
+    later = await env.handler.replay(P(2), "/queue/chat/2", 1)
     assert [h["x-message-id"] for h, _ in later] == [b["message-id"]]
-    # user 1 resumes across both of their conversations
+    # user 1 resumes across both of their conversations: sent and received, in order
     mine = await env.handler.replay(P(1), "/queue/chat/1", 0)
-    assert len(mine) == 3
+    assert [h["seq"] for h, _ in mine] == ["1", "2", "3"]
+    assert await env.handler.head(P(1), "/queue/chat/1") == 3
+    assert await env.handler.head(P(3), "/queue/chat/3") == 1
     with pytest.raises(ImError):
         await env.handler.replay(P(1), "/queue/chat/2", 0)
 

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from stompim.im.errors import ImError
+from stompim.im.message_actions import check_emoji
 from stompim.im.messages import (
     ChatType,
     MessageDraft,
@@ -17,7 +18,6 @@ from stompim.im.messages import (
     message_json,
     parse_draft,
 )
-from stompim.im.timeline import check_emoji
 from stompim.im.timeline_refs import QUOTE_CHARS, quote_of
 
 

@@ -85,7 +85,8 @@ async def test_receipt_and_deliveries_of_a_private_message(world: World) -> None
     dests = [d for d, _, _ in world.recorder.published]
     assert dests == [f"/queue/chat/{b.user_id}", f"/queue/chat/{a.user_id}"]
     headers = world.recorder.published[0][2]
-    assert headers["message-id"] == headers["seq"] == receipt["message-id"]  # queue: seq = id
+    assert headers["message-id"] == receipt["message-id"]
+    assert headers["seq"] == headers["x-inbox-seq"] == "1"   # queue: the place in the inbox
     again = await world.handler.begin_send(
         a, f"/queue/chat/{b.user_id}", {"x-client-msg-id": "c-1"}, b"hi"
     )

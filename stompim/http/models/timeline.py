@@ -1,5 +1,5 @@
 """Models of the timeline routes: edit, reactions, delete for me, clear, pins
-(stompim.http.routes.timeline; rules in stompim.im.timeline)."""
+(stompim.http.routes.timeline; rules in stompim.im.message_actions)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 from stompim.http.fields import Id, Text
 from stompim.http.models.base import Body, Query, View
 from stompim.http.models.chat import ChatMessage, Reaction
-from stompim.im.timeline import MAX_DELETE
+from stompim.im.message_actions import MAX_DELETE
 
 # -- requests --------------------------------------------------------------------------
 

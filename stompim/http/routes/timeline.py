@@ -1,5 +1,5 @@
 """/api/message/{id}/edit|reactions|pin, /api/message/delete, /api/conversation/{id}/clear,
-/api/group/{id}/pins: what members do to sent messages (stompim.im.timeline).
+/api/group/{id}/pins: what members do to sent messages (stompim.im.message_actions).
 
 Replies, forwards and mentions are part of a send, so they travel with the STOMP SEND
 (`replyTo`, `forwardFrom`, `mentions` in the JSON body); see README "Replies, edits,
@@ -35,7 +35,7 @@ routes = ApiRoutes("timeline")
     response=ChatMessage,
 )
 async def edit(request: web.Request, path: MessageIdPath, body: MessageEdit) -> object:
-    return await request.app[SERVICES].chat.timeline.edit(
+    return await request.app[SERVICES].chat.message_actions.edit(
         request[CLAIMS].user_id, path.message_id, body.content
     )
 
@@ -46,7 +46,7 @@ async def edit(request: web.Request, path: MessageIdPath, body: MessageEdit) -> 
     response=Reactions,
 )
 async def react(request: web.Request, path: MessageIdPath, body: ReactionBody) -> object:
-    return await request.app[SERVICES].chat.timeline.react(
+    return await request.app[SERVICES].chat.message_actions.react(
         request[CLAIMS].user_id, path.message_id, body.emoji, True
     )
 
@@ -57,7 +57,7 @@ async def react(request: web.Request, path: MessageIdPath, body: ReactionBody) -
     response=Reactions,
 )
 async def unreact(request: web.Request, path: MessageIdPath, query: ReactionQuery) -> object:
-    return await request.app[SERVICES].chat.timeline.react(
+    return await request.app[SERVICES].chat.message_actions.react(
         request[CLAIMS].user_id, path.message_id, query.emoji, False
     )
 
@@ -68,7 +68,7 @@ async def unreact(request: web.Request, path: MessageIdPath, query: ReactionQuer
     response=Deleted,
 )
 async def delete_for_me(request: web.Request, body: DeleteForMe) -> object:
-    deleted = await request.app[SERVICES].chat.timeline.delete_for_me(
+    deleted = await request.app[SERVICES].chat.message_actions.delete_for_me(
         request[CLAIMS].user_id, body.message_ids
     )
     return {"deleted": deleted}
@@ -80,7 +80,7 @@ async def delete_for_me(request: web.Request, body: DeleteForMe) -> object:
     response=Cleared,
 )
 async def clear(request: web.Request, path: ConversationIdPath) -> object:
-    return await request.app[SERVICES].chat.timeline.clear(
+    return await request.app[SERVICES].chat.message_actions.clear(
         request[CLAIMS].user_id, path.conversation_id
     )
 
@@ -91,7 +91,7 @@ async def clear(request: web.Request, path: ConversationIdPath) -> object:
     response=PinState,
 )
 async def pin(request: web.Request, path: MessageIdPath) -> object:
-    return await request.app[SERVICES].chat.timeline.pin(
+    return await request.app[SERVICES].chat.message_actions.pin(
         request[CLAIMS].user_id, path.message_id, True
     )
 
@@ -102,7 +102,7 @@ async def pin(request: web.Request, path: MessageIdPath) -> object:
     response=PinState,
 )
 async def unpin(request: web.Request, path: MessageIdPath) -> object:
-    return await request.app[SERVICES].chat.timeline.pin(
+    return await request.app[SERVICES].chat.message_actions.pin(
         request[CLAIMS].user_id, path.message_id, False
     )
 
@@ -113,7 +113,9 @@ async def unpin(request: web.Request, path: MessageIdPath) -> object:
     response=list[PinnedMessage],
 )
 async def pins(request: web.Request, path: GroupIdPath) -> object:
-    return await request.app[SERVICES].chat.timeline.pins(request[CLAIMS].user_id, path.group_id)
+    return await request.app[SERVICES].chat.message_actions.pins(
+        request[CLAIMS].user_id, path.group_id
+    )
 
 
 def register_routes(app: web.Application) -> None:

@@ -6,7 +6,8 @@
 //
 // Start-up (start): load the lists over REST, then connect. Every SUBSCRIBE to a chat
 // destination names the last message already held (`x-since-seq`): on /user/queue/chat the
-// highest private message id seen, on /topic/chat/<gid> the group conversation's highest seq.
+// last place of my inbox seen live (its `seq` header; before any, none: from now), on
+// /topic/chat/<gid> the group conversation's highest seq.
 // After a network drop the broker replays what was stored meanwhile before live messages,
 // and ChatStore keeps one copy of each by seq, so nothing is lost, doubled or out of order.
 // Sends wait in the outbox (outbox.mjs) until their RECEIPT says "stored".
@@ -18,7 +19,7 @@ import { StompClient } from "./stomp.mjs";
 
 const HISTORY_PAGE = 30;
 const LIST_PAGE = 100;
-const MAX_LIST_PAGES = 20; // how far a chat's conversation is looked for in the list
+const CONVERSATION_NOT_FOUND = 3005; // /api/conversation/lookup: no conversation yet
 
 const WS_URL_KEY = "stompim.wsUrl";
 
@@ -49,7 +50,7 @@ export class Messenger extends EventTarget {
     this.directory = new Directory(api, me, (type, detail) => this.emit(type, detail));
     this.groups = new Map(); // group id -> group JSON (with myRole)
     this.listCursor = null; // nextCursor of the conversation list, while it has more
-    this.privateSince = 0; // highest private message id held (the seq header of /user/queue/chat)
+    this.privateSince = 0; // last place of my inbox seen (the seq header of /user/queue/chat)
     this.groupSince = new Map(); // group id -> highest seq held
     this.groupSubs = new Map(); // group id -> subscription
     this.outbox = new Outbox(this);
@@ -104,7 +105,10 @@ export class Messenger extends EventTarget {
       console.warn("STOMP ERROR", frame.headers.message, frame.body);
     };
     client.subscribe("/user/queue/chat", (f) => this.onPrivate(f), () => this.privateSinceHeader());
-    client.subscribe("/user/queue/notification", (f) => this.onNotification(f.json()));
+    client.subscribe("/user/queue/notification", (f) => {
+      // presence events (x-event: presence) are not notification-center entries
+      if (!f.headers["x-event"]) this.onNotification(f.json());
+    });
     client.subscribe("/user/queue/errors", (f) => this.onRefusal(f.json()));
     this.stomp = client;
     this.syncGroupSubscriptions();
@@ -136,8 +140,9 @@ export class Messenger extends EventTarget {
   }
 
   privateSinceHeader() {
-    // Always on a reconnect (0 = "everything", for a user who had no message yet).
-    return this.privateSince > 0 || this.wasConnected ? { "x-since-seq": String(this.privateSince) } : {};
+    // Resume from the last place of the inbox seen live. Before any was seen, subscribe
+    // from now: a reconnect reloads the conversation list, which shows what came meanwhile.
+    return this.privateSince > 0 ? { "x-since-seq": String(this.privateSince) } : {};
   }
 
   async connected(reconnected) {
@@ -163,11 +168,9 @@ export class Messenger extends EventTarget {
     this.listCursor = page.hasMore ? page.nextCursor : null;
     for (const item of page.list) {
       const chat = this.store.applyConversation(item);
-      const last = item.lastMessage;
       if (item.chatType === "group") {
         this.groupSince.set(item.targetId, Math.max(this.groupSince.get(item.targetId) ?? 0, item.lastSeq));
       }
-      if (last) this.privateSince = Math.max(this.privateSince, last.id);
       if (chat.key === this.openKey) this.fillGaps(chat);
     }
     this.emit("chats");
@@ -221,6 +224,12 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (event === "read_count") {
+      const chat = this.store.applyReadCount(body);
+      if (chat) this.changed(chat);
+      return;
+    }
+    if (event) return; // typing, delivered, draft, pin, ...: not messages
     const id = Number(frame.headers.seq);
     if (Number.isFinite(id)) this.privateSince = Math.max(this.privateSince, id);
     this.received(body);
@@ -233,9 +242,12 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (frame.headers["x-event"]) return; // typing, ...: not messages
     const seq = Number(frame.headers.seq);
     if (Number.isFinite(seq)) this.groupSince.set(gid, Math.max(this.groupSince.get(gid) ?? 0, seq));
     this.received(body);
+    // A group event (a join, a rename, a role...): the group's name, roles and members changed.
+    if (body.type === "system") this.loadGroups().catch(() => {});
   }
 
   received(msg) {
@@ -308,18 +320,21 @@ export class Messenger extends EventTarget {
 
   /**
    * A chat opened from Contacts or Groups whose conversation is not known: new since the list
-   * was loaded (a group just joined), or beyond its first page. The REST API has no
-   * "conversation with user X / of group Y" lookup, so load the list again and page on
-   * (bounded).
+   * was loaded (a group just joined), or beyond its first page. Asked by
+   * /api/conversation/lookup; code 3005 means there is none yet (no message between us).
    */
   async findConversation(chat) {
     try {
-      await this.loadConversations();
-      for (let page = 0; page < MAX_LIST_PAGES && this.listCursor && !chat.conversationId; page++) {
-        await this.loadConversations(this.listCursor);
+      const item = await this.api.get("/api/conversation/lookup", {
+        chatType: chat.type,
+        targetId: chat.targetId,
+      });
+      this.store.applyConversation(item);
+      if (chat.type === "group") {
+        this.groupSince.set(chat.targetId, Math.max(this.groupSince.get(chat.targetId) ?? 0, item.lastSeq));
       }
     } catch (error) {
-      console.warn("looking for the conversation failed", error);
+      if (error.code !== CONVERSATION_NOT_FOUND) console.warn("looking for the conversation failed", error);
     }
   }
 

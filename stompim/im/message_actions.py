@@ -1,7 +1,7 @@
 """What a conversation's members do to messages after they are sent: edit, react, delete
 for themselves, clear their history, pin (groups); and how each user sees the result.
 
-ChatService owns one TimelineService (`chat.timeline`) and calls it at three points:
+ChatService owns one MessageActions (`chat.message_actions`) and calls it at three points:
 `message_stored` after a send's commit (records its mentions), `message_recalled`
 after a recall (drops them), and `present` for every page of history (per viewer: the
 reactions with "mine", quotes of recalled messages shown recalled). REST routes call the
@@ -55,7 +55,7 @@ __all__ = [
     "MAX_REACTIONS_PER_USER",
     "PIN_LIMIT",
     "REACTION_LIMIT",
-    "TimelineService",
+    "MessageActions",
 ]
 
 EDIT_WINDOW_PASSED = 3010
@@ -79,7 +79,7 @@ def check_emoji(value: Any) -> str:
     return value
 
 
-class TimelineService:
+class MessageActions:
     def __init__(
         self,
         *,
@@ -225,8 +225,8 @@ class TimelineService:
     async def missed_edits(
         self, *, group_conversation: int | None, user_id: int, since: int
     ) -> list[tuple[MessageRecord, int]]:
-        """Edit events a client resuming after `since` (a group seq, or a private
-        message id) may have missed: edits of messages at or before `since`. An edit
+        """Edit events a client resuming after `since` (a group seq, or a place of the
+        user's private inbox) may have missed: edits of messages at or before `since`. An edit
         comes at most the edit window after its message, so a client that saw the
         message at `since` can only have missed edits of messages sent after that
         message's time minus the window; those are re-sent (with their current version;
@@ -241,9 +241,13 @@ class TimelineService:
             start = (seen if seen is not None else self.clock()) - window
             found = await self.repo.edited_group(group_conversation, since, start, MAX_EDIT_REPLAY)
         else:
-            seen = await self.repo.created_at_of("id = ?", (since,))
-            start = (seen if seen is not None else self.clock()) - window
-            found = await self.repo.edited_private(user_id, since, start, MAX_EDIT_REPLAY)
+            at = await self.repo.inbox_message_at(user_id, since)
+            if at is None:
+                return []
+            upto_id, seen = at
+            found = await self.repo.edited_private(
+                user_id, upto_id, seen - window, MAX_EDIT_REPLAY
+            )
         return await self.edits_to_replay(found)
 
     # -- reactions ------------------------------------------------------------------
@@ -304,7 +308,7 @@ class TimelineService:
         for conversation_id, mids in sorted(by_conversation.items()):
             await self.repo.hide(user_id, conversation_id, mids, now)
             await self.publisher.own_event(
-                user_id, conversation_id, "delete",
+                user_id, conversation_id,
                 {"event": "delete", "conversationId": conversation_id, "messageIds": mids},
             )
         return len(ids)
@@ -315,7 +319,7 @@ class TimelineService:
         conv = await self.conversations.require_access(user_id, conversation_id)
         floor = await self.repo.clear(conv.id, user_id, conv.last_seq, self.clock())
         await self.publisher.own_event(
-            user_id, conv.id, "clear", {"event": "clear", "conversationId": conv.id, "seq": floor}
+            user_id, conv.id, {"event": "clear", "conversationId": conv.id, "seq": floor}
         )
         return {"conversationId": conv.id, "clearedSeq": floor}
 
