@@ -3,9 +3,11 @@ dialect, is stompim.store.search_index).
 
 `MessageSearch.find`: newest first, keyset on the message id, only messages of the
 conversations the caller names (the IM layer names the user's own), never recalled ones
-(status 0 only). A keyword the index cannot answer (SQLite: under 3 characters;
-MariaDB: one CJK character, or no word at all) is found by a scan of those
-conversations (LIKE), which the conversation filter bounds.
+(status 0 only), never one the user deleted for themselves or cleared (chat_hidden, the
+clear floor: the same filter as history, stompim.store.messages). A keyword the index
+cannot answer (SQLite: under 3 characters; MariaDB: one CJK character, or no word at
+all) is found by a scan of those conversations (LIKE), which the conversation filter
+bounds.
 
 Two plans, because a full-text index is slow exactly where a scan is fast: for a word
 in most messages the index hands back most of the table, while the newest messages of
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from stompim.store.database import Database, escape_like
-from stompim.store.messages import _COLS, _record
+from stompim.store.messages import _COLS, _HIDDEN_JOIN, _VISIBLE, _record
 from stompim.store.records import ChatType, MessageRecord, MessageStatus
 from stompim.store.search_index import FTS_TABLE, SEARCH_TABLE, TRIGRAM
 from stompim.store.search_tokens import boolean_query, token_patterns
@@ -58,13 +60,14 @@ class MessageSearch:
             scope = await self.conversations_of(user_id, group_ids)
         if not scope:
             return []
-        where = f"m.conversation_id IN ({', '.join('?' for _ in scope)}) AND m.status = ?"
-        params: list[Any] = [*scope, int(MessageStatus.NORMAL)]
+        where = (f"m.conversation_id IN ({', '.join('?' for _ in scope)}) AND m.status = ?"
+                 f"{_VISIBLE}")
+        params: list[Any] = [*scope, int(MessageStatus.NORMAL), user_id]
         if before_id is not None:
             where += " AND m.id < ?"
             params.append(before_id)
         cols = ", ".join(f"m.{c.strip()}" for c in _COLS.split(","))
-        recent = await self._recent(cols, scope, keyword, before_id, limit)
+        recent = await self._recent(user_id, cols, scope, keyword, before_id, limit)
         if recent is not None:
             return recent
         if self._db.dialect == "sqlite":
@@ -78,12 +81,13 @@ class MessageSearch:
             found = boolean_query(keyword, scope)
             match, verify = found if found is not None else (None, [])
         if match is None:  # the index cannot answer: scan the scope
-            sql = f"SELECT {cols} FROM chat_message m WHERE {where}"
+            sql = f"SELECT {cols} FROM chat_message m{_HIDDEN_JOIN} WHERE {where}"
             verify = [keyword.lower()]
-            args: list[Any] = list(params)
+            args: list[Any] = [user_id, *params]
         else:
-            sql = f"SELECT {cols} FROM {index_from} WHERE {index_where} AND {where}"
-            args = [match, *params]
+            sql = (f"SELECT {cols} FROM {index_from}{_HIDDEN_JOIN}"
+                   f" WHERE {index_where} AND {where}")
+            args = [user_id, match, *params]
         for text in verify:
             sql += " AND LOWER(m.content) LIKE ? ESCAPE '!'"
             args.append(f"%{escape_like(text)}%")
@@ -92,10 +96,12 @@ class MessageSearch:
         return [_record(r) for r in await self._db.fetch_all(sql, args)]
 
     async def _recent(
-        self, cols: str, scope: list[int], keyword: str, before_id: int | None, limit: int
+        self, user_id: int, cols: str, scope: list[int], keyword: str,
+        before_id: int | None, limit: int,
     ) -> list[MessageRecord] | None:
         """The answer from the newest RECENT_WINDOW messages of `scope`, when they are
-        enough to give it (see the module docstring); None otherwise."""
+        enough to give it (see the module docstring); None otherwise. Only what
+        `user_id` sees counts toward the page."""
         marks = ", ".join("?" for _ in scope)
         size = int(await self._db.fetch_val(
             f"SELECT COALESCE(SUM(last_seq), 0) FROM chat_conversation WHERE id IN ({marks})",
@@ -125,10 +131,11 @@ class MessageSearch:
         newest += f" ORDER BY id DESC LIMIT {RECENT_WINDOW}"
         sql = (
             f"SELECT {cols} FROM ({newest}) r JOIN chat_message m ON m.id = r.id{join}"
-            f" WHERE m.status = ? AND {' AND '.join(checks)} ORDER BY m.id DESC LIMIT ?"
+            f"{_HIDDEN_JOIN} WHERE m.status = ?{_VISIBLE} AND {' AND '.join(checks)}"
+            " ORDER BY m.id DESC LIMIT ?"
         )
         rows = await self._db.fetch_all(
-            sql, [*inner, int(MessageStatus.NORMAL), *args, limit]
+            sql, [*inner, user_id, int(MessageStatus.NORMAL), user_id, *args, limit]
         )
         if len(rows) >= limit or whole:
             return [_record(r) for r in rows]

@@ -1,6 +1,7 @@
 """Message search on SQLite (FTS5 trigram) and MariaDB (FULLTEXT over Python-made
 tokens): Chinese and English words among 10,000 stored messages, found only in the
-searching user's own conversations, never once recalled; paging by cursor."""
+searching user's own conversations, never once recalled nor deleted for the searcher or
+cleared by them; paging by cursor."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from stompim.store import Database, migrate
 from stompim.store.conversations import ConversationRecord, ConversationRepository
 from stompim.store.messages import MessageRepository, NewMessage
 from stompim.store.records import ChatType, MessageDraft
+from stompim.store.timeline import TimelineRepository
 
 TOTAL = 10_000
 FILLER = ["今天天气很好", "see you tomorrow", "晚饭吃什么", "the build is green", "好的，收到",  # noqa: RUF001 (Chinese punctuation on purpose)
@@ -169,6 +171,35 @@ async def test_paging_filter_and_recall(stored: dict[str, Any]) -> None:
     page = await svc.find(ALICE, "会议纪要", limit=100)
     assert _ids(page) == [i for i in _expected(stored, "会议纪要已发出", ("mine",))
                           if i != recalled]
+
+
+async def test_deleted_for_me_and_cleared_are_not_found(stored: dict[str, Any]) -> None:
+    """Each plan (the index, the scan, the newest-messages window) leaves out what the
+    searcher deleted for themselves or cleared; the other participant still finds it."""
+    svc: SearchService = stored["service"]
+    ids, timeline = stored["ids"], TimelineRepository(stored["db"])
+    mine, group = stored["convs"]["mine"].id, stored["convs"]["my_group"].id
+    want = _expected(stored, "会议纪要已发出", MINE)
+    hidden = ids[("my_group", 8002)]
+    await timeline.hide(ALICE, group, [hidden], 5)
+    for keyword in ("会议纪要", "纪"):  # rare: the index, and a scan
+        assert _ids(await svc.find(ALICE, keyword, limit=100)) == [
+            i for i in want if i != hidden], keyword
+        assert _ids(await svc.find(BOB, keyword, limit=100)) == want, keyword
+    # cleared up to the needle at 5000 of "mine": it and the one at 100 are gone for ALICE
+    floor = (await stored["messages"].get_many([ids[("mine", 5000)]]))[ids[("mine", 5000)]].seq
+    await timeline.clear(mine, ALICE, floor, 6)
+    gone = {hidden, ids[("mine", 100)], ids[("mine", 5000)]}
+    for keyword in ("会议纪要", "纪"):
+        assert _ids(await svc.find(ALICE, keyword, limit=100)) == [
+            i for i in want if i not in gone], keyword
+        assert _ids(await svc.find(BOB, keyword, limit=100)) == want, keyword
+    # a common word: the newest-messages plan skips the hidden one and still fills a page
+    common = [ids[("my_group", i)] for i in range(TOTAL - 1, -1, -1)
+              if i % 8 == 6 and ("my_group", i) not in stored["placed"]]
+    await timeline.hide(ALICE, group, [common[0]], 7)
+    assert _ids(await svc.find(ALICE, "明天见", limit=5)) == common[1:6]
+    assert _ids(await svc.find(BOB, "明天见", limit=5)) == common[:5]
 
 
 async def test_bad_input(stored: dict[str, Any]) -> None:
