@@ -111,23 +111,28 @@ def test_private_edit_reaches_both_users_and_resume(
 ) -> None:
     node = start_node(im={"edit_window_seconds": 60})
     clock = with_clock(node)
-    alice, bob = Person(node, "alice"), Person(node, "bob")
+    alice, bob, carol = Person(node, "alice"), Person(node, "bob"), Person(node, "carol")
     alice.befriend(bob)
+    carol.befriend(alice)
     alice_dev = devices.device(alice)
     bob_dev = devices.device(bob)
+    # a message outside bob's inbox first: his inbox places and message ids then differ
+    devices.device(carol).stored(PRIVATE, {"toUserId": alice.id, "content": "hi alice"})
     for dev in (alice_dev, bob_dev):
         dev.subscribe("/user/queue/chat", "q")
     sent = alice_dev.stored(PRIVATE, {"toUserId": bob.id, "content": "hi bob"})
     mid = int(sent["message-id"])
-    bob_dev.wait_on("q", 1, "the message")
+    [seen] = bob_dev.wait_on("q", 1, "the message")
+    place = int(seen.headers["seq"])  # bob's inbox place of it
+    assert place != mid
     clock.offset = 59_000
     alice.call("POST", f"/api/message/{mid}/edit", {"content": "hi Bob"})
     for dev in (alice_dev, bob_dev):
         dev.log.wait(lambda dev=dev: bool(dev.events("q", "edit")), f"edit at {dev.label}")
         assert dev.events("q", "edit")[0]["content"] == "hi Bob"
-    # the private queue resumes by message id: the edit of the message seen comes again
+    # the private queue resumes by inbox place: the edit of the message seen comes again
     again = devices.device(bob, label="bob-again")
-    again.subscribe("/user/queue/chat", "q", **{"x-since-seq": str(mid)})
+    again.subscribe("/user/queue/chat", "q", **{"x-since-seq": str(place)})
     [event] = again.settled("q", 1, "the missed edit")
     assert json_of(event)["messageId"] == mid and json_of(event)["version"] == 1
     clock.offset = 61_000  # the configured window (60 s) has passed
