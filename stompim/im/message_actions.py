@@ -19,7 +19,9 @@ Rules:
 * delete for me / clear: only the caller's view changes (a hidden set, a floor);
   their own devices hear `delete` / `clear` events, nobody else hears anything.
 * pins (groups): the owner or an admin pins a message of the group (not recalled),
-  at most MAX_PINS per group (3012); members hear `pin` events and list the pins.
+  at most MAX_PINS per group (3012); members hear `pin` events and list the pins, and
+  each pin or unpin is also a system message of the group (`message_pinned`, through
+  `system`, the node's stompim.im.system_messages.SystemMessages).
 
 Events are published only after the change is stored, through the Publisher's
 `timeline_event` (the message's participants) and `own_event` (one user's devices).
@@ -41,13 +43,16 @@ from stompim.im.errors import (
     MESSAGE_TOO_LONG,
     ImError,
 )
+from stompim.im.friends import display_name
 from stompim.im.ids import id_value
 from stompim.im.messages import ChatType, MessageRecord, message_json
 from stompim.im.publisher import Publisher
 from stompim.im.roles import Role
+from stompim.im.system_messages import GroupEvent, NoSystemMessages, Timeline
 from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 from stompim.store.timeline import ALL_MEMBERS, TimelineRepository
+from stompim.store.users import UserRepository
 
 __all__ = [
     "EDIT_WINDOW_PASSED",
@@ -98,6 +103,9 @@ class MessageActions:
         self.linked = linked
         self.messages = MessageRepository(db)
         self.repo = TimelineRepository(db)
+        self.users = UserRepository(db)
+        # group events as system messages (a pin); ImServices hands the node's one
+        self.system: Timeline = NoSystemMessages()
 
     # -- access ---------------------------------------------------------------------
 
@@ -378,6 +386,12 @@ class MessageActions:
         }
         if changed:
             await self.publisher.timeline_event(msg, "pin", body, None)
+            who = await display_name(self.users, user_id)
+            await self.system.post(
+                msg.target_id, user_id, GroupEvent.MESSAGE_PINNED,
+                f"{who} {'pinned' if pinned else 'unpinned'} a message",
+                messageId=msg.id, seq=msg.seq, pinned=pinned,
+            )
         return {k: v for k, v in body.items() if k != "event"}
 
     async def pins(self, user_id: int, group_id: int) -> list[dict[str, Any]]:

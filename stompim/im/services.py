@@ -94,6 +94,7 @@ def build_services(
     )
     timeline = SystemMessages(chat)
     groups.attach_timeline(timeline)  # group events as system messages
+    chat.message_actions.system = timeline  # pins, too
     live = config.live
     typing = TypingService(
         access=chat.conversations,

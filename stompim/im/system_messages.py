@@ -58,6 +58,7 @@ class GroupEvent(enum.StrEnum):
     MEMBER_MUTED = "member_muted"  #: userIds, minutes, mutedUntil (0 when lifted)
     ALL_MUTED = "all_muted"  #: muted (bool)
     JOIN_POLICY_CHANGED = "join_policy_changed"  #: joinPolicy
+    MESSAGE_PINNED = "message_pinned"  #: messageId, seq, pinned (bool; false: unpinned)
 
 
 class SystemPoster(Protocol):

@@ -2,12 +2,13 @@
 deployments: `mentions` stored as `extra.mentions`, each member's `mentionCount` in the
 conversation list counted after their read marker and cleared by it, @all for the owner
 and admins unless the group lets members use it; pins by the owner or an admin, heard
-by members only and listed.
+by members only, listed, and each pin or unpin a system message of the group.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from interop._fullnode import FullNode
 
@@ -103,8 +104,8 @@ def test_pins_by_owner_and_admin_only(node: FullNode, devices: Devices) -> None:
     carol.call("POST", f"/api/message/{mid1}/pin", expect=4003)  # a plain member
     dave.call("POST", f"/api/message/{mid1}/pin", expect=3002)  # not even a member
     state = alice.call("POST", f"/api/message/{mid1}/pin")
-    assert state == {"groupId": gid, "conversationId": cid, "messageId": mid1, "seq": 1,
-                     "pinned": True, "operatorId": alice.id}
+    assert state == {"groupId": gid, "conversationId": cid, "messageId": mid1,
+                     "seq": int(first["seq"]), "pinned": True, "operatorId": alice.id}
     bob.call("POST", f"/api/message/{mid2}/pin")  # an admin
     for dev in (carol_dev, carol_two):
         dev.log.wait(lambda dev=dev: len(dev.events("g", "pin")) == 2, f"pins at {dev.label}")
@@ -120,6 +121,21 @@ def test_pins_by_owner_and_admin_only(node: FullNode, devices: Devices) -> None:
     carol_dev.log.wait(lambda: len(carol_dev.events("g", "pin")) == 3, "the unpin")
     assert carol_dev.events("g", "pin")[-1]["pinned"] is False
     assert [p["message"]["id"] for p in carol.call("GET", f"/api/group/{gid}/pins")] == [mid1]
+    # each pin and unpin is also a system message of the group: live, and in history
+    def pinned_notes(messages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(m["fromUserId"], m["content"], m["extra"]["messageId"], m["extra"]["seq"],
+                 m["extra"]["pinned"]) for m in messages
+                if m["type"] == "system" and m["extra"]["event"] == "message_pinned"]
+
+    want = [(alice.id, "alice pinned a message", mid1, int(first["seq"]), True),
+            (bob.id, "bob pinned a message", mid2, int(second["seq"]), True),
+            (alice.id, "alice unpinned a message", mid2, int(second["seq"]), False)]
+    for dev in (carol_dev, carol_two):
+        dev.log.wait(lambda dev=dev: len(pinned_notes(
+            [json_of(m) for m in dev.chat("g")])) == 3, f"pin notes at {dev.label}")
+        assert pinned_notes([json_of(m) for m in dev.chat("g")]) == want
+    assert pinned_notes(carol.history(cid)) == want
+    bob.call("DELETE", f"/api/message/{mid2}/pin")  # not pinned: no change, no note
     # a recalled message leaves the pins
     alice.call("POST", f"/api/message/{mid1}/recall")
     assert carol.call("GET", f"/api/group/{gid}/pins") == []
@@ -129,3 +145,4 @@ def test_pins_by_owner_and_admin_only(node: FullNode, devices: Devices) -> None:
     time.sleep(0.2)
     heard = [json_of(m).get("content") for m in outsider.log.messages]
     assert heard == ["p"], "dave heard more than alice's private message to him"
+    assert pinned_notes(carol.history(cid)) == want  # the recall unpinned without a note
