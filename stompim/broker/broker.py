@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -40,6 +40,7 @@ from stompim.config import StompConfig
 from stompim.forwarded import TrustedProxies
 
 from .auth import Authenticator, Principal
+from .budget import PreauthBudget
 from .connection import Connection
 from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
@@ -49,7 +50,7 @@ from .link import Link
 from .listeners import SessionEvents, SessionListener
 from .message import Headers
 from .publisher import Bridge, BrokerPublisher, LocalBridge
-from .router import Router
+from .router import Router, queue_limits
 from .session import SHUTDOWN_MESSAGE, Session
 from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
@@ -70,10 +71,11 @@ class Broker:
         self.authenticator = authenticator
         self.node_id = node_id
         self.rules = DestinationRules(config.open_generic_destinations)
-        self.router = Router(config.max_queue_depth)
+        self.router = Router(queue_limits(config), clock=lambda: self.clock())
         self.stats = Stats()
         self.exchange = Exchange(self.rules, self.router, node_id)
         self.context = SessionContext(config, self.exchange, self.stats)
+        self.preauth = PreauthBudget(config)
         self.publisher = BrokerPublisher(self)
         self.bridge: Bridge = LocalBridge()
         self.connections: set[Connection] = set()
@@ -145,6 +147,11 @@ class Broker:
         out = asdict(self.stats)
         out["sessions"] = len(self.connections)
         out["users"] = len(self._users)
+        out["preauth_connections"] = self.preauth.connections
+        out["preauth_bytes"] = self.preauth.bytes
+        out["queues"] = len(self.router.queues)
+        out["queued_bytes"] = self.router.queued_bytes
+        out["queue_messages_expired"] = self.router.expired
         return out
 
     # ---------------------------------------------------------- listeners
@@ -165,14 +172,18 @@ class Broker:
     async def start_websocket(
         self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None,
         trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
+        origins: Iterable[str] | None = None,
     ) -> int:
         """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
         picks the fast path of stompim.broker.ws_fastpath or websockets' public API;
-        behind `trusted_proxies` the client's address comes from X-Forwarded-For."""
+        behind `trusted_proxies` the client's address comes from X-Forwarded-For.
+        `origins`: the browser origins whose pages may open a session (config
+        `http.cors_origins`; None: any)."""
         fast = self.config.ws_fast_path if fast_path is None else fast_path
         server = await start_websocket_server(
             self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast,
             trusted_proxies=trusted_proxies, reuse_port=reuse_port,
+            origins=None if origins is None else frozenset(origins),
         )
         self._ws_servers.append(server)
         self._start_sweeper()
@@ -246,6 +257,8 @@ class Broker:
         self.stats.connections_total += 1
         if self._closing:
             connection.shutdown()
+        elif connection.session.queued_events is not None:   # refused (pre-auth budget)
+            connection.act()
         return connection
 
     @property
@@ -356,6 +369,7 @@ class Broker:
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.tick(now, period)
+            self.router.expire(now)
 
     # --------------------------------------------------------- publishing
 
