@@ -8,7 +8,8 @@ machinery that keeps idle sessions cheap:
 * one pass per event-loop turn over every connection that produced output
   (`schedule` -> `_service_all`): each writes once;
 * one periodic sweep over all connections for timeouts, heart-beats and slow
-  consumers (`_sweep`), instead of timers or tasks per session;
+  consumers (`_sweep`), instead of timers or tasks per session; it also expires
+  queued messages past their TTL and gives freed heap back (stompim.broker.memory);
 * one timer for throttled publishers (`throttle` -> `relieve`): a publisher whose
   SEND reached a congested consumer stops reading for at most `throttle_seconds`,
   or until a congested consumer drains; nobody else is slowed down.
@@ -48,6 +49,7 @@ from .errors import QueueFull
 from .exchange import Exchange, Stats
 from .link import Link
 from .listeners import SessionEvents, SessionListener
+from .memory import HeapTrimmer
 from .message import Headers
 from .publisher import Bridge, BrokerPublisher, LocalBridge
 from .router import Router, queue_limits
@@ -76,6 +78,7 @@ class Broker:
         self.exchange = Exchange(self.rules, self.router, node_id)
         self.context = SessionContext(config, self.exchange, self.stats)
         self.preauth = PreauthBudget(config)
+        self.trimmer = HeapTrimmer()
         self.publisher = BrokerPublisher(self)
         self.bridge: Bridge = LocalBridge()
         self.connections: set[Connection] = set()
@@ -152,6 +155,7 @@ class Broker:
         out["queues"] = len(self.router.queues)
         out["queued_bytes"] = self.router.queued_bytes
         out["queue_messages_expired"] = self.router.expired
+        out["heap_trims"] = self.trimmer.trims
         return out
 
     # ---------------------------------------------------------- listeners
@@ -370,6 +374,7 @@ class Broker:
             for connection in list(self.connections):
                 connection.tick(now, period)
             self.router.expire(now)
+            self.trimmer.maybe_trim(now)
 
     # --------------------------------------------------------- publishing
 

@@ -508,9 +508,10 @@ class SessionCore:
 
     def release(self) -> None:
         """Give back subscriptions (unacked queue messages are requeued) and drop open
-        transactions and waiting frames.  Idempotent."""
+        transactions, waiting frames and the partial frame read.  Idempotent."""
         self.transactions = None
         self.backlog = None
+        self.parser.discard()
         self.replays = None
         if self.subs:
             subs = list(self.subs.values())

@@ -59,6 +59,7 @@ class PublicConnection(ServerConnection):
     stomp_endpoint: Endpoint | None = None
     stomp_transport: asyncio.Transport | None = None
     stomp_unseen = 0   # bytes read after the handshake, before the endpoint was attached
+    stomp_refused = False   # past the pre-auth budget: input is dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -67,9 +68,12 @@ class PublicConnection(ServerConnection):
     def data_received(self, data: bytes) -> None:
         """websockets queues whole messages (and holds a partial one) before `recv`
         hands them over: charge the raw reads to the pre-auth budget instead."""
+        if self.stomp_refused:
+            return   # past the pre-auth budget: dropped (websockets closes after close_timeout)
         endpoint = self.stomp_endpoint
         if endpoint is not None:
             if not endpoint.charge_raw(len(data)):
+                self.stomp_refused = True
                 return
         elif self.request is not None:
             self.stomp_unseen += len(data)
@@ -140,7 +144,8 @@ async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
     endpoint = acceptor.accept(link, handshake_token=conn.stomp_token, websocket=True,
                                peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
-    endpoint.charge_raw(conn.stomp_unseen)
+    if not endpoint.charge_raw(conn.stomp_unseen):
+        conn.stomp_refused = True
     reader = asyncio.get_running_loop().create_task(_read(conn, link, endpoint))
     try:
         await asyncio.wait([reader, link.done], return_when=asyncio.FIRST_COMPLETED)

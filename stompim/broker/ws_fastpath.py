@@ -158,6 +158,7 @@ class FastConnection(ServerConnection):
     stomp_fast: bool | None = None     # None: not decided yet (handshake)
     stomp_rx: bytearray | None = None  # a partial frame on the fast path
     stomp_unseen = 0                   # bytes read before the endpoint was attached
+    stomp_refused = False              # past the pre-auth budget: input is dropped
     stomp_utf8: codecs.IncrementalDecoder | None = None   # a fragmented text message
 
     def data_received(self, data: bytes) -> None:
@@ -169,11 +170,14 @@ class FastConnection(ServerConnection):
                 return
             # first bytes after the handshake: fast only if websockets holds none
             fast = self.stomp_fast = not protocol.reader.buffer
+        if self.stomp_refused:
+            return    # dropped unread (websockets closes after close_timeout)
         endpoint = self.stomp_endpoint
         if endpoint is None:
             self.stomp_unseen += len(data)
         elif not endpoint.charge_raw(len(data)):
-            return    # past the pre-auth budget: closing, nothing more is read
+            self._refused()
+            return
         if not fast:
             super().data_received(data)
             self._after_websockets()
@@ -197,6 +201,13 @@ class FastConnection(ServerConnection):
         if slow:   # websockets takes over at this frame boundary, for good
             super().data_received(bytes(buf[pos:]))
             self._after_websockets()
+
+    def _refused(self) -> None:
+        """Past the pre-auth budget (the session sent ERROR and closes): hold nothing
+        more of this connection, and read nothing more of it."""
+        self.stomp_refused = True
+        self.stomp_rx = None
+        self.stomp_early = None
 
     def _after_websockets(self) -> None:
         """websockets failed or closed the connection (a protocol error, a Close
@@ -322,7 +333,7 @@ async def serve_fast(conn: ServerConnection, acceptor: Acceptor) -> None:
                                peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
     if not endpoint.charge_raw(conn.stomp_unseen):
-        conn.stomp_early = None
+        conn._refused()
     early, conn.stomp_early = conn.stomp_early, None
     for data in early or ():
         endpoint.receive(data)
