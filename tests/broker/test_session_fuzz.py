@@ -14,7 +14,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stompim.frames import Command
+
 from .session_fuzz import corpus, run_case
+from .sessionkit import ALICE, World
 
 CORPUS = corpus()
 
@@ -34,3 +37,23 @@ def test_a_fixed_run_reaches_connected_sessions_and_refusals() -> None:
     assert any(r.receipts for r in outcomes)
     assert sum(r.outcome.startswith("ERROR") for r in outcomes) > 100
     assert any(not r.outcome.startswith("ERROR") for r in outcomes)
+
+
+def test_found_by_the_long_run_a_receipt_ending_in_cr_in_stomp_1_1() -> None:
+    """Seed 1450457068 of the long run: a 1.1 frame whose receipt value ends in CR
+    (`receipt:r\\r` then CRLF) could not be echoed (1.1 cannot escape CR) and the
+    encoder's LocalProtocolError escaped the session.  Now: ERROR without receipt-id,
+    close."""
+    run_case(random.Random(1450461419380106), CORPUS)
+    world = World()
+    for version in ("1.0", "1.1"):
+        peer = world.peer()
+        peer.feed(f"CONNECT\naccept-version:{version}\n\n\x00".encode())
+        peer.take_events()
+        peer.session.authenticated(ALICE)
+        assert peer.take()[0].command is Command.CONNECTED
+        peer.feed(b"SEND\ndestination:/topic/t\nreceipt:r\r\r\n\r\n\x00")
+        frames = peer.take()
+        assert [f.command for f in frames] == [Command.ERROR]
+        assert frames[0].get("message") == f"receipt header cannot be answered in STOMP {version}"
+        assert frames[0].get("receipt-id") is None and peer.closed is not None
