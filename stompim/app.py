@@ -148,6 +148,7 @@ class Node:
         self.ports.ws = await broker.start_websocket(
             cfg.server.host, cfg.server.ws_port, cfg.server.ws_path,
             trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies), reuse_port=reuse,
+            origins=cfg.http.cors_origins,
         )
         if cfg.server.tcp_port >= 0:
             self.ports.tcp = await broker.start_tcp(

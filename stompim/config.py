@@ -68,6 +68,13 @@ class StompConfig:
     max_transactions: int = 16
     max_transaction_frames: int = 1000
     max_transaction_bytes: int = 4 * 1024 * 1024
+    preauth_max_bytes: int = 1024 * 1024
+    preauth_max_total_bytes: int = 64 * 1024 * 1024
+    preauth_max_connections: int = 10000
+    max_queue_bytes: int = 16 * 1024 * 1024
+    max_queues_total_bytes: int = 128 * 1024 * 1024
+    max_queues: int = 10000
+    queue_message_ttl_ms: int = 3600000
     ws_fast_path: bool = True
 
 

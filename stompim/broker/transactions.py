@@ -74,9 +74,13 @@ def apply_ack(session: SessionCore, sub: Subscription, ack_id: str, nack: bool) 
         sub.by_mid.pop(message.message_id, None)
         session.acks.pop(key, None)
         messages.append(message)
-    if nack and sub.kind is Kind.QUEUE and sub.active:
-        session.ctx.exchange.router.requeue(sub, messages, avoid=sub)
-    elif not nack and session.principal is not None:
+    if sub.kind is Kind.QUEUE:
+        router = session.ctx.exchange.router
+        if nack and sub.active:
+            router.requeue(sub, messages, avoid=sub)
+        else:   # acknowledged (or NACKed by a consumer already gone): no longer held
+            router.acknowledged(sub, messages)
+    if not nack and session.principal is not None:
         handler = session.ctx.rules.handler_of(sub.destination)
         if handler is not None and hasattr(handler, "acknowledged"):
             session.emit_event(Acknowledged(
