@@ -283,12 +283,14 @@ class Broker:
         """The hole of an ordered stream (Connection._fill_gap): one query for every
         session with the same hole, e.g. the online members of a group when a publish
         was lost (the first asker's principal runs it: they all passed the handler's
-        subscribe check for this destination)."""
+        subscribe check for this destination). A handler whose `replay` depends on who
+        asks has `fill`, which must not (DestinationHandler)."""
         key = (id(handler), destination, since)
         shared = self._fills.get(key)
         if shared is None:
+            query = getattr(handler, "fill", None) or handler.replay
             shared = self._fills[key] = self.loop.create_task(
-                handler.replay(principal, destination, since))
+                query(principal, destination, since))
             self._tasks.add(shared)
             shared.add_done_callback(self._tasks.discard)
             shared.add_done_callback(lambda _: self._fills.pop(key, None))

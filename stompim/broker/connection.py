@@ -95,8 +95,9 @@ class ConnectionHost(Protocol):
     def fill(
         self, handler: DestinationHandler, principal: Principal, destination: str, since: int
     ) -> asyncio.Future[list[tuple[dict[str, str], bytes]]]:
-        """`handler.replay(principal, destination, since)`, shared with every session
-        asking for the same (handler, destination, since) while it runs."""
+        """`handler.replay(principal, destination, since)` (or the handler's `fill`),
+        shared with every session asking for the same (handler, destination, since)
+        while it runs."""
 
 
 class Connection:

@@ -87,6 +87,11 @@ class DestinationHandler(Protocol):
       has not yet entered a committing batch (the Future ends cancelled); once
       committing it still resolves.  The handler publishes stored messages itself,
       through the broker's Publisher.
+    * optionally `fill(principal, destination, since)`, like `replay`, for a hole of an
+      ordered stream: one query shared by every session with the same hole, so its rows
+      must not depend on who asks (past the subscribe check); without it `replay` fills
+      holes. A handler whose replay is per user (what that user deleted for themselves)
+      has it;
     * optionally `acknowledged(principal, destination, headers)` (a plain method, which
       must not block) after a client ACKed MESSAGEs of a destination it owns (client
       ack modes), with the MESSAGEs' headers: e.g. "delivered to a device".

@@ -215,10 +215,13 @@ class ChatService:
     # -- replay (a binding's resume after a reconnect) ------------------------------
 
     async def replay_group(
-        self, user_id: int, group_id: int, since_seq: int, limit: int
+        self, user_id: int, group_id: int, since_seq: int, limit: int, *,
+        as_viewer: bool = True,
     ) -> list[MessageRecord]:
         """The group's messages with seq > since_seq (oldest first, at most `limit`);
-        members only (4001 / 4002)."""
+        members only (4001 / 4002). `as_viewer`: only what `user_id` sees (not deleted
+        for them, above their clear floor); False for a query shared by every member
+        (the binding's hole fill)."""
         since_seq = seq_value(since_seq, "since")
         group_id = id_value(group_id, "groupId")
         await self.groups.require_member(group_id, user_id)
@@ -226,7 +229,7 @@ class ChatService:
         if conv is None:
             return []
         found = await self.messages.page(
-            conv.id, after_seq=since_seq, limit=limit, viewer=user_id
+            conv.id, after_seq=since_seq, limit=limit, viewer=user_id if as_viewer else None
         )
         return [self.linked(m) for m in found]
 

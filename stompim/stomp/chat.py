@@ -25,9 +25,10 @@ Resume (`x-since-seq:<n>`), chosen so the broker can order and de-duplicate by t
     the client saw; the replay is all the user's private messages after place n of
     their inbox.
 Both are ordered streams (`ordered`): contiguous seqs committed in order, so the
-broker delivers them in order, exactly once, and asks `replay` again for a hole it
-sees (a message stored on another node whose publish came late or was lost); a
-SUBSCRIBE without x-since-seq starts at `head` (what is stored by then).
+broker delivers them in order, exactly once, and asks `fill` (the replay as every
+member sees it, without edit events: one query serves every session with the hole) for
+a hole it sees (a message stored on another node whose publish came late or was lost);
+a SUBSCRIBE without x-since-seq starts at `head` (what is stored by then).
 At most `replay_limit` messages are replayed at a time; older gaps are filled by history.
 Messages the user deleted for themselves or cleared are not replayed (their seqs are
 left out; the broker passes over them). Before the messages come the `edit` events of
@@ -201,6 +202,21 @@ class ChatDestinationHandler:
     async def replay(
         self, principal: Principal, destination: str, since: int
     ) -> list[tuple[dict[str, str], bytes]]:
+        """A SUBSCRIBE's resume: the missed edit events, then the messages after `since`
+        the user sees (not deleted for them, above their clear floor)."""
+        return await self._rows(principal, destination, since, resume=True)
+
+    async def fill(
+        self, principal: Principal, destination: str, since: int
+    ) -> list[tuple[dict[str, str], bytes]]:
+        """A hole of an ordered stream, one query for every session with it: a group's
+        messages as they are for every member (a member's own deletions are theirs to
+        skip, and the hole came live to the others), no edit events."""
+        return await self._rows(principal, destination, since, resume=False)
+
+    async def _rows(
+        self, principal: Principal, destination: str, since: int, *, resume: bool
+    ) -> list[tuple[dict[str, str], bytes]]:
         after = since_seq(since)
         user_id = principal.user_id
         group_id: int | None = None
@@ -212,11 +228,14 @@ class ChatDestinationHandler:
         elif destination.startswith(TOPIC_PREFIX):
             group_id = id_in(destination, TOPIC_PREFIX)
             dest = group_topic(group_id)
-            found = await self.chat.replay_group(user_id, group_id, after, self.replay_limit)
+            found = await self.chat.replay_group(
+                user_id, group_id, after, self.replay_limit, as_viewer=resume
+            )
         else:
             return []
         rows = []
-        for msg, version in await self.chat.missed_edits(user_id, group_id, after):
+        edits = await self.chat.missed_edits(user_id, group_id, after) if resume else []
+        for msg, version in edits:
             body = MessageActions.edit_event(msg, version, msg.sender_id)
             payload, headers = timeline_frame(
                 msg, "edit", body, MessageActions.edit_event_id(msg, version)

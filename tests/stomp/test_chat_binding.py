@@ -169,3 +169,30 @@ async def test_leaving_a_group_ends_its_topic(world: World) -> None:
     group = await world.services.groups.create(a.user_id, name="g", member_ids=[b.user_id])
     await world.services.groups.quit(b.user_id, int(group["id"]))
     assert world.recorder.ended == [(b.user_id, f"/topic/chat/{group['id']}", "left the group")]
+
+
+async def test_a_hole_fill_is_the_same_for_every_member(world: World) -> None:
+    """`replay` (a SUBSCRIBE's resume) is what the asker sees: not the message they
+    deleted for themselves, and the edit events first; `fill` (one query for every
+    session with a hole) is the group's messages as they are, for whoever asks first."""
+    a, b = world.alice, world.bob
+    group = await world.services.groups.create(a.user_id, name="g", member_ids=[b.user_id])
+    topic = f"/topic/chat/{group['id']}"
+    sent = [
+        await world.handler.begin_send(b, topic, {}, body(content=f"m{i}")) for i in range(3)
+    ]
+    seqs = [int(r["seq"]) for r in sent]
+    actions = world.services.chat.message_actions
+    await actions.delete_for_me(a.user_id, [int(sent[1]["message-id"])])
+    await actions.edit(b.user_id, int(sent[0]["message-id"]), "m0 again")
+
+    def seen(rows: list[tuple[dict[str, str], bytes]]) -> list[str]:
+        return [h.get("seq") or h["x-event"] for h, _ in rows]
+
+    since = seqs[0]  # the edit of the message at `since` may have been missed
+    assert seen(await world.handler.replay(a, topic, since)) == ["edit", str(seqs[2])]
+    assert seen(await world.handler.replay(b, topic, since)) == [
+        "edit", str(seqs[1]), str(seqs[2])]
+    for asker in (a, b):
+        assert seen(await world.handler.fill(asker, topic, since)) == [
+            str(seqs[1]), str(seqs[2])]
