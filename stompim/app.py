@@ -12,19 +12,22 @@ import contextlib
 import logging
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
+from stompim.broker.metrics import BrokerCollector
 from stompim.cluster import RedisBridge
+from stompim.cluster.metrics import BridgeCollector
 from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
 from stompim.im.presence_events import PresenceAnnouncer
 from stompim.im.services import ImServices, build_services
+from stompim.metrics import NodeRegistry, OutcomeCounters
 from stompim.stomp import (
     AccountAuthenticator,
     ChatDestinationHandler,
@@ -32,8 +35,17 @@ from stompim.stomp import (
     TypingDestinationHandler,
 )
 from stompim.stomp.session_check import SessionCheck
-from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
+from stompim.store import (
+    Database,
+    KeyValue,
+    KvSettings,
+    Timeouts,
+    migrate,
+    open_database,
+    open_kv,
+)
 from stompim.store.friends import FriendRepository
+from stompim.store.metrics import DatabaseCollector
 from stompim.store.node_secret import resolve_jwt_secret
 
 log = logging.getLogger(__name__)
@@ -60,6 +72,7 @@ class Node:
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
         self.announcer: PresenceAnnouncer | None = None
+        self.metrics: NodeRegistry | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -214,6 +227,7 @@ class Node:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
 
+        self.metrics = self._node_metrics(services.db)
         app = create_http_app(services, metrics=self.metrics)
         app[WS_PORT] = lambda: self.ports.ws
         runner = web.AppRunner(app, access_log=None)
@@ -225,16 +239,22 @@ class Node:
         await site.start()
         self.ports.http = _bound_port(site)
 
-    def metrics(self) -> dict[str, float]:
-        """The node's counters for /metrics: the broker's and the cluster bridge's."""
-        out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
-        if self.services is not None:
-            out.update(self.services.typing.stats.metrics())
-        if self.announcer is not None:
-            out.update(self.announcer.stats.metrics())
+    def _node_metrics(self, db: Database) -> NodeRegistry:
+        """What /metrics shows: the process-wide families and this node's collectors
+        (broker, database pool, bridge)."""
+        registry = NodeRegistry()
+        if self.broker is not None:
+            registry.add(BrokerCollector(self.broker))
+        registry.add(DatabaseCollector(db))
         if self.bridge is not None:
-            out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
-        return out
+            registry.add(BridgeCollector(self.bridge))
+        registry.add(OutcomeCounters(
+            "stompim_typing_signals", "Typing signals, by what became of them",
+            lambda: _unprefixed(self.services.typing.stats.metrics() if self.services else {})))
+        registry.add(OutcomeCounters(
+            "stompim_presence_events", "Presence changes, by what was announced",
+            lambda: _unprefixed(self.announcer.stats.metrics() if self.announcer else {})))
+        return registry
 
     def _media_base_url(self) -> str:
         """Where clients reach this node's REST port, for media links:
@@ -253,6 +273,11 @@ class Node:
 
     async def stop(self) -> None:
         await self._stack.aclose()
+
+
+def _unprefixed(counts: dict[str, int]) -> dict[str, int]:
+    """`typing_forwarded` -> `forwarded` (the stats' own names, as outcome labels)."""
+    return {name.split("_", 1)[1]: value for name, value in counts.items()}
 
 
 def _bound_port(site: web.TCPSite) -> int:

@@ -57,6 +57,7 @@ from stompim.cluster.wire import (
     encode_record,
 )
 from stompim.errors import Unavailable
+from stompim.metrics import UNAVAILABLE
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.kv import KeyValue, Subscription
 
@@ -156,6 +157,7 @@ class RedisBridge:
         try:
             await asyncio.wait_for(asyncio.shield(done), self.control_timeout)
         except TimeoutError:
+            UNAVAILABLE.labels("redis", "bridge_timeout").inc()
             raise Unavailable(
                 "redis", "the other nodes were not reached in time; the change reaches them "
                 "when Redis is back"
