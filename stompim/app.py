@@ -227,8 +227,10 @@ class Node:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
 
-        self.metrics = self._node_metrics(services.db)
-        app = create_http_app(services, metrics=self.metrics)
+        self.metrics = metrics = self._node_metrics(services.db)
+        await metrics.start()
+        self._stack.push_async_callback(metrics.close)
+        app = create_http_app(services, metrics=metrics)
         app[WS_PORT] = lambda: self.ports.ws
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

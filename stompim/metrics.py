@@ -19,19 +19,30 @@ broker and bridge.  Tests run several nodes in one process, so a node's collecto
 are never registered in the global registry.
 
 Several worker processes serving one node: with ``PROMETHEUS_MULTIPROC_DIR`` set in
-the environment before stompim is imported (prometheus-client's multiprocess mode),
-the library families write to per-process files there and every worker's /metrics
-sums them across workers; the node collectors still answer for the scraped worker
-only.  Without the variable everything is in-process.
+the environment before stompim is imported (prometheus-client's multiprocess mode; an
+empty directory, wiped before the node's workers start, as the library asks), the
+library families write to per-process files there and every worker's /metrics sums
+them across workers.  The node collectors (read from one worker's broker, bridge and
+pool) are shared the same way by `Snapshots`: each worker writes its collectors'
+samples to ``stompim-node-<pid>.json`` in that directory once a second and at every
+scrape, and a scrape sums every worker's file: counters and histograms of every
+worker that ever ran (a worker's totals outlive it, as the library's own counters
+do), gauges of the live workers only.  Without the variable everything is
+in-process.
 
 This module is at the bottom of the import graph (it imports nothing of stompim).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -44,6 +55,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 __all__ = [
     "BATCH_SIZE_BUCKETS",
@@ -66,6 +78,7 @@ __all__ = [
     "Buckets",
     "NodeRegistry",
     "OutcomeCounters",
+    "Snapshots",
     "process_collector",
 ]
 
@@ -222,12 +235,16 @@ class OutcomeCounters(Collector):
 
 class NodeRegistry(Collector):
     """What /metrics shows for one node: the process-wide families plus the node's own
-    collectors (`add`).  `render()` is the text exposition format 0.0.4."""
+    collectors (`add`).  `render()` is the text exposition format 0.0.4.
 
-    def __init__(self) -> None:
+    In multiprocess mode (`MULTIPROCESS_DIR`) the node's collectors are read through
+    `snapshots` (every worker's); `await start()` begins writing this worker's
+    snapshot every SNAPSHOT_SECONDS, `await close()` writes the last one."""
+
+    def __init__(self, directory: str = MULTIPROCESS_DIR) -> None:
         self._process = process_collector()
         self._node: list[Collector] = []
-        self.snapshots: Collector | None = None   # multiprocess mode: other workers' samples
+        self.snapshots = Snapshots(Path(directory), self) if directory else None
 
     def add(self, collector: Collector) -> None:
         self._node.append(collector)
@@ -245,3 +262,105 @@ class NodeRegistry(Collector):
 
     def render(self) -> bytes:
         return generate_latest(self)
+
+    async def start(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.start()
+
+    async def close(self) -> None:
+        if self.snapshots is not None:
+            await self.snapshots.close()
+
+
+SNAPSHOT_SECONDS = 1.0
+"""How often a worker writes its node collectors' samples in multiprocess mode."""
+
+_SUMMED_WHEN_DEAD = frozenset({"counter", "histogram"})
+
+
+class Snapshots(Collector):
+    """The node collectors of every worker of one node (multiprocess mode; see the
+    module docstring).  `collect()` writes this worker's file, then sums all files."""
+
+    def __init__(self, directory: Path, registry: NodeRegistry, pid: int | None = None) -> None:
+        self.directory = directory
+        self.registry = registry
+        self.pid = os.getpid() if pid is None else pid
+        self.path = directory / f"stompim-node-{self.pid}.json"
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self) -> None:
+        """This worker's samples, replaced atomically (a reader never sees half)."""
+        families = [
+            {"name": f.name, "type": f.type, "doc": f.documentation,
+             "samples": [[s.name, s.labels, s.value] for s in f.samples]}
+            for f in self.registry.collect_node()
+        ]
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_bytes(json.dumps(families).encode())
+        os.replace(temporary, self.path)
+
+    def collect(self) -> Iterator[Metric]:
+        self.write()
+        merged: dict[str, Metric] = {}
+        sums: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for path in sorted(self.directory.glob("stompim-node-*.json")):
+            families = _read_snapshot(path)
+            alive = _alive(path)
+            for family in families:
+                name, kind = family["name"], family["type"]
+                if not alive and kind not in _SUMMED_WHEN_DEAD:
+                    continue
+                if name not in merged:
+                    merged[name] = Metric(name, family["doc"], kind)
+                    sums[name] = {}
+                totals = sums[name]
+                for sample, labels, value in family["samples"]:
+                    key = (sample, tuple(sorted(labels.items())))
+                    totals[key] = totals.get(key, 0.0) + float(value)
+        for name, metric in merged.items():
+            for (sample, labels), value in sums[name].items():
+                metric.samples.append(Sample(sample, dict(labels), value))
+            yield metric
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.write()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_SECONDS)
+            try:
+                self.write()
+            except OSError:   # a full disk must not end the node; the next try may work
+                continue
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(OSError):
+                self.write()
+
+
+def _read_snapshot(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return []   # removed meanwhile, or not ours
+    return data if isinstance(data, list) else []
+
+
+def _alive(path: Path) -> bool:
+    """Whether the worker that wrote `path` (its pid in the name) still runs."""
+    try:
+        pid = int(path.stem.rsplit("-", 1)[1])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
