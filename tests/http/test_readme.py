@@ -32,9 +32,9 @@ NOT_CONFIG_PREFIXES = ("STOMPIM_FUZZ_",)
 
 
 def test_every_config_key_the_readme_names_exists() -> None:
-    named = set(re.findall(r"`((?:%s)\.[a-z_*]+)" % "|".join(SECTIONS), README))
-    named |= {f"{s}.{k}" for s, k in re.findall(r"`(%s)\.([a-z_]+) ?=" % "|".join(SECTIONS),
-                                                README)}
+    sections = "|".join(SECTIONS)
+    named = set(re.findall(rf"`((?:{sections})\.[a-z_*]+)", README))
+    named |= {f"{s}.{k}" for s, k in re.findall(rf"`({sections})\.([a-z_]+) ?=", README)}
     assert len(named) > 20
     for dotted in sorted(named):
         section, key = dotted.split(".", 1)
