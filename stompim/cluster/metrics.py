@@ -5,6 +5,7 @@ Call order: `BridgeCollector(bridge)`, then `collect()` per scrape.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -32,6 +33,16 @@ class BridgeCollector(Collector):
         yield GaugeMetricFamily(
             "stompim_bridge_buffer_limit_bytes", "redis.bridge_buffer_bytes",
             value=bridge.max_buffer_bytes)
+        yield GaugeMetricFamily(
+            "stompim_bridge_up",
+            "1 while publishing to Redis works, 0 from a failed publish until one succeeds",
+            value=int(stats.publishing))
+        since = stats.backlog_since
+        yield GaugeMetricFamily(
+            "stompim_bridge_backlog_seconds",
+            "How long the bridge's buffer has not been empty (0 when it is): an upper bound "
+            "on how late other nodes hear this node's messages",
+            value=0.0 if since is None else max(0.0, time.monotonic() - since))
         yield CounterMetricFamily(
             "stompim_bridge_dropped",
             "Messages for other nodes dropped because the buffer was full (Redis down "

@@ -299,6 +299,7 @@ class MysqlDatabase:
 
     def __init__(self, pool: aiomysql.Pool, timeouts: Timeouts | None = None) -> None:
         self._pool = pool
+        self._waiting = 0   # tasks in _acquire
         self._timeouts = timeouts or Timeouts()
         self._tx_var: contextvars.ContextVar[_MysqlTx | None] = contextvars.ContextVar(
             f"stompim_mysql_tx_{id(self)}", default=None
@@ -333,6 +334,7 @@ class MysqlDatabase:
         """A pooled connection; when all are busy, wait for one, up to `Timeouts.acquire`."""
         seconds = self._timeouts.acquire
         started = time.perf_counter()
+        self._waiting += 1
         try:
             async with asyncio.timeout(seconds):
                 conn = await self._pool.acquire()
@@ -345,6 +347,8 @@ class MysqlDatabase:
             count_db_error("mysql", "connect")
             raise Unavailable("database", f"cannot connect to the database ({exc}), retry") \
                 from exc
+        finally:
+            self._waiting -= 1
         DB_POOL_WAIT.labels("mysql").observe(time.perf_counter() - started)
         return conn
 
@@ -420,10 +424,11 @@ class MysqlDatabase:
                 conn.close()
             await self._pool.release(conn)
 
-    def pool_usage(self) -> tuple[int, int, int]:
-        """(connections in use, open, the pool's maximum), for /metrics."""
+    def pool_usage(self) -> tuple[int, int, int, int]:
+        """(connections in use, open, the pool's maximum, tasks waiting for one), for
+        /metrics."""
         pool = self._pool
-        return pool.size - pool.freesize, pool.size, pool.maxsize
+        return pool.size - pool.freesize, pool.size, pool.maxsize, self._waiting
 
     async def close(self) -> None:
         if self._closed:

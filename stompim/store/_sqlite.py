@@ -113,6 +113,7 @@ class SqliteDatabase:
         self._conn = conn
         self._timeouts = timeouts or Timeouts()
         self._lock = asyncio.Lock()
+        self._waiting = 0   # tasks in _connection, waiting for the lock
         self._tx_var: contextvars.ContextVar[_SqliteTx | None] = contextvars.ContextVar(
             f"stompim_sqlite_tx_{id(self)}", default=None
         )
@@ -146,6 +147,7 @@ class SqliteDatabase:
     async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
         """Hold the one connection; waiting for it is bounded by `Timeouts.acquire`."""
         started = time.perf_counter()
+        self._waiting += 1
         try:
             async with asyncio.timeout(self._timeouts.acquire):
                 await self._lock.acquire()
@@ -155,6 +157,8 @@ class SqliteDatabase:
                 "database", f"database busy: no turn on the connection within "
                 f"{self._timeouts.acquire:g} s, retry"
             ) from None
+        finally:
+            self._waiting -= 1
         DB_POOL_WAIT.labels("sqlite").observe(time.perf_counter() - started)
         try:
             yield self._conn
@@ -218,9 +222,10 @@ class SqliteDatabase:
                 tx.closed = True
                 self._tx_var.reset(token)
 
-    def pool_usage(self) -> tuple[int, int, int]:
-        """(connections in use, open, the most there may be), for /metrics: SQLite has one."""
-        return int(self._lock.locked()), 1, 1
+    def pool_usage(self) -> tuple[int, int, int, int]:
+        """(connections in use, open, the most there may be, tasks waiting for it), for
+        /metrics: SQLite has one connection."""
+        return int(self._lock.locked()), 1, 1, self._waiting
 
     async def close(self) -> None:
         if self._closed:

@@ -18,7 +18,7 @@ __all__ = ["DatabaseCollector"]
 
 
 class DatabaseCollector(Collector):
-    """Connections of one Database: open, in use, and the most it may open."""
+    """Connections of one Database: open, in use, the most it may open, waiters."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -27,7 +27,7 @@ class DatabaseCollector(Collector):
         usage = getattr(self.db, "pool_usage", None)
         if usage is None:
             return
-        in_use, size, maximum = usage()
+        in_use, size, maximum, waiting = usage()
         labels = [self.db.dialect]
         for name, doc, value in (
             ("stompim_db_connections_in_use", "Database connections running a statement "
@@ -35,6 +35,8 @@ class DatabaseCollector(Collector):
             ("stompim_db_connections_open", "Database connections open", size),
             ("stompim_db_connections_max", "Database connections the pool may open "
              "(database.pool_max; 1 for SQLite)", maximum),
+            ("stompim_db_connections_waiting", "Tasks waiting for a database connection "
+             "(bounded by database.acquire_timeout_ms)", waiting),
         ):
             family = GaugeMetricFamily(name, doc, labels=["backend"])
             family.add_metric(labels, value)

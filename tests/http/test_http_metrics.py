@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from promscrape import Scrape, scrape
 from stompclient import StompClient
 
 from stompim.app import Node
@@ -24,9 +24,6 @@ from stompim.metrics import Buckets
 README = Path(__file__).resolve().parents[2] / "README.md"
 PASSWORD = "passw0rd-metrics"
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
 def listed_metrics() -> list[str]:
     """The metric names of README.md's "Metrics" table (first column, in backticks)."""
     text = README.read_text("utf-8")
@@ -34,30 +31,6 @@ def listed_metrics() -> list[str]:
     names = re.findall(r"^\| `([a-z_]+)`", section, re.M)
     assert len(names) > 20, "README.md's metrics table not found"
     return names
-
-
-class Scrape:
-    """One /metrics answer, parsed."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.families = {f.name: f for f in text_string_to_metric_families(text)}
-        self.samples: Samples = {}
-        for family in self.families.values():
-            for sample in family.samples:
-                self.samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-    def has_family(self, name: str) -> bool:
-        """Present, with its HELP and TYPE lines (a counter's family drops `_total`)."""
-        base = name.removesuffix("_total")
-        family = self.families.get(base)
-        return (
-            family is not None and bool(family.documentation)
-            and f"# HELP {name} " in self.text and f"# TYPE {name} " in self.text
-        )
 
 
 class Rest:
@@ -77,10 +50,7 @@ class Rest:
         return envelope["data"]
 
     async def scrape(self) -> Scrape:
-        async with self.session.get(self.base + "/metrics") as resp:
-            assert resp.status == 200
-            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            return Scrape(await resp.text())
+        return await scrape(self.session, int(self.base.rsplit(":", 1)[1]))
 
     async def user(self, name: str) -> tuple[int, str]:
         created = await self.call("POST", "/api/user/register",

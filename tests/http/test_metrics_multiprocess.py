@@ -11,19 +11,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from promscrape import Scrape, scrape
 from sendpath._nodeproc import NodeProcess
 from stompclient import StompClient
-from test_http_metrics import Scrape
 
 pytestmark = pytest.mark.slow   # two node processes, ~10 s
 
 PASSWORD = "passw0rd-workers"
-
-
-async def scrape(session: aiohttp.ClientSession, port: int) -> Scrape:
-    async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
-        assert resp.status == 200
-        return Scrape(await resp.text())
 
 
 async def until(session: aiohttp.ClientSession, port: int, name: str, value: float,
