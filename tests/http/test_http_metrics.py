@@ -5,6 +5,7 @@ MariaDB + Redis (where the bridge's families appear too)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -194,6 +195,18 @@ async def test_an_unmatched_path_is_one_label_and_errors_are_counted_by_reason(
         "stompim_http_requests_total", method="GET", route="(unmatched)", status="404") == 2
     assert after.value("stompim_stomp_errors_total", reason="expected CONNECT, got SEND") == 1
     assert after.value("stompim_stomp_frames_sent_total", command="ERROR") == 1
+
+
+def test_the_grafana_dashboard_reads_only_listed_families() -> None:
+    dashboard = json.loads((README.parent / "docs" / "grafana-dashboard.json").read_text())
+    listed = set(listed_metrics()) | {"process_cpu_seconds_total", "process_resident_memory_bytes"}
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= set(re.findall(r"\b((?:stompim|process)_[a-z_]+)", target["expr"]))
+    assert len(used) > 20
+    unknown = sorted(name for name in used if name.removesuffix("_bucket") not in listed)
+    assert not unknown, f"the dashboard reads families README does not list: {unknown}"
 
 
 def test_buckets_are_cumulative_and_inclusive() -> None:
