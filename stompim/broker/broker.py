@@ -349,7 +349,8 @@ class Broker:
         """`count` generic SENDs read at `read_at` were published: once this turn's
         pass has written their MESSAGEs to the local subscribers' transports, their
         latency goes into `stats.send_delivery` (one clock read per pass, not per
-        delivery)."""
+        delivery).  Called by `Connection.receive` only: SENDs a session runs later,
+        from its backlog after a hold, are not timed."""
         self._published.append((read_at, count))
         if self._service_handle is None:
             self._service_handle = self.loop.call_soon(self._service_all)
