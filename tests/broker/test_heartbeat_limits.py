@@ -75,6 +75,7 @@ async def test_slow_consumer_disconnected(make_broker: BrokerFactory) -> None:
         if hub.broker.user_session_count(2) == 0:
             break
     await wait_for(lambda: hub.broker.user_session_count(2) == 0)
+    assert sum(hub.broker.stats.slow_consumer_drops.values()) == 1
     await sender.send("/topic/flood", b"still", receipt="ok")
     assert (await fast.frame()).body == b"still"
 
