@@ -67,7 +67,8 @@ async def node(
 ) -> AsyncIterator[Node]:
     config = Config().replace(
         server={"http_port": 0, "ws_port": 0, "tcp_port": 0, "host": "127.0.0.1"},
-        auth={"bcrypt_rounds": 4}, **node_backend,
+        auth={"bcrypt_rounds": 4, "jwt_secret": "metrics-test-secret-0123456789abcdef"},
+        **node_backend,
     )
     node = Node(config)
     await node.start()

@@ -89,7 +89,7 @@ async def test_every_rest_path_the_readme_names_is_routed(
 
 
 def _command_lines() -> list[list[str]]:
-    """Every `stompim ...` command line of the README's code blocks and backticks."""
+    """Every `stompim ...` command line of the README's code blocks."""
     lines = []
     for block in re.findall(r"```(?:sh|console)\n(.*?)```", README, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -98,24 +98,35 @@ def _command_lines() -> list[list[str]]:
                               r"[^&|;]*)", line)
             if match:
                 lines.append(shlex.split(match.group(1)))
-    for inline in re.findall(r"`stompim ((?:serve|migrate|doctor|user|version)[^`]*)`", README):
-        if "|" not in inline:
-            lines.append(shlex.split(inline))
     return lines
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return {
+        name: sub for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction) for name, sub in action.choices.items()
+    }
+
+
+def test_every_command_the_readme_names_in_prose_exists() -> None:
+    """`stompim user disable` in a sentence: each word a (sub)command, arguments left out."""
+    named = re.findall(r"`stompim ([a-z][a-z -]*)`", README)
+    assert len(named) >= 3
+    for words in named:
+        parser = build_parser()
+        for word in words.split():
+            commands = _subcommands(parser)
+            if not commands:
+                break
+            assert word in commands, f"README names `stompim {words}`: no command {word!r}"
+            parser = commands[word]
 
 
 def test_every_command_line_the_readme_shows_parses() -> None:
     parser = build_parser()
-    commands = {
-        name for action in parser._actions
-        if isinstance(action, argparse._SubParsersAction) for name in action.choices
-    }
     lines = _command_lines()
     assert len(lines) >= 8
     for argv in lines:
-        if len(argv) == 1:   # a command named in prose (`stompim user`)
-            assert argv[0] in commands, f"README names `stompim {argv[0]}`: no such command"
-            continue
         try:
             parser.parse_args(argv)
         except SystemExit:
