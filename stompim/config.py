@@ -69,6 +69,8 @@ class StompConfig:
     max_transaction_frames: int = 1000
     max_transaction_bytes: int = 4 * 1024 * 1024
     ws_fast_path: bool = True
+    application_destination_prefixes: tuple[str, ...] = ("/app",)
+    user_destination_prefix: str = "/user"
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,11 @@ class HttpConfig:
     error_status: str = "http"
     web_client: bool = True
     client_ws_url: str = ""
+    stomp_paths: tuple[str, ...] = ("/ws",)
+    sockjs: bool = True
+    sockjs_heartbeat_ms: int = 25000
+    sockjs_disconnect_delay_ms: int = 5000
+    sockjs_stream_bytes: int = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,30 @@ class Config:
             )
         TrustedProxies.parse(self.server.trusted_proxies)
         _validate_media(self.media)
+        _validate_endpoints(self)
+
+
+def _destination_prefix(value: str, where: str) -> None:
+    if not value.startswith("/") or value.endswith("/") or len(value) < 2 or " " in value:
+        raise ConfigError(f"{where} must look like /app (a leading slash, no trailing one)")
+
+
+def _validate_endpoints(config: Config) -> None:
+    """The STOMP endpoints of the REST port and the destination prefixes (issue 12)."""
+    for path in config.http.stomp_paths:
+        _destination_prefix(path, "http.stomp_paths entries")
+        if path.startswith("/api/") or path == "/api":
+            raise ConfigError(f"http.stomp_paths: {path} is under /api, the REST API's prefix")
+    if len(set(config.http.stomp_paths)) != len(config.http.stomp_paths):
+        raise ConfigError("http.stomp_paths lists a path twice")
+    for key in ("sockjs_heartbeat_ms", "sockjs_disconnect_delay_ms", "sockjs_stream_bytes"):
+        if getattr(config.http, key) <= 0:
+            raise ConfigError(f"http.{key} must be positive")
+    for prefix in config.stomp.application_destination_prefixes:
+        _destination_prefix(prefix, "stomp.application_destination_prefixes entries")
+    if not config.stomp.application_destination_prefixes:
+        raise ConfigError("stomp.application_destination_prefixes must name at least one prefix")
+    _destination_prefix(config.stomp.user_destination_prefix, "stomp.user_destination_prefix")
 
 
 def _validate_media(media: MediaConfig) -> None:
