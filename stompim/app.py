@@ -19,7 +19,7 @@ from aiohttp import web
 
 from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
-from stompim.broker.http_endpoints import EndpointOptions
+from stompim.broker.http_endpoints import EndpointOptions, StompEndpoints
 from stompim.broker.http_sockjs import SockJsOptions
 from stompim.cluster import RedisBridge
 from stompim.config import Config, secret_configured
@@ -54,6 +54,7 @@ class Node:
         self.bridge: RedisBridge | None = None
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
+        self.stomp_endpoints: StompEndpoints | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -221,6 +222,7 @@ class Node:
             ),
         ))
         app[API].public_routes.update(endpoints.add_routes(app))
+        self.stomp_endpoints = endpoints
 
         async def drain(_: web.Application) -> None:
             await broker.close()

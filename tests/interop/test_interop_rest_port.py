@@ -11,9 +11,11 @@ foreign Origin (403), an unknown path (404), a bad token (STOMP ERROR).
 from __future__ import annotations
 
 import json
+import logging
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,10 @@ def node(module_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
     full = FullNode(
         module_loop, tmp_path_factory.mktemp("restport") / "node.db",
         im={"allow_stranger_chat": True},
-        http={"stomp_paths": ["/ws", "/im"], "sockjs_heartbeat_ms": 1000},
+        http={"stomp_paths": ["/ws", "/im"], "sockjs_heartbeat_ms": 1000,
+              "sockjs_disconnect_delay_ms": 1500},
+        stomp={"application_destination_prefixes": ["/app", "/msg"],
+               "user_destination_prefix": "/me", "max_pending_bytes": 256 * 1024},
     )
     full.start()
     try:
@@ -83,7 +88,8 @@ def stomppy_on_rest_port(node: FullNode, token: str, path: str = "/ws") -> tuple
     return conn, rec
 
 
-def chat_scenario(url: str, token: str, to_user: int, text: str, **options: Any) -> dict[str, Any]:
+def chat_scenario(url: str, token: str, to_user: int, text: str, *, app: str = "/app",
+                  user: str = "/user", **options: Any) -> dict[str, Any]:
     return {
         "url": url,
         "connectHeaders": {"Authorization": f"Bearer {token}"},
@@ -92,9 +98,9 @@ def chat_scenario(url: str, token: str, to_user: int, text: str, **options: Any)
         "timeoutMs": 25000,
         "steps": [
             {"op": "connect", "timeoutMs": 10000},
-            {"op": "subscribe", "destination": "/user/queue/chat", "id": "chat"},
-            {"op": "subscribe", "destination": "/user/queue/notification", "id": "notes"},
-            {"op": "publish", "destination": "/app/chat/private",
+            {"op": "subscribe", "destination": f"{user}/queue/chat", "id": "chat"},
+            {"op": "subscribe", "destination": f"{user}/queue/notification", "id": "notes"},
+            {"op": "publish", "destination": f"{app}/chat/private",
              "body": json.dumps({"toUserId": to_user, "type": "text", "content": text}),
              "headers": {"receipt": "send-1"}},
             {"op": "expect", "count": 1, "timeoutMs": 10000},   # the sender's own copy
@@ -145,6 +151,14 @@ def test_sockjs_client_over_each_transport(
     result = exchange(js_dir, node, users, http_url(node, "/ws"), f"hello over {transport}",
                       sockjs={"transports": [transport]})
     assert result["transport"] == transport
+
+
+def test_configured_application_and_user_prefixes(
+    js_dir: Path, node: FullNode, users: dict[str, dict[str, Any]]
+) -> None:
+    """stomp.application_destination_prefixes ["/app", "/msg"], user prefix "/me"."""
+    exchange(js_dir, node, users, http_url(node, "/ws"), "hello with Spring prefixes",
+             sockjs={"transports": ["websocket"]}, app="/msg", user="/me")
 
 
 def test_sockjs_token_in_the_url_authenticates(
@@ -237,3 +251,96 @@ def test_xhr_send_refuses_broken_payloads(node: FullNode) -> None:
     status, _, body = get(http_url(node, "/ws/srv/broken1/xhr_send"), method="POST",
                           body=b"[1")
     assert (status, body) == (500, b"Broken JSON encoding.")
+
+
+class RawSockJs:
+    """SockJS by hand over xhr-polling (urllib), to stop polling at will."""
+
+    def __init__(self, node: FullNode, session: str) -> None:
+        self.base = http_url(node, f"/ws/000/{session}")
+
+    def poll(self) -> bytes:
+        status, _, body = get(self.base + "/xhr", method="POST")
+        assert status == 200
+        return body
+
+    def send(self, *frames: str) -> None:
+        status, _, _ = get(self.base + "/xhr_send", method="POST",
+                           body=json.dumps(list(frames)).encode())
+        assert status == 204
+
+    def poll_until(self, needle: bytes, polls: int = 10) -> bytes:
+        seen = b""
+        for _ in range(polls):
+            seen += self.poll()
+            if needle in seen:
+                return seen
+        raise AssertionError(f"{needle!r} not in {seen[:300]!r}")
+
+
+def sockjs_sessions(node: FullNode) -> set[str]:
+    """Ids of the node's SockJS sessions (read from the test thread)."""
+    return set(node._node.stomp_endpoints.sessions.links)
+
+
+def stomp_alive(node: FullNode, session: str) -> Callable[[], bool]:
+    """Whether the STOMP connection of SockJS session `session` is still open."""
+    endpoint = node._node.stomp_endpoints.sessions.links[session].endpoint
+    return lambda: endpoint in node._node.broker.connections
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def connect_raw(node: FullNode, session: str, token: str) -> RawSockJs:
+    client = RawSockJs(node, session)
+    assert client.poll() == b"o\n"
+    client.send(f"CONNECT\naccept-version:1.2\nhost:x\nAuthorization:Bearer {token}\n"
+                "heart-beat:0,0\n\n\x00",
+                "SUBSCRIBE\nid:f\ndestination:/topic/flood\nreceipt:sub\n\n\x00")
+    assert b"receipt-id:sub" in client.poll_until(b"RECEIPT")
+    return client
+
+
+def test_a_client_that_stops_polling_is_dropped_past_the_pending_limit(
+    node: FullNode, users: dict[str, dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SockJS client subscribes, then never polls while 1 MiB is published to it:
+    its STOMP session is dropped as a slow consumer once its queue passes
+    stomp.max_pending_bytes (256 KiB here), and its next poll gets the close frame,
+    not the backlog."""
+    caplog.set_level(logging.INFO, logger="stompim.broker")
+    client = connect_raw(node, "flooded", users["ada"]["token"])
+    alive = stomp_alive(node, "flooded")
+    assert alive()
+    conn, rec = stomppy_on_rest_port(node, users["bert"]["token"])
+    try:
+        body = "x" * 8192
+        for n in range(128):      # 1 MiB, four times the session's pending limit
+            conn.send("/topic/flood", body, receipt=f"f{n}")
+        rec.wait_receipt("f127", timeout=20)
+    finally:
+        conn.disconnect()
+    wait_until(lambda: not alive(), "the slow SockJS session to be dropped")
+    assert any("slow consumer" in r.getMessage() for r in caplog.records), caplog.text
+    answer = client.poll()
+    assert answer.startswith(b"c[3000") and len(answer) < 100, answer[:200]
+
+
+def test_a_client_that_stops_polling_expires_after_the_disconnect_delay(
+    node: FullNode, users: dict[str, dict[str, Any]]
+) -> None:
+    """http.sockjs_disconnect_delay_ms (1.5 s here): no request for that long ends
+    the SockJS session and its STOMP session; a later poll opens a new session."""
+    connect_raw(node, "quitter", users["ada"]["token"])
+    alive = stomp_alive(node, "quitter")
+    assert "quitter" in sockjs_sessions(node) and alive()
+    started = time.monotonic()
+    wait_until(lambda: "quitter" not in sockjs_sessions(node), "the session to expire")
+    assert time.monotonic() - started >= 1.0
+    wait_until(lambda: not alive(), "its STOMP session to end")
