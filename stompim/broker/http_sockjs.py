@@ -228,6 +228,7 @@ class SockJsSessions:
         """The STOMP connection of `link` is over (soon: not inside the broker's call)."""
         if not link.ended:
             link.ended = True
+            link.reading.set()    # an xhr_send waiting for the broker to read: it ends now
             if link.endpoint is not None:
                 asyncio.get_running_loop().call_soon(link.endpoint.lost)
 

@@ -104,9 +104,10 @@ def handshake_token(request: web.BaseRequest) -> str | None:
 
 
 class HttpWsLink:
-    """The broker's Link over an aiohttp WebSocket.  Messages are framed by `encode`
-    (a list of (data, is_text) -> the bytes to write); SockJS reuses this class with
-    its own framing.  `done` resolves when the broker closes the link."""
+    """The broker's Link over an aiohttp WebSocket: each chunk one message.  `done`
+    resolves when the broker closes the link.  SockJS's websocket transport
+    (stompim.broker.http_sockjs.WsReceiver) reuses it for its writing, draining and
+    closing, with its own framing."""
 
     __slots__ = ("done", "drainer", "endpoint", "reading", "request", "soft", "transport")
 

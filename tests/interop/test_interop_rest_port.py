@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -344,3 +345,39 @@ def test_a_client_that_stops_polling_expires_after_the_disconnect_delay(
     wait_until(lambda: "quitter" not in sockjs_sessions(node), "the session to expire")
     assert time.monotonic() - started >= 1.0
     wait_until(lambda: not alive(), "its STOMP session to end")
+
+
+def test_stopping_the_node_ends_rest_port_sessions_gracefully_and_soon(
+    module_loop: LoopThread, tmp_path: Path
+) -> None:
+    """A node that stops drains its REST-port sessions like the others: stomp.py on
+    ws://:http/ws gets ERROR "server shutting down", a SockJS poll waiting for frames
+    is answered with them and the close frame, and the node is down within seconds
+    (no request of the REST port left hanging for aiohttp's shutdown timeout)."""
+    other = FullNode(module_loop, tmp_path / "stopping.db",
+                     http={"sockjs_heartbeat_ms": 60000})
+    other.start()
+    try:
+        for name in ("ada", "bert"):
+            other.rest("POST", "/api/user/register", {"username": name, "password": PASSWORD})
+        tokens = [other.rest("POST", "/api/user/login",
+                             {"username": name, "password": PASSWORD})[1]["data"]["token"]
+                  for name in ("ada", "bert")]
+        conn, rec = stomppy_on_rest_port(other, tokens[0])
+        poller = connect_raw(other, "waiting", tokens[1])
+        answers: list[bytes] = []
+        polling = threading.Thread(target=lambda: answers.append(poller.poll()))
+        polling.start()
+        wait_until(lambda: other._node.stomp_endpoints.sessions.links["waiting"].sockjs.attached,
+                   "the poll to wait")
+        started = time.monotonic()
+        other.stop()
+        stopped_in = time.monotonic() - started
+        polling.join(10)
+        rec.wait(lambda: bool(rec.errors), "ERROR")
+        assert "shutting down" in rec.errors[0].headers.get("message", ""), rec.errors
+        assert answers and b"ERROR" in answers[0] and answers[0].endswith(b'c[3000,"Go away!"]\n')
+        assert stopped_in < 8, stopped_in
+        conn.transport.disconnect_socket()
+    finally:
+        other.stop()
