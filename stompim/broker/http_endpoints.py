@@ -262,7 +262,7 @@ class StompEndpoints:
         server, session = request.match_info["server"], request.match_info["session"]
         if not (valid_segment(server) and valid_segment(session)) or self.sessions.get(session):
             return web.Response(status=404, text="no such session\n")
-        ws = websocket_response(self.options.sockjs_options.max_message_size)
+        ws = websocket_response(request, self.options.sockjs_options.max_message_size)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text=UPGRADE_ONLY)
         await ws.prepare(request)

@@ -34,7 +34,7 @@ import struct
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
 from .link import Acceptor, Endpoint
 
@@ -208,9 +208,15 @@ async def run_until_done(
             await ws.close()
 
 
-def websocket_response(max_message_size: int) -> web.WebSocketResponse:
+def websocket_response(request: web.Request, max_message_size: int) -> web.WebSocketResponse:
+    """The handshake's response: the newest STOMP subprotocol the client offers (as
+    port 8081 chooses; aiohttp alone would take the client's first), none if none."""
+    offered = {
+        p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")
+    }
+    chosen = tuple(p for p in SUBPROTOCOL_NAMES if p in offered)[:1]
     return web.WebSocketResponse(
-        protocols=SUBPROTOCOL_NAMES, autoping=True, heartbeat=None, compress=False,
+        protocols=chosen, autoping=True, heartbeat=None, compress=False,
         max_msg_size=max_message_size, timeout=CLOSE_TIMEOUT,
     )
 
@@ -219,7 +225,7 @@ async def serve_websocket(
     request: web.Request, acceptor: Acceptor, *, max_frame_size: int
 ) -> web.StreamResponse:
     """STOMP over the WebSocket of `request` (its Origin already checked)."""
-    ws = websocket_response(2 * max_frame_size + 64 * 1024)
+    ws = websocket_response(request, 2 * max_frame_size + 64 * 1024)
     if not ws.can_prepare(request).ok:
         return web.Response(status=400, text='Can "Upgrade" only to "WebSocket".\n')
     await ws.prepare(request)

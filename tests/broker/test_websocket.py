@@ -1,4 +1,4 @@
-"""WebSocket transport specifics."""
+"""WebSocket transport specifics, on port 8081's fast path and on the REST port (aiohttp)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from stompim.frames import Command, Frame, encode
 from .conftest import Harness
 
 
-async def test_other_path_is_404(hub: Harness) -> None:
+@pytest.fixture(params=["ws", "http-ws"])
+def ws(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_other_path_is_404(hub: Harness, ws: str) -> None:
     with pytest.raises(InvalidStatus) as info:
-        await StompClient.websocket(hub.ws_port, path="/other")
+        await StompClient.websocket(hub.port(ws), path="/other")
     assert info.value.response.status_code == 404
 
 
@@ -22,17 +27,19 @@ async def test_other_path_is_404(hub: Harness) -> None:
     [(["v10.stomp", "v12.stomp"], "v12.stomp"), (["v11.stomp"], "v11.stomp"),
      ([], None), (["mqtt"], None)],
 )
-async def test_subprotocols(hub: Harness, offered: list[str], chosen: str | None) -> None:
-    client = await StompClient.websocket(hub.ws_port, subprotocols=offered)
+async def test_subprotocols(
+    hub: Harness, ws: str, offered: list[str], chosen: str | None
+) -> None:
+    client = await StompClient.websocket(hub.port(ws), subprotocols=offered)
     hub.clients.append(client)
     assert client.ws.subprotocol == chosen
     assert (await client.connect()).command.value == "CONNECTED"
 
 
-async def test_binary_body_goes_out_binary(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_binary_body_goes_out_binary(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/b")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     await sender.send_raw(
         encode(Frame.build(Command.SEND, {"destination": "/topic/b"}, b"\xff\xfe\x00bin")),
         binary=True,
@@ -44,10 +51,10 @@ async def test_binary_body_goes_out_binary(hub: Harness) -> None:
     assert sub.ws_kinds[-2:] == ["binary", "text"]
 
 
-async def test_frames_split_and_merged(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_frames_split_and_merged(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/s")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     one = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"one"))
     two = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"two"))
     three = encode(Frame.build(Command.SEND, {"destination": "/topic/s", "receipt": "r"},
@@ -62,10 +69,10 @@ async def test_frames_split_and_merged(hub: Harness) -> None:
     assert [(await sub.frame()).body for _ in range(3)] == [b"one", b"two", b"three"]
 
 
-async def test_fragmented_ws_message(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_fragmented_ws_message(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/f")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     data = encode(Frame.build(Command.SEND, {"destination": "/topic/f"}, b"fragmented"))
     await sender.ws.send([data[:7], data[7:15], data[15:]])
     assert (await sub.frame()).body == b"fragmented"
