@@ -56,7 +56,6 @@ HEARTBEAT = "h"
 GO_AWAY = (3000, "Go away!")
 """The close frame of a session the server ended (the SockJS protocol's own choice)."""
 ANOTHER_CONNECTION = (2010, "Another connection still open")
-INTERRUPTED = (1002, "Connection interrupted")
 
 # Characters some browsers mangle inside a streamed JSON string (the SockJS protocol
 # asks servers to escape them): zero-width and line/paragraph separators, specials.

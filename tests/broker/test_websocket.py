@@ -8,7 +8,7 @@ from websockets.exceptions import InvalidStatus
 
 from stompim.frames import Command, Frame, encode
 
-from .conftest import Harness
+from .conftest import BrokerFactory, Harness
 
 
 @pytest.fixture(params=["ws", "http-ws"])
@@ -76,3 +76,23 @@ async def test_fragmented_ws_message(hub: Harness, ws: str) -> None:
     data = encode(Frame.build(Command.SEND, {"destination": "/topic/f"}, b"fragmented"))
     await sender.ws.send([data[:7], data[7:15], data[15:]])
     assert (await sub.frame()).body == b"fragmented"
+
+
+async def test_error_then_normal_closure(hub: Harness, ws: str) -> None:
+    """A refused CONNECT: the ERROR frame, then a Close frame 1000 from the server."""
+    client = await hub.open(ws)
+    reply = await client.connect("alice", "wrong")
+    assert reply.command.value == "ERROR"
+    await client.ws.wait_closed()
+    assert client.ws.close_code == 1000
+    assert client.ws.protocol.close_rcvd is not None   # the server's own Close frame
+
+
+async def test_a_message_over_the_limit_closes_1009(make_broker: BrokerFactory, ws: str) -> None:
+    """A WebSocket message larger than twice max_frame_size plus 64 KiB is refused by
+    the WebSocket layer itself (1009, message too big), on both listeners."""
+    hub = await make_broker(max_frame_size=1024)
+    client = await hub.connected(ws, "alice")
+    await client.send_raw(b"x" * (2 * 1024 + 64 * 1024 + 1), binary=True)
+    await client.ws.wait_closed()
+    assert client.ws.close_code == 1009

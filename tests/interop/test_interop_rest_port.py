@@ -347,6 +347,25 @@ def test_a_client_that_stops_polling_expires_after_the_disconnect_delay(
     wait_until(lambda: not alive(), "its STOMP session to end")
 
 
+def test_an_idle_poll_gets_a_heartbeat_and_a_second_poll_is_refused(
+    node: FullNode, users: dict[str, dict[str, Any]]
+) -> None:
+    """http.sockjs_heartbeat_ms (1 s here): a poll with nothing to answer is answered
+    "h" after about that long; a second poll while one waits gets the close frame 2010
+    (one receiver per session, as the SockJS protocol says)."""
+    client = connect_raw(node, "beating", users["ada"]["token"])
+    answers: list[bytes] = []
+    polling = threading.Thread(target=lambda: answers.append(client.poll()))
+    started = time.monotonic()
+    polling.start()
+    wait_until(lambda: node._node.stomp_endpoints.sessions.links["beating"].sockjs.attached,
+               "the first poll to wait")
+    assert client.poll() == b'c[2010,"Another connection still open"]\n'
+    polling.join(10)
+    assert answers == [b"h\n"]
+    assert 0.5 <= time.monotonic() - started < 5
+
+
 def test_stopping_the_node_ends_rest_port_sessions_gracefully_and_soon(
     module_loop: LoopThread, tmp_path: Path
 ) -> None:
