@@ -219,7 +219,10 @@ class SockJsSessions:
         )
         link = SockJsLink(self, sockjs)
         self.links[session_id] = link
-        link.endpoint = self.acceptor.accept(link, handshake_token=handshake_token, websocket=True)
+        endpoint = link.endpoint = self.acceptor.accept(
+            link, handshake_token=handshake_token, websocket=True)
+        if link.ended:   # closed inside accept (the broker is shutting down): lost, as `end` does
+            asyncio.get_running_loop().call_soon(endpoint.lost)
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return link
