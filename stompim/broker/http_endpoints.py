@@ -226,7 +226,9 @@ class StompEndpoints:
         if link is None:
             return web.Response(status=404, text="no such session\n")
         clock = self.sessions.clock
-        response = web.StreamResponse(headers=self._headers(request, content_type))
+        headers = self._headers(request, content_type)
+        headers["X-Accel-Buffering"] = "no"   # a proxy (nginx) must pass the stream on as it comes
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         limit = self.options.sockjs_options.stream_bytes
         try:
