@@ -145,17 +145,17 @@ class Node:
             self.ports.tcp = await broker.start_tcp(
                 cfg.server.host, cfg.server.tcp_port, reuse_port=reuse
             )
-        log.info(
-            "node %s serving REST http://%s:%d/api (STOMP at %s), STOMP ws://%s:%d%s, "
-            "STOMP tcp %s",
+        log.info(   # tools read this line: keep its start as it is, add at the end
+            "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s, "
+            "STOMP on the REST port at %s",
             self.node_id,
             cfg.server.host,
             self.ports.http,
-            ", ".join(cfg.http.stomp_paths) or "no path",
             cfg.server.host,
             self.ports.ws,
             cfg.server.ws_path,
             self.ports.tcp or "off",
+            ", ".join(cfg.http.stomp_paths) or "no path",
         )
 
     async def _start_cluster(self, kv: KeyValue) -> tuple[PresenceTracker, RedisBridge | None]:
