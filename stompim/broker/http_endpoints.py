@@ -131,7 +131,7 @@ class StompEndpoints:
             return None
         link = self.sessions.get(session)
         if link is None and create:
-            link = self.sessions.open(session, handshake_token(request))
+            link = self.sessions.open(session, handshake_token(request), request.remote)
         return link
 
     # -------------------------------------------------------------- handlers
@@ -268,7 +268,7 @@ class StompEndpoints:
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text=UPGRADE_ONLY)
         await ws.prepare(request)
-        link = self.sessions.open(session, handshake_token(request))
+        link = self.sessions.open(session, handshake_token(request), request.remote)
         link.sockjs.attach(self.sessions.clock())
         receiver = WsReceiver(request, link, self.acceptor.soft_pending_bytes)
         link.receiver = receiver

@@ -210,8 +210,10 @@ class SockJsSessions:
     def get(self, session_id: str) -> SockJsLink | None:
         return self.links.get(session_id)
 
-    def open(self, session_id: str, handshake_token: str | None) -> SockJsLink:
-        """A new session and its STOMP connection (the id must be free)."""
+    def open(self, session_id: str, handshake_token: str | None,
+             peer: str | None = None) -> SockJsLink:
+        """A new session and its STOMP connection (the id must be free); `peer` is the
+        client's address."""
         options = self.options
         sockjs = SockJsSession(
             session_id, self.clock(), heartbeat=options.heartbeat,
@@ -220,7 +222,7 @@ class SockJsSessions:
         link = SockJsLink(self, sockjs)
         self.links[session_id] = link
         endpoint = link.endpoint = self.acceptor.accept(
-            link, handshake_token=handshake_token, websocket=True)
+            link, handshake_token=handshake_token, websocket=True, peer=peer)
         if link.ended:   # closed inside accept (the broker is shutting down): lost, as `end` does
             asyncio.get_running_loop().call_soon(endpoint.lost)
         if self._sweeper is None:

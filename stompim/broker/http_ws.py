@@ -5,6 +5,8 @@ a front end that talks to one origin (`ws://host:8080/ws`) reach the same broker
 same Session, the same authentication (`?token=`, `Authorization: Bearer`, or the
 CONNECT headers), heart-beats, limits and flow control.  Only the transport differs.
 
+* The client's address (`peer`, for login limits) is `request.remote`: the app's
+  forwarded middleware has put the client's there when a trusted proxy relayed it.
 * Handshake: aiohttp's `WebSocketResponse` (subprotocol v12/v11/v10.stomp when
   offered, no compression, aiohttp answers pings; STOMP heart-beats do keepalive).
   Before it, the Origin is checked (`OriginCheck`): no Origin (a non-browser client),
@@ -231,7 +233,7 @@ async def serve_websocket(
     await ws.prepare(request)
     link = HttpWsLink(request, acceptor.soft_pending_bytes)
     endpoint = link.endpoint = acceptor.accept(
-        link, handshake_token=handshake_token(request), websocket=True
+        link, handshake_token=handshake_token(request), websocket=True, peer=request.remote
     )
     try:
         await run_until_done(ws, link, endpoint.receive)

@@ -35,11 +35,13 @@ class FakeBroker:
         self.close_at_once = close_at_once
         self.endpoints: list[FakeEndpoint] = []
         self.links: list[Link] = []
+        self.peers: list[str | None] = []
 
     def accept(self, link: Link, *, handshake_token: str | None = None,
-               websocket: bool = False) -> Endpoint:
+               websocket: bool = False, peer: str | None = None) -> Endpoint:
         endpoint = FakeEndpoint()
         self.endpoints.append(endpoint)
+        self.peers.append(peer)
         self.links.append(link)
         if self.close_at_once:
             link.write([(b"ERROR\nmessage:server shutting down\n\n\x00", True)])
@@ -71,7 +73,8 @@ async def test_closed_inside_accept_is_lost_once_and_keeps_its_close_frame() -> 
 async def test_a_queue_over_its_bound_aborts_the_session() -> None:
     broker = FakeBroker()
     registry = sessions(broker, max_queued_bytes=50)
-    link = registry.open("s1", "tok")
+    link = registry.open("s1", "tok", "10.1.2.3")
+    assert broker.peers == ["10.1.2.3"]          # the client's address, for login limits
     link.write([(b"x" * 40, True)])
     assert link.buffered() == 40
     link.write([(b"y" * 40, True)])       # would pass 50 bytes: dropped, session aborted

@@ -96,3 +96,9 @@ async def test_a_message_over_the_limit_closes_1009(make_broker: BrokerFactory, 
     await client.send_raw(b"x" * (2 * 1024 + 64 * 1024 + 1), binary=True)
     await client.ws.wait_closed()
     assert client.ws.close_code == 1009
+
+
+async def test_the_client_address_reaches_the_broker(hub: Harness, ws: str) -> None:
+    client = await hub.connected(ws, "alice")
+    await client.send("/topic/x", b"", receipt="r")
+    assert [c.peer for c in hub.broker.connections] == ["127.0.0.1"]
