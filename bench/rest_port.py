@@ -65,12 +65,14 @@ async def run(quick: bool) -> dict[str, Any]:
     return out
 
 
-def markdown(result: dict[str, Any], command: str, quick: bool, when: str) -> str:
+def markdown(result: dict[str, Any], command: str, quick: bool, when: str,
+             tree: str = "") -> str:
     lines = [
         "# STOMP on the REST port vs the WebSocket fast path (issue 12)",
         "",
         f"Command: `{command}` ({'quick: 5 s phases' if quick else '30 s phases'}), "
-        f"{when}. One node, one generator (bench/scenarios/generic.py), 100-byte bodies; "
+        f"{when}{f'; tree: {tree}' if tree else ''}. One node, one generator "
+        "(bench/scenarios/generic.py), 100-byte bodies; "
         "2 cores shared with other work.",
         "",
         "Broker CPU per message (the broker's CPU time over the messages delivered) is the "
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / "rest-port.md").write_text(
-        markdown(data["result"], data["command"].strip(), data["quick"], data.get("when", "")))
+        markdown(data["result"], data["command"].strip(), data["quick"], data.get("when", ""),
+                 data.get("tree", "")))
     print((RESULTS / "rest-port.md").read_text())
     return 0
 
