@@ -25,10 +25,17 @@ from stompim.cluster import RedisBridge
 from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
+from stompim.im.presence_events import PresenceAnnouncer
 from stompim.im.services import ImServices, build_services
-from stompim.stomp import AccountAuthenticator, ChatDestinationHandler, StompPublisher
+from stompim.stomp import (
+    AccountAuthenticator,
+    ChatDestinationHandler,
+    StompPublisher,
+    TypingDestinationHandler,
+)
 from stompim.stomp.session_check import SessionCheck
 from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
+from stompim.store.friends import FriendRepository
 from stompim.store.node_secret import resolve_jwt_secret
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,7 @@ class Node:
         self.bridge: RedisBridge | None = None
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
+        self.announcer: PresenceAnnouncer | None = None
         self.stomp_endpoints: StompEndpoints | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -127,7 +135,10 @@ class Node:
         )
         check.start()
         self._stack.push_async_callback(check.close)
-        broker.add_handler(ChatDestinationHandler(services.chat))
+        broker.add_handler(TypingDestinationHandler(services.typing))
+        broker.add_handler(ChatDestinationHandler(services.chat, delivery=services.delivery))
+        self._stack.callback(services.typing.close)
+        await self._start_presence_events(services, kv, broker)
 
         await services.media.start()
         self._stack.push_async_callback(services.media.close)
@@ -140,6 +151,7 @@ class Node:
         self.ports.ws = await broker.start_websocket(
             cfg.server.host, cfg.server.ws_port, cfg.server.ws_path,
             trusted_proxies=TrustedProxies.parse(cfg.server.trusted_proxies), reuse_port=reuse,
+            origins=cfg.http.cors_origins,
         )
         if cfg.server.tcp_port >= 0:
             self.ports.tcp = await broker.start_tcp(
@@ -180,6 +192,28 @@ class Node:
         self._stack.push_async_callback(bridge.close)
         self.bridge = bridge
         return tracker, bridge
+
+    async def _start_presence_events(
+        self, services: ImServices, kv: KeyValue, broker: Broker
+    ) -> None:
+        """Online/offline events to friends (stompim.im.presence_events): a second
+        session listener beside the tracker. Entered after the broker, so it closes
+        first: the sessions the broker's close ends tell friends nothing (the users'
+        markers lapse; see the module)."""
+        live = self.config.live
+        announcer = PresenceAnnouncer(
+            kv=kv,
+            node_id=self.node_id,
+            friends=FriendRepository(services.db),
+            settings=services.presence.repo,
+            publisher=services.publisher,
+            debounce_ms=live.presence_debounce_ms,
+            enabled=live.presence_events,
+        )
+        await announcer.start()
+        self._stack.push_async_callback(announcer.close)
+        broker.add_session_listener(announcer)
+        self.announcer = announcer
 
     async def _start_http(self, services: ImServices, broker: Broker) -> None:
         from stompim.http import create_http_app
@@ -236,6 +270,10 @@ class Node:
     def metrics(self) -> dict[str, float]:
         """The node's counters for /metrics: the broker's and the cluster bridge's."""
         out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
+        if self.services is not None:
+            out.update(self.services.typing.stats.metrics())
+        if self.announcer is not None:
+            out.update(self.announcer.stats.metrics())
         if self.bridge is not None:
             out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
         return out

@@ -68,6 +68,13 @@ class StompConfig:
     max_transactions: int = 16
     max_transaction_frames: int = 1000
     max_transaction_bytes: int = 4 * 1024 * 1024
+    preauth_max_bytes: int = 1024 * 1024
+    preauth_max_total_bytes: int = 64 * 1024 * 1024
+    preauth_max_connections: int = 10000
+    max_queue_bytes: int = 16 * 1024 * 1024
+    max_queues_total_bytes: int = 128 * 1024 * 1024
+    max_queues: int = 10000
+    queue_message_ttl_ms: int = 3600000
     ws_fast_path: bool = True
     application_destination_prefixes: tuple[str, ...] = ("/app",)
     user_destination_prefix: str = "/user"
@@ -147,6 +154,20 @@ class ImConfig:
     invitation_ttl_days: int = 7
     recall_window_seconds: int = 120
     max_message_length: int = 5000
+    read_count_max_group_size: int = 100
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Typing indicators and presence events (stompim.im.typing_signals,
+    stompim.im.presence_events; keys in config.toml)."""
+
+    typing_ttl_ms: int = 6000
+    typing_min_interval_ms: int = 3000
+    typing_session_limit: int = 20
+    typing_session_window_ms: int = 10_000
+    presence_events: bool = True
+    presence_debounce_ms: int = 5000
 
 
 LOG_FORMATS = ("text", "json")
@@ -199,6 +220,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     im: ImConfig = field(default_factory=ImConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     log: LogConfig = field(default_factory=LogConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
 
@@ -243,6 +265,12 @@ class Config:
             )
         TrustedProxies.parse(self.server.trusted_proxies)
         _validate_media(self.media)
+        for key in ("typing_ttl_ms", "typing_session_limit", "typing_session_window_ms"):
+            if getattr(self.live, key) <= 0:
+                raise ConfigError(f"live.{key} must be positive")
+        if self.live.typing_min_interval_ms < 0 or self.live.presence_debounce_ms < 0:
+            raise ConfigError("live.typing_min_interval_ms and live.presence_debounce_ms "
+                              "must not be negative")
         _validate_endpoints(self)
 
 
@@ -290,6 +318,7 @@ _SECTION_CLASSES: dict[str, type] = {
     "http": HttpConfig,
     "sms": SmsConfig,
     "im": ImConfig,
+    "live": LiveConfig,
     "log": LogConfig,
     "media": MediaConfig,
 }

@@ -8,7 +8,8 @@ machinery that keeps idle sessions cheap:
 * one pass per event-loop turn over every connection that produced output
   (`schedule` -> `_service_all`): each writes once;
 * one periodic sweep over all connections for timeouts, heart-beats and slow
-  consumers (`_sweep`), instead of timers or tasks per session;
+  consumers (`_sweep`), instead of timers or tasks per session; it also expires
+  queued messages past their TTL and gives freed heap back (stompim.broker.memory);
 * one timer for throttled publishers (`throttle` -> `relieve`): a publisher whose
   SEND reached a congested consumer stops reading for at most `throttle_seconds`,
   or until a congested consumer drains; nobody else is slowed down.
@@ -30,7 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -40,6 +41,7 @@ from stompim.config import StompConfig
 from stompim.forwarded import TrustedProxies
 
 from .auth import Authenticator, Principal
+from .budget import PreauthBudget
 from .connection import Connection
 from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
@@ -48,9 +50,10 @@ from .exchange import Exchange, Stats
 from .http_endpoints import EndpointOptions, StompEndpoints
 from .link import Link
 from .listeners import SessionEvents, SessionListener
+from .memory import HeapTrimmer
 from .message import Headers
 from .publisher import Bridge, BrokerPublisher, LocalBridge
-from .router import Router
+from .router import Router, queue_limits
 from .session import SHUTDOWN_MESSAGE, Session
 from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
@@ -75,10 +78,12 @@ class Broker:
             app_prefixes=config.application_destination_prefixes,
             user_prefix=config.user_destination_prefix,
         )
-        self.router = Router(config.max_queue_depth)
+        self.router = Router(queue_limits(config), clock=lambda: self.clock())
         self.stats = Stats()
         self.exchange = Exchange(self.rules, self.router, node_id)
         self.context = SessionContext(config, self.exchange, self.stats)
+        self.preauth = PreauthBudget(config)
+        self.trimmer = HeapTrimmer()
         self.publisher = BrokerPublisher(self)
         self.bridge: Bridge = LocalBridge()
         self.connections: set[Connection] = set()
@@ -150,6 +155,12 @@ class Broker:
         out = asdict(self.stats)
         out["sessions"] = len(self.connections)
         out["users"] = len(self._users)
+        out["preauth_connections"] = self.preauth.connections
+        out["preauth_bytes"] = self.preauth.bytes
+        out["queues"] = len(self.router.queues)
+        out["queued_bytes"] = self.router.queued_bytes
+        out["queue_messages_expired"] = self.router.expired
+        out["heap_trims"] = self.trimmer.trims
         return out
 
     # ---------------------------------------------------------- listeners
@@ -170,14 +181,18 @@ class Broker:
     async def start_websocket(
         self, host: str, port: int, path: str = "/ws", *, fast_path: bool | None = None,
         trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
+        origins: Iterable[str] | None = None,
     ) -> int:
         """Serve STOMP over WebSocket; `fast_path` (default: config `ws_fast_path`)
         picks the fast path of stompim.broker.ws_fastpath or websockets' public API;
-        behind `trusted_proxies` the client's address comes from X-Forwarded-For."""
+        behind `trusted_proxies` the client's address comes from X-Forwarded-For.
+        `origins`: the browser origins whose pages may open a session (config
+        `http.cors_origins`; None: any)."""
         fast = self.config.ws_fast_path if fast_path is None else fast_path
         server = await start_websocket_server(
             self, host, port, path, max_frame_size=self.config.max_frame_size, fast_path=fast,
             trusted_proxies=trusted_proxies, reuse_port=reuse_port,
+            origins=None if origins is None else frozenset(origins),
         )
         self._ws_servers.append(server)
         self._start_sweeper()
@@ -261,6 +276,8 @@ class Broker:
         self.stats.connections_total += 1
         if self._closing:
             connection.shutdown()
+        elif connection.session.queued_events is not None:   # refused (pre-auth budget)
+            connection.act()
         return connection
 
     @property
@@ -371,6 +388,8 @@ class Broker:
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.tick(now, period)
+            self.router.expire(now)
+            self.trimmer.maybe_trim(now)
 
     # --------------------------------------------------------- publishing
 

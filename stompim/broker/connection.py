@@ -31,9 +31,11 @@ from stompim.logs import CURRENT_SESSION
 from stompim.rate_limited_log import RateLimitedLog
 
 from .auth import Authenticator, Principal
+from .budget import BUSY_CONNECTIONS, PreauthBudget
 from .context import GAP_GRACE_SECONDS, SessionContext
 from .destinations import DestinationHandler
 from .events import (
+    Acknowledged,
     Authenticate,
     AuthorizeSubscribe,
     BeginSend,
@@ -60,6 +62,7 @@ class ConnectionHost(Protocol):
 
     authenticator: Authenticator
     config: StompConfig
+    preauth: PreauthBudget
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -97,7 +100,9 @@ class ConnectionHost(Protocol):
 
 
 class Connection:
-    __slots__ = ("host", "link", "opened", "peer", "registered", "sends", "session")
+    __slots__ = (
+        "charged", "host", "link", "opened", "peer", "raw", "registered", "sends", "session",
+    )
 
     def __init__(
         self, host: ConnectionHost, link: Link, session_id: str, ctx: SessionContext,
@@ -113,6 +118,40 @@ class Connection:
         self.sends: dict[int, asyncio.Future[Mapping[str, str]]] | None = None
         self.registered = False      # counted for its user, listeners told "opened"
         self.opened: asyncio.Task[None] | None = None   # the listeners' "opened" calls
+        # Bytes charged to the node's pre-auth budget (stompim.broker.budget) until
+        # CONNECTED or gone; None once released, or when never admitted.
+        self.charged: int | None = None
+        self.raw = False   # the transport charges its raw reads (charge_raw), not receive
+        if host.preauth.admit():
+            self.charged = 0
+        else:
+            self.session.fail(BUSY_CONNECTIONS)
+
+    def release_preauth(self) -> None:
+        """CONNECTED or gone: give back what the pre-auth budget counted (once)."""
+        charged, self.charged = self.charged, None
+        if charged is not None:
+            self.host.preauth.release(charged)
+
+    def _charge(self, n: int) -> bool:
+        """Charge `n` pre-auth bytes; False (after ERROR and close) past a limit."""
+        charged = self.charged
+        assert charged is not None
+        error = self.host.preauth.charge(charged, n)
+        self.charged = charged + n
+        if error is None:
+            return True
+        self.release_preauth()
+        self.session.fail(error)
+        self.act()
+        return False
+
+    def charge_raw(self, n: int) -> bool:
+        """For a transport that buffers before handing bytes over: `n` bytes were read
+        from the socket.  Until CONNECTED these are charged instead of what `receive`
+        is given.  False when that passed a limit (the connection is closing)."""
+        self.raw = True
+        return self.charged is None or self._charge(n)
 
     @property
     def principal(self) -> Principal | None:
@@ -121,6 +160,8 @@ class Connection:
     # ---------------------------------------------------------- the transport
 
     def receive(self, data: bytes) -> None:
+        if self.charged is not None and not self.raw and not self._charge(len(data)):
+            return
         session = self.session
         scope = CURRENT_SESSION.set(session)  # log lines (and tasks started here) name it
         try:
@@ -139,6 +180,7 @@ class Connection:
         self.act()
 
     def lost(self) -> None:
+        self.release_preauth()
         self._withdraw()
         self.session.connection_lost()
         self.host.left(self)
@@ -214,8 +256,20 @@ class Connection:
         elif kind is FillGap:
             assert isinstance(event, FillGap)
             self.host.spawn(self._fill_gap(event))
+        elif kind is Acknowledged:
+            assert isinstance(event, Acknowledged)
+            self._acknowledged(event)
         else:  # pragma: no cover - the union is exhaustive
             raise AssertionError(f"unknown session event {event!r}")
+
+    def _acknowledged(self, event: Acknowledged) -> None:
+        try:
+            event.handler.acknowledged(  # type: ignore[attr-defined]
+                event.principal, event.destination, event.headers
+            )
+        except Exception:  # the ACK is done; the handler's bookkeeping failed
+            log.exception("session %s: acknowledged() of %s failed", self.session.id,
+                          event.destination)
 
     def _close(self, abort: bool) -> None:
         self._withdraw()
@@ -229,6 +283,7 @@ class Connection:
                 link.write(chunks)
             link.resume_reading()   # a paused transport could not finish its closing handshake
             link.close()
+        self.release_preauth()
         self.host.left(self)
 
     def _withdraw(self) -> None:
@@ -286,6 +341,7 @@ class Connection:
                 if host.user_session_count(principal.user_id) >= limit:
                     session.connect_refused("too many connections for this user")
                 elif session.authenticated(principal):
+                    self.release_preauth()
                     host.joined(self)
         self.act()
 

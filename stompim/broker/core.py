@@ -45,7 +45,7 @@ from stompim.errors import (
     Unavailable,
     send_refusal,
 )
-from stompim.frames import V1_2, Command, Frame, FrameParser, encode
+from stompim.frames import V1_0, V1_2, Command, Frame, FrameParser, encode
 from stompim.logs import session_fields
 
 from .auth import Principal
@@ -205,6 +205,8 @@ class SessionCore:
         """Run one frame's handler (if ALLOWED here), then answer its receipt unless
         the handler took that on."""
         command = frame.command
+        if self.version != V1_2 and not self._receipt_answerable(frame):
+            return
         if command not in ALLOWED[self.state]:
             self._refuse_command(frame)
             return
@@ -224,6 +226,19 @@ class SessionCore:
             receipt = frame.get("receipt")
             if receipt is not None:
                 self.answer(receipt, result)
+
+    def _receipt_answerable(self, frame: Frame) -> bool:
+        """STOMP 1.0 and 1.1 cannot write every value back: 1.0 escapes nothing (a
+        value with a newline), neither escapes CR (a value ending in CR would merge
+        with the EOL).  A receipt we could not echo is refused (ERROR without it,
+        close) before the frame does anything."""
+        receipt = frame.get("receipt")
+        if receipt is None or not (
+            receipt.endswith("\r") or (self.version == V1_0 and "\n" in receipt)
+        ):
+            return True
+        self.fail(f"receipt header cannot be answered in STOMP {self.version}")
+        return False
 
     def _refuse_command(self, frame: Frame) -> None:
         receipt = frame.get("receipt")
@@ -508,9 +523,10 @@ class SessionCore:
 
     def release(self) -> None:
         """Give back subscriptions (unacked queue messages are requeued) and drop open
-        transactions and waiting frames.  Idempotent."""
+        transactions, waiting frames and the partial frame read.  Idempotent."""
         self.transactions = None
         self.backlog = None
+        self.parser.discard()
         self.replays = None
         if self.subs:
             subs = list(self.subs.values())

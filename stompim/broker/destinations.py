@@ -95,6 +95,9 @@ class DestinationHandler(Protocol):
       has not yet entered a committing batch (the Future ends cancelled); once
       committing it still resolves.  The handler publishes stored messages itself,
       through the broker's Publisher.
+    * optionally `acknowledged(principal, destination, headers)` (a plain method, which
+      must not block) after a client ACKed MESSAGEs of a destination it owns (client
+      ack modes), with the MESSAGEs' headers: e.g. "delivered to a device".
     """
 
     def handles(self, destination: str) -> bool: ...
@@ -174,6 +177,10 @@ class DestinationRules:
     def add_handler(self, handler: DestinationHandler) -> None:
         self.handlers.append(handler)
         self._send_routes.clear()
+
+    def handler_of(self, destination: str) -> DestinationHandler | None:
+        """The handler owning a (resolved) destination, if any."""
+        return self._handler(destination)
 
     def _handler(self, destination: str) -> DestinationHandler | None:
         for handler in self.handlers:

@@ -6,7 +6,9 @@
           │                  when the frame had `receipt`, extra `headers`) and closes
           ├── DestinationRefused  the destination does not exist, or this principal may
           │                       not use it this way
-          └── QueueFull      a generic queue already holds `max_queue_depth` messages
+          └── QueueFull      a generic queue is full (`max_queue_depth` messages or
+                             `max_queue_bytes`), the node's queues are
+                             (`max_queues_total_bytes`), or there are `max_queues`
     Refusal (stompim.errors)
      ├── AuthenticationFailed  credentials missing or wrong: ERROR and close on CONNECT
      └── TransactionAborted    the answer of a SEND held in a transaction that was
@@ -51,7 +53,8 @@ class DestinationRefused(FrameRefused):
 
 
 class QueueFull(FrameRefused):
-    """A generic queue already holds `max_queue_depth` messages."""
+    """A SEND to a generic queue would pass one of the queue budgets (messages or bytes
+    of the queue, bytes of every queue, the number of queues)."""
 
 
 class AuthenticationFailed(Refusal):

@@ -19,6 +19,7 @@ from .destinations import DestinationHandler
 from .router import Subscription
 
 __all__ = [
+    "Acknowledged",
     "Authenticate",
     "AuthorizeSubscribe",
     "BeginSend",
@@ -102,7 +103,19 @@ class Close:
     abort: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """`principal` ACKed these MESSAGEs (their headers) of `destination`, owned by
+    `handler`: tell it (`handler.acknowledged(...)`, when it has that method). No
+    answer: the ACK itself is already done."""
+
+    handler: DestinationHandler
+    principal: Principal
+    destination: str
+    headers: tuple[Mapping[str, str], ...]
+
+
 SessionEvent = (
     Authenticate | AuthorizeSubscribe | BeginSend | FillGap | PauseReading | ResumeReading
-    | Close
+    | Close | Acknowledged
 )

@@ -7,7 +7,7 @@ broker writes through the adapter's `Link`.  Neither side imports the other: the
 broker passes itself as the Acceptor.
 
 Call order per connection: `Acceptor.accept(link)` once the transport is open, then
-`receive`* and `writable`* in any order, then `lost` exactly once.
+`charge_raw`*, `receive`* and `writable`* in any order, then `lost` exactly once.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class Endpoint(Protocol):
 
     def receive(self, data: bytes) -> None:
         """Bytes received, in order (any split)."""
+
+    def charge_raw(self, n: int) -> bool:
+        """`n` bytes were read from the socket (a transport that buffers them before
+        `receive`, e.g. a partial WebSocket frame, reports its reads here so the
+        pre-auth budget bounds what it holds); False: a limit was passed, the
+        connection is closing."""
 
     def writable(self) -> None:
         """The transport's write buffer drained below its low-water mark."""

@@ -16,15 +16,30 @@ messages go back to the front of the queue, then to another consumer).
 from __future__ import annotations
 
 import enum
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
+
+from stompim.config import StompConfig
 
 from .destinations import DestinationHandler, Kind
 from .errors import QueueFull
 from .message import Message
 
-__all__ = ["AckMode", "Consumer", "MessageQueue", "QueueFull", "Replay", "Router", "Subscription"]
+__all__ = [
+    "AckMode",
+    "Consumer",
+    "MessageQueue",
+    "QueueFull",
+    "QueueLimits",
+    "Replay",
+    "Router",
+    "Subscription",
+    "message_size",
+    "queue_limits",
+]
 
 
 class AckMode(enum.Enum):
@@ -116,16 +131,57 @@ class Subscription:
         self.source: DestinationHandler | None = None
 
 
-class MessageQueue:
-    """Pending messages of one generic queue and its consumers."""
+def message_size(message: Message) -> int:
+    """What a queued message costs, near enough: body, headers, and the objects around
+    them (the router's own bookkeeping, not the rendered frames a session buffers,
+    which max_pending_bytes bounds)."""
+    size = len(message.body) + QUEUED_OVERHEAD
+    for name, value in message.headers:
+        size += len(name) + len(value) + 2
+    return size
 
-    __slots__ = ("consumers", "pending", "rr")
+
+QUEUED_OVERHEAD = 256
+"""Bytes charged per queued message beyond its body and headers."""
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """The generic queues' bounds (config `stomp.max_queue_*`, `queue_message_ttl_ms`)."""
+
+    max_depth: int = 10000
+    max_bytes: int = 16 * 1024 * 1024
+    max_total_bytes: int = 128 * 1024 * 1024
+    max_queues: int = 10000
+    ttl: float = 3600.0   # seconds; 0 = no expiry
+
+
+def queue_limits(config: StompConfig) -> QueueLimits:
+    return QueueLimits(
+        max_depth=config.max_queue_depth,
+        max_bytes=config.max_queue_bytes,
+        max_total_bytes=config.max_queues_total_bytes,
+        max_queues=config.max_queues,
+        ttl=config.queue_message_ttl_ms / 1000.0,
+    )
+
+
+class MessageQueue:
+    """Pending messages of one generic queue and its consumers.
+
+    `bytes` is what the queue holds: its pending messages and those delivered to a
+    client-ack consumer and not yet acknowledged (they come back on NACK or when the
+    consumer leaves)."""
+
+    __slots__ = ("bytes", "consumers", "pending", "rr")
 
     def __init__(self) -> None:
-        # (message, redelivered, subscription to avoid if another consumer exists)
-        self.pending: deque[tuple[Message, bool, Subscription | None]] = deque()
+        # (message, redelivered, subscription to avoid if another consumer exists,
+        #  loop time it was first queued)
+        self.pending: deque[tuple[Message, bool, Subscription | None, float]] = deque()
         self.consumers: list[Subscription] = []
         self.rr = 0
+        self.bytes = 0
 
     def _next(self, avoid: Subscription | None) -> Subscription | None:
         n = len(self.consumers)
@@ -138,25 +194,28 @@ class MessageQueue:
                 return sub
         return None
 
-    def dispatch(self) -> bool:
-        """Hand pending messages to consumers; True if one of them is congested."""
-        congested = False
-        while self.pending and self.consumers:
-            message, redelivered, avoid = self.pending[0]
-            sub = self._next(avoid)
-            if sub is None:
-                break
-            self.pending.popleft()
-            if sub.consumer.deliver(sub, message, redelivered):
-                congested = True
-        return congested
-
 
 class Router:
-    def __init__(self, max_queue_depth: int) -> None:
-        self.max_queue_depth = max_queue_depth
+    """Topics and generic queues of one node.
+
+    Queues are bounded (QueueLimits): messages per queue, bytes per queue and over all
+    queues, the number of queues, and how long a message may wait.  A publish that
+    would pass a bound raises QueueFull (ERROR and close for the publisher); nothing
+    grows past them.  A queue with no message and no consumer is forgotten.  `clock`
+    is the event loop's (injected, so tests move time themselves); `expire(now)` runs
+    from the broker's sweep.
+    """
+
+    def __init__(
+        self, limits: QueueLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits if limits is not None else QueueLimits()
+        self.clock = clock
         self.topics: dict[str, dict[Subscription, None]] = {}
         self.queues: dict[str, MessageQueue] = {}
+        self.queued_bytes = 0     # over every queue
+        self.expired = 0          # messages dropped for their age (a counter for metrics)
+        self._next_expiry = float("inf")
 
     def add(self, sub: Subscription) -> None:
         if sub.kind is Kind.QUEUE:
@@ -164,7 +223,7 @@ class Router:
             if queue is None:
                 queue = self.queues[sub.destination] = MessageQueue()
             queue.consumers.append(sub)
-            queue.dispatch()
+            self._dispatch(sub.destination, queue)
         else:
             self.topics.setdefault(sub.destination, {})[sub] = None
 
@@ -184,8 +243,7 @@ class Router:
                 sub.unacked.clear()
             if sub.by_mid:
                 sub.by_mid.clear()
-            if not queue.consumers and not queue.pending:
-                del self.queues[sub.destination]
+            self._reclaim(sub.destination, queue)
         else:
             subs = self.topics.get(sub.destination)
             if subs is not None:
@@ -196,25 +254,38 @@ class Router:
     def requeue(
         self, sub: Subscription, messages: Iterable[Message], avoid: Subscription | None
     ) -> None:
-        """Put `messages` (in delivery order) back at the front of sub's queue."""
+        """Put `messages` (in delivery order, unacknowledged, so still counted in the
+        queue's bytes) back at the front of sub's queue."""
+        queue = self.queues.get(sub.destination)
+        if queue is None:   # cannot happen while a message of it is unacked; be safe
+            queue = self.queues[sub.destination] = MessageQueue()
+            for message in messages:
+                size = message_size(message)
+                queue.bytes += size
+                self.queued_bytes += size
+        now = self.clock()
+        for message in reversed(list(messages)):
+            queue.pending.appendleft((message, True, avoid, now))
+        self._note_expiry(now)
+        self._dispatch(sub.destination, queue)
+
+    def acknowledged(self, sub: Subscription, messages: Iterable[Message]) -> None:
+        """`messages` delivered to `sub` (a queue subscription in a client ack mode)
+        were acknowledged: the queue no longer holds them."""
+        if sub.kind is not Kind.QUEUE:
+            return
         queue = self.queues.get(sub.destination)
         if queue is None:
-            queue = self.queues[sub.destination] = MessageQueue()
-        for message in reversed(list(messages)):
-            queue.pending.appendleft((message, True, avoid))
-        queue.dispatch()
+            return
+        for message in messages:
+            self._release(queue, message_size(message))
+        self._reclaim(sub.destination, queue)
 
     def publish(self, kind: Kind, message: Message) -> bool:
-        """Deliver `message` (QueueFull for a full generic queue); True if a consumer
-        it reached is congested."""
+        """Deliver `message` (QueueFull past a generic queue's bound); True if a
+        consumer it reached is congested."""
         if kind is Kind.QUEUE:
-            queue = self.queues.get(message.destination)
-            if queue is None:
-                queue = self.queues[message.destination] = MessageQueue()
-            if len(queue.pending) >= self.max_queue_depth:
-                raise QueueFull(f"queue {message.destination} is full")
-            queue.pending.append((message, False, None))
-            return queue.dispatch()
+            return self._enqueue(message)
         subs = self.topics.get(message.destination)
         if not subs:
             return False
@@ -223,6 +294,96 @@ class Router:
             if sub.consumer.deliver(sub, message, False):
                 congested = True
         return congested
+
+    def _enqueue(self, message: Message) -> bool:
+        limits = self.limits
+        destination = message.destination
+        queue = self.queues.get(destination)
+        now = self.clock()
+        if now >= self._next_expiry:
+            self.expire(now)
+            queue = self.queues.get(destination)
+        size = message_size(message)
+        if queue is None:
+            if len(self.queues) >= limits.max_queues:
+                raise QueueFull(f"too many queues ({limits.max_queues}): {destination} refused")
+            fresh = True
+            queue = MessageQueue()
+        else:
+            fresh = False
+            if len(queue.pending) >= limits.max_depth:
+                raise QueueFull(f"queue {destination} is full")
+            if queue.bytes + size > limits.max_bytes:
+                raise QueueFull(f"queue {destination} is full ({limits.max_bytes} bytes)")
+        if self.queued_bytes + size > limits.max_total_bytes:
+            raise QueueFull("the node's queues are full, retry later")
+        if size > limits.max_bytes:
+            raise QueueFull(f"queue {destination} is full ({limits.max_bytes} bytes)")
+        if fresh:
+            self.queues[destination] = queue
+        queue.bytes += size
+        self.queued_bytes += size
+        queue.pending.append((message, False, None, now))
+        self._note_expiry(now)
+        return self._dispatch(destination, queue)
+
+    def _dispatch(self, destination: str, queue: MessageQueue) -> bool:
+        """Hand pending messages to consumers; True if one of them is congested."""
+        congested = False
+        pending = queue.pending
+        while pending and queue.consumers:
+            message, redelivered, avoid, _ = pending[0]
+            sub = queue._next(avoid)
+            if sub is None:
+                break
+            pending.popleft()
+            if sub.ack_mode is AckMode.AUTO:
+                self._release(queue, message_size(message))
+            if sub.consumer.deliver(sub, message, redelivered):
+                congested = True
+        self._reclaim(destination, queue)
+        return congested
+
+    def _release(self, queue: MessageQueue, size: int) -> None:
+        queue.bytes -= size
+        self.queued_bytes -= size
+
+    def _reclaim(self, destination: str, queue: MessageQueue) -> None:
+        """Forget a queue that holds nothing and has no consumer."""
+        if (not queue.pending and not queue.consumers and queue.bytes <= 0
+                and self.queues.get(destination) is queue):
+            del self.queues[destination]
+
+    def _note_expiry(self, queued_at: float) -> None:
+        ttl = self.limits.ttl
+        if ttl > 0 and queued_at + ttl < self._next_expiry:
+            self._next_expiry = queued_at + ttl
+
+    def expire(self, now: float) -> None:
+        """Drop the messages that waited longer than the TTL (cheap until the oldest
+        may have: `_next_expiry` is the earliest deadline of a waiting message)."""
+        ttl = self.limits.ttl
+        if ttl <= 0 or now < self._next_expiry:
+            return
+        deadline = now - ttl
+        earliest = float("inf")
+        for destination, queue in list(self.queues.items()):
+            pending = queue.pending
+            if not pending:
+                continue
+            if any(entry[3] <= deadline for entry in pending):
+                kept: deque[tuple[Message, bool, Subscription | None, float]] = deque()
+                for entry in pending:
+                    if entry[3] <= deadline:
+                        self._release(queue, message_size(entry[0]))
+                        self.expired += 1
+                    else:
+                        kept.append(entry)
+                queue.pending = kept
+                self._reclaim(destination, queue)
+            for entry in queue.pending:
+                earliest = min(earliest, entry[3])
+        self._next_expiry = earliest + ttl
 
     def queue_depth(self, destination: str) -> int:
         queue = self.queues.get(destination)

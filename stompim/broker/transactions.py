@@ -24,6 +24,7 @@ from stompim.frames import V1_2, Command, Frame
 from .core import SessionCore
 from .destinations import Kind
 from .errors import FrameRefused, TransactionAborted
+from .events import Acknowledged
 from .records import OpenTransactions, require
 from .router import AckMode, Subscription
 from .send import perform_send
@@ -73,8 +74,19 @@ def apply_ack(session: SessionCore, sub: Subscription, ack_id: str, nack: bool) 
         sub.by_mid.pop(message.message_id, None)
         session.acks.pop(key, None)
         messages.append(message)
-    if nack and sub.kind is Kind.QUEUE and sub.active:
-        session.ctx.exchange.router.requeue(sub, messages, avoid=sub)
+    if sub.kind is Kind.QUEUE:
+        router = session.ctx.exchange.router
+        if nack and sub.active:
+            router.requeue(sub, messages, avoid=sub)
+        else:   # acknowledged (or NACKed by a consumer already gone): no longer held
+            router.acknowledged(sub, messages)
+    if not nack and session.principal is not None:
+        handler = session.ctx.rules.handler_of(sub.destination)
+        if handler is not None and hasattr(handler, "acknowledged"):
+            session.emit_event(Acknowledged(
+                handler, session.principal, sub.destination,
+                tuple(dict(m.headers) for m in messages),
+            ))
 
 
 def _on_ack_or_nack(session: SessionCore, frame: Frame, nack: bool) -> Any:

@@ -14,9 +14,11 @@ config `stomp.ws_fast_path`):
 
 Both: only `path` is served (404 otherwise); subprotocol v12/v11/v10.stomp when
 offered, none otherwise; `?token=` or `Authorization: Bearer` is kept for the
-Authenticator.  Compression and websockets' keepalive pings are off: STOMP
-heart-beats do that job, and deflate state costs memory per idle connection.  A
-frame whose body is not valid UTF-8 goes out as a binary message.
+Authenticator; a handshake from a browser origin not allowed (`http.cors_origins`)
+gets 403; a text message that is not valid UTF-8 closes with 1007.  Compression and
+websockets' keepalive pings are off: STOMP heart-beats do that job, and deflate
+state costs memory per idle connection.  A frame whose body is not valid UTF-8
+goes out as a binary message.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ from stompim.forwarded import TrustedProxies
 from .link import Acceptor, Endpoint
 from .ws_fastpath import FastConnection, fast_path_usable, serve_fast
 
-__all__ = ["SUBPROTOCOLS", "PublicConnection", "PublicLink", "start_websocket_server"]
+__all__ = [
+    "SUBPROTOCOLS",
+    "PublicConnection",
+    "PublicLink",
+    "origin_allowed",
+    "start_websocket_server",
+]
 
 SUBPROTOCOLS = (Subprotocol("v12.stomp"), Subprotocol("v11.stomp"), Subprotocol("v10.stomp"))
 
@@ -50,10 +58,26 @@ class PublicConnection(ServerConnection):
     stomp_peer: str | None = None
     stomp_endpoint: Endpoint | None = None
     stomp_transport: asyncio.Transport | None = None
+    stomp_unseen = 0   # bytes read after the handshake, before the endpoint was attached
+    stomp_refused = False   # past the pre-auth budget: input is dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.stomp_transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        """websockets queues whole messages (and holds a partial one) before `recv`
+        hands them over: charge the raw reads to the pre-auth budget instead."""
+        if self.stomp_refused:
+            return   # past the pre-auth budget: dropped (websockets closes after close_timeout)
+        endpoint = self.stomp_endpoint
+        if endpoint is not None:
+            if not endpoint.charge_raw(len(data)):
+                self.stomp_refused = True
+                return
+        elif self.request is not None:
+            self.stomp_unseen += len(data)
+        super().data_received(data)
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -100,15 +124,17 @@ class PublicLink:
 
 
 async def _read(conn: PublicConnection, link: PublicLink, endpoint: Endpoint) -> None:
-    """Feed every message (text or binary, bytes as received) until the peer closes;
-    while the broker paused reading, websockets' bounded queue pushes back."""
+    """Feed every message until the peer closes; while the broker paused reading,
+    websockets' bounded queue pushes back.  Text messages are decoded by websockets,
+    which closes with 1007 on invalid UTF-8 (RFC 6455 section 8.1), then encoded back
+    for the codec: the public path pays that copy, the fast path checks in place."""
     while True:
         await link.reading.wait()
         try:
-            data = await conn.recv(decode=False)
+            data = await conn.recv()
         except ConnectionClosed:
             return
-        endpoint.receive(data)
+        endpoint.receive(data.encode() if isinstance(data, str) else data)
 
 
 async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
@@ -118,6 +144,8 @@ async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
     endpoint = acceptor.accept(link, handshake_token=conn.stomp_token, websocket=True,
                                peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
+    if not endpoint.charge_raw(conn.stomp_unseen):
+        conn.stomp_refused = True
     reader = asyncio.get_running_loop().create_task(_read(conn, link, endpoint))
     try:
         await asyncio.wait([reader, link.done], return_when=asyncio.FIRST_COMPLETED)
@@ -149,6 +177,26 @@ def remote_ip(conn: ServerConnection) -> str | None:
     return None
 
 
+def origin_allowed(request: Request, origins: frozenset[str] | None) -> bool:
+    """Whether a handshake may open a session: no Origin (a client that is no browser
+    sends none), an Origin in `origins` ("*": any; None checks nothing), or a page of
+    the host the handshake is addressed to (the node's own web client, served on
+    another port of the same host).  A browser always sends Origin, so a page of
+    another site cannot open a session with a token it got hold of."""
+    if origins is None or "*" in origins:
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None or origin in origins:
+        return True
+    host = request.headers.get("Host")
+    try:
+        origin_host = urlsplit(origin).hostname
+        own_host = urlsplit(f"//{host}").hostname if host else None
+    except ValueError:
+        return False
+    return origin_host is not None and origin_host == own_host
+
+
 def handshake_token(request: Request) -> str | None:
     """The token of a handshake: `?token=`, else `Authorization: Bearer`."""
     query = parse_qs(urlsplit(request.path).query)
@@ -163,11 +211,13 @@ def handshake_token(request: Request) -> str | None:
 async def start_websocket_server(
     acceptor: Acceptor, host: str, port: int, path: str, *, max_frame_size: int,
     fast_path: bool, trusted_proxies: TrustedProxies | None = None, reuse_port: bool = False,
+    origins: frozenset[str] | None = None,
 ) -> Server:
     """Listen on host:port for STOMP over WebSocket at `path`. The client's address
     handed to the broker is the peer's, or, behind a proxy of `trusted_proxies`, the
     one its X-Forwarded-For names (stompim.forwarded). `reuse_port`: SO_REUSEPORT, so
-    several processes share the port."""
+    several processes share the port.  A handshake whose Origin is not in `origins`
+    gets 403 (see `origin_allowed`)."""
     proxies = trusted_proxies or TrustedProxies()
     fast = fast_path and fast_path_usable()
     connection_class = FastConnection if fast else PublicConnection
@@ -178,6 +228,8 @@ async def start_websocket_server(
     def process_request(conn: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != path:
             return conn.respond(404, "Not Found\n")
+        if not origin_allowed(request, origins):
+            return conn.respond(403, "Forbidden: origin not allowed\n")
         assert isinstance(conn, FastConnection | PublicConnection)
         conn.stomp_token = handshake_token(request)
         conn.stomp_peer = proxies.client_ip(remote_ip(conn),

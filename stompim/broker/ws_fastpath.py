@@ -27,9 +27,11 @@ first frame that is anything else (ping, close, a fragment, a protocol error) it
 hands that frame and everything after it to websockets, at a frame boundary, and
 websockets' own parser (`process_event`) serves the connection from then on.  RFC
 6455 section 5 is thus still enforced by websockets for every frame the fast path
-does not take.  Text payloads are not checked for UTF-8 here, as websockets'
-protocol layer does not check them either: the STOMP codec judges the header text,
-the body is bytes.
+does not take.  Text payloads are checked for UTF-8 (RFC 6455 section 8.1, which
+websockets' protocol layer leaves to `recv`): `isascii()` in place for the common
+ASCII frame, a decode otherwise; a frame that fails goes to websockets' path, where
+`process_event` closes the connection with 1007 (a fragmented text message is
+checked there, across its fragments, with an incremental decoder).
 
 Outgoing: `FastLink.write` frames the data itself (server frames are unmasked; no
 extension is negotiated) and writes one buffer per flush to the transport while
@@ -41,6 +43,7 @@ message.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import struct
 from collections.abc import Callable
@@ -49,7 +52,7 @@ from typing import Any
 import websockets
 from websockets import frames as ws_frames
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Opcode
+from websockets.frames import CloseCode, Opcode
 from websockets.protocol import State as WsState
 
 from .link import Acceptor, Endpoint
@@ -128,9 +131,20 @@ def cut_frames(buf: bytes | bytearray, max_size: int | None) -> tuple[list[bytes
         stop = start + length
         if stop > end:
             break
-        payloads.append(apply_mask(buf[start:stop], buf[start - 4:start]))
+        payload = apply_mask(buf[start:stop], buf[start - 4:start])
+        if op == _TEXT_FIN and not payload.isascii() and not _utf8(payload):
+            return payloads, pos, True    # websockets' path closes it with 1007
+        payloads.append(payload)
         pos = stop
     return payloads, pos, False
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class FastConnection(ServerConnection):
@@ -143,6 +157,9 @@ class FastConnection(ServerConnection):
     stomp_done: asyncio.Future[None] | None = None
     stomp_fast: bool | None = None     # None: not decided yet (handshake)
     stomp_rx: bytearray | None = None  # a partial frame on the fast path
+    stomp_unseen = 0                   # bytes read before the endpoint was attached
+    stomp_refused = False              # past the pre-auth budget: input is dropped
+    stomp_utf8: codecs.IncrementalDecoder | None = None   # a fragmented text message
 
     def data_received(self, data: bytes) -> None:
         fast = self.stomp_fast
@@ -153,6 +170,14 @@ class FastConnection(ServerConnection):
                 return
             # first bytes after the handshake: fast only if websockets holds none
             fast = self.stomp_fast = not protocol.reader.buffer
+        if self.stomp_refused:
+            return    # dropped unread (websockets closes after close_timeout)
+        endpoint = self.stomp_endpoint
+        if endpoint is None:
+            self.stomp_unseen += len(data)
+        elif not endpoint.charge_raw(len(data)):
+            self._refused()
+            return
         if not fast:
             super().data_received(data)
             self._after_websockets()
@@ -177,6 +202,13 @@ class FastConnection(ServerConnection):
             super().data_received(bytes(buf[pos:]))
             self._after_websockets()
 
+    def _refused(self) -> None:
+        """Past the pre-auth budget (the session sent ERROR and closes): hold nothing
+        more of this connection, and read nothing more of it."""
+        self.stomp_refused = True
+        self.stomp_rx = None
+        self.stomp_early = None
+
     def _after_websockets(self) -> None:
         """websockets failed or closed the connection (a protocol error, a Close
         frame): let the handler return so websockets closes the transport (within
@@ -199,10 +231,38 @@ class FastConnection(ServerConnection):
         if self.request is None:          # the handshake request
             super().process_event(event)
             return
-        if event.opcode in _DATA:
-            self._feed(bytes(event.data))
-        elif event.opcode is Opcode.PONG:
+        opcode = event.opcode
+        if opcode in _DATA:
+            if self.protocol.state is not WsState.OPEN:
+                return                    # failed (1007) earlier in this read
+            data = bytes(event.data)
+            if not self._valid_text(opcode, data, event.fin):
+                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
+                self.send_data()
+                self._after_websockets()
+                return
+            self._feed(data)
+        elif opcode is Opcode.PONG:
             self.acknowledge_pings(bytes(event.data))
+
+    def _valid_text(self, opcode: Opcode, data: bytes, fin: bool) -> bool:
+        """RFC 6455 section 8.1: a text message must be UTF-8, judged over the whole
+        message (a character may straddle two fragments)."""
+        decoder = self.stomp_utf8
+        if opcode is Opcode.TEXT:
+            if fin:
+                return data.isascii() or _utf8(data)
+            decoder = self.stomp_utf8 = codecs.getincrementaldecoder("utf-8")()
+        elif opcode is Opcode.BINARY or decoder is None:
+            return True
+        try:
+            decoder.decode(data, fin)
+        except UnicodeDecodeError:
+            return False
+        finally:
+            if fin:
+                self.stomp_utf8 = None
+        return True
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -272,6 +332,8 @@ async def serve_fast(conn: ServerConnection, acceptor: Acceptor) -> None:
     endpoint = acceptor.accept(FastLink(conn), handshake_token=conn.stomp_token, websocket=True,
                                peer=conn.stomp_peer)
     conn.stomp_endpoint = endpoint
+    if not endpoint.charge_raw(conn.stomp_unseen):
+        conn._refused()
     early, conn.stomp_early = conn.stomp_early, None
     for data in early or ():
         endpoint.receive(data)

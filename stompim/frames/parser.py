@@ -191,6 +191,16 @@ class FrameParser:
         """Bytes held waiting for the rest of a frame."""
         return len(self._buf)
 
+    def discard(self) -> None:
+        """Forget the partial frame held (its owner will parse nothing more, e.g. a
+        connection that is closing): the memory goes back at once, not when the
+        parser is dropped.  Input fed afterwards starts at a frame boundary."""
+        self._buf = bytearray()
+        self._state = _IDLE
+        self._scan = 0
+        self._newlines = 0
+        self._line_start = 0
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Consume ``data``; return the frames it completed, in order.
 

@@ -51,6 +51,7 @@ from stompim.im.ids import id_list, id_value
 from stompim.im.login_limits import LoginLimits
 from stompim.im.paging import Page, check_window, window
 from stompim.im.presence import Presence
+from stompim.im.singleflight import SingleFlight
 from stompim.im.sms import SmsCodes, SmsSender, sender_from_config
 from stompim.im.tokens import IssuedToken, SessionEntry, TokenClaims, TokenService, invalid
 from stompim.store.users import UserRecord, UserRepository
@@ -111,6 +112,8 @@ class AccountService:
         self._active: TTLCache[int, int] = TTLCache(
             ACTIVE_CACHE_SIZE, ACTIVE_CACHE_SECONDS, timer=monotonic
         )
+        # a crowd of token checks of one user when the cache expires: one query for all
+        self._active_reads: SingleFlight[int, int | None] = SingleFlight()
 
     # ---------------------------------------------------------------- register / login
 
@@ -263,16 +266,23 @@ class AccountService:
         """Drop what this node cached about the account (its credentials changed,
         perhaps on another node: the cluster's close-sessions control calls this)."""
         self._active.pop(user_id, None)
+        self._active_reads.forget(user_id)
 
     async def current_generation(self, user_id: int) -> int | None:
         """The credential generation of an active account; None when the account is
-        missing or disabled (cached ACTIVE_CACHE_SECONDS)."""
+        missing or disabled (cached ACTIVE_CACHE_SECONDS; concurrent misses share one
+        read, see SingleFlight)."""
         generation = self._active.get(user_id)
         if generation is None:
-            user = await self.users.get(user_id)
-            if user is None or user.status != ACTIVE:
-                return None
-            generation = self._active[user_id] = user.credential_gen
+            return await self._active_reads.run(user_id, lambda: self._read_generation(user_id))
+        return generation
+
+    async def _read_generation(self, user_id: int) -> int | None:
+        user = await self.users.get(user_id)
+        if user is None or user.status != ACTIVE:
+            return None
+        generation: int = user.credential_gen
+        self._active[user_id] = generation
         return generation
 
     # ---------------------------------------------------------------- profiles
@@ -360,6 +370,7 @@ class AccountService:
         except NotFoundInStore:
             raise ImError(USER_NOT_FOUND, "user not found", 404) from None
         self._active.pop(user_id, None)
+        self._active_reads.forget(user_id)
         return await self.end_sessions(user_id, "account disabled")
 
     async def revoke_credentials(self, user_id: int, reason: str = "sessions revoked") -> int:

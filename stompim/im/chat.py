@@ -6,7 +6,8 @@ Send, in order (DESIGN.md "A chat message, end to end"):
      which checks the rights of a whole batch of concurrent sends at once:
      private -> no block either way, then friendship (unless
      im.allow_stranger_chat); group -> group exists, active member, not muted
-     (member.muted, or group.all_muted for plain members);
+     (a timed mute, member.muted_until: 4005 naming the seconds left; member.muted;
+     or group.all_muted for plain members);
   3. the batch is stored in one transaction (MessageRepository.write_batch), each
      message with its conversation's next seq (a resent clientMsgId returns the
      stored copy, `duplicate`; one reused in another conversation is refused, 3001);
@@ -177,6 +178,19 @@ class ChatService:
         """The synchronous half of send_group (see enqueue_private)."""
         group_id = id_value(group_id, "groupId")
         return self.batcher.enqueue(ChatType.GROUP, sender_id, group_id, draft, self.clock())
+
+    async def post_system(
+        self, group_id: int, actor_id: int, draft: MessageDraft
+    ) -> MessageRecord:
+        """Store a system message (`draft.type == "system"`) in the group's conversation
+        and publish it like a chat message; returns the stored record. No rights check:
+        the caller (stompim.im.system_messages) reports a change it already made. It
+        takes the send queue, so its seq and live order hold among the chat messages."""
+        future = self.batcher.enqueue(
+            ChatType.GROUP, actor_id, id_value(group_id, "groupId"), draft, self.clock(),
+            system=True,
+        )
+        return (await future).message
 
     # -- replay (a binding's resume after a reconnect) ------------------------------
 

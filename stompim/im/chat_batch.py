@@ -226,6 +226,7 @@ class PendingSend:
     now: int
     done: SendFuture
     joined_at: int = 0  # group: the sender's join time (kept on their cursor)
+    system: bool = False  # a system message (stompim.im.system_messages): no rights check
     conversation_id: int = 0
     leader: PendingSend | None = field(default=None)  # same clientMsgId earlier in the batch
 
@@ -280,13 +281,18 @@ class SendBatcher:
         return self._writer is not None
 
     def enqueue(
-        self, chat_type: ChatType, sender_id: int, target_id: int, draft: MessageDraft, now: int
+        self, chat_type: ChatType, sender_id: int, target_id: int, draft: MessageDraft, now: int,
+        *, system: bool = False,
     ) -> SendFuture:
         """Queue one send now (synchronously, so sends keep the order of the calls);
         the Future resolves once it is committed, or fails with its ImError or
-        Unavailable. Cancelling it withdraws the send while it is still queued."""
+        Unavailable. Cancelling it withdraws the send while it is still queued.
+        `system`: a message the server writes on its own after a change it already
+        checked (a group event); it skips the rights check and shares the queue, so
+        its seq and its live delivery keep their order among the chat messages."""
         loop = asyncio.get_running_loop()
-        pending = PendingSend(chat_type, sender_id, target_id, draft, now, SendFuture(loop=loop))
+        pending = PendingSend(chat_type, sender_id, target_id, draft, now, SendFuture(loop=loop),
+                              system=system)
         self._queue.append(pending)
         if self._writer is None:
             # Detached: the writer serves every session; it must never carry a
@@ -392,8 +398,9 @@ class SendBatcher:
 
     async def _check_rights(self, batch: list[PendingSend]) -> list[PendingSend]:
         """Refuse the sends their senders may not make; the ones left, in order."""
-        private = {(p.sender_id, p.target_id) for p in batch if p.chat_type is ChatType.PRIVATE}
-        in_group = {(p.target_id, p.sender_id) for p in batch if p.chat_type is ChatType.GROUP}
+        checked = [p for p in batch if not p.system]
+        private = {(p.sender_id, p.target_id) for p in checked if p.chat_type is ChatType.PRIVATE}
+        in_group = {(p.target_id, p.sender_id) for p in checked if p.chat_type is ChatType.GROUP}
         facts = (
             await self.facts.private(private)
             if private
@@ -408,7 +415,9 @@ class SendBatcher:
         members = await self.facts.members(in_group) if in_group else {}
         live = []
         for p in batch:
-            if p.chat_type is ChatType.PRIVATE:
+            if p.system:
+                error = None
+            elif p.chat_type is ChatType.PRIVATE:
                 error = self._private_refusal((p.sender_id, p.target_id), blocked, friends, known)
             else:
                 error = self._group_refusal(p, groups, members)
@@ -445,6 +454,12 @@ class SendBatcher:
         member = members.get((p.target_id, p.sender_id))
         if member is None:
             return ImError(NOT_GROUP_MEMBER, "not a member of the group", 403)
+        until = int(getattr(member, "muted_until", 0))
+        if until > p.now:
+            left = -(-(until - p.now) // 1000)  # whole seconds, rounded up
+            return ImError(
+                GROUP_MUTED, f"muted in this group for {left} more seconds (until {until})", 403
+            )
         if member.muted or (group.all_muted and member.role < ADMIN_ROLE):
             return ImError(GROUP_MUTED, "muted in this group", 403)
         p.joined_at = int(member.joined_at)

@@ -18,8 +18,9 @@ Call order: ChatService holds one ConversationService; REST routes call
 
 from __future__ import annotations
 
+import builtins
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ from stompim.store.database import Database
 from stompim.store.messages import MessageRepository
 
 MAX_LIST_LIMIT = 100
+
+GroupReadHook = Callable[[ConversationRecord, int, int, int], Awaitable[None]]
 
 
 # What chat needs from the social services (IM_API.md names); the real
@@ -126,6 +129,9 @@ class ConversationService:
         self.users = users
         self.clock = clock
         self.linked: Callable[[MessageRecord], MessageRecord] = _as_is  # media: ChatService
+        # after a group read marker moved: (conversation, reader, before, now_read);
+        # stompim.im.readers.ReadReceipts.group_read (read-count events to senders)
+        self.on_group_read: GroupReadHook | None = None
 
     # -- access ---------------------------------------------------------------
 
@@ -193,6 +199,29 @@ class ConversationService:
         )
         more = len(rows) > limit
         rows = rows[:limit]
+        items = await self._render(user_id, rows)
+        next_cursor = None
+        if more and rows:
+            tail = rows[-1].conversation
+            next_cursor = _cursor_text(tail.updated_at, tail.id)
+        return {"list": items, "nextCursor": next_cursor, "hasMore": more}
+
+    async def items_for(
+        self, user_id: int, conversation_ids: Collection[int]
+    ) -> builtins.list[dict[str, Any]]:
+        """List items of some of the user's visible conversations (pinned ones), in
+        list order. Reads the user's whole visible list: for a handful of ids."""
+        wanted = set(conversation_ids)
+        if not wanted:
+            return []
+        groups = await self.groups.groups_of(user_id)
+        rows = [r for r in await self.repo.visible_for(user_id, groups)
+                if r.conversation.id in wanted]
+        return await self._render(user_id, rows)
+
+    async def _render(
+        self, user_id: int, rows: builtins.list[ListedConversation]
+    ) -> builtins.list[dict[str, Any]]:
         last = await self.messages.at_seqs(
             [(r.conversation.id, r.conversation.last_seq) for r in rows]
         )
@@ -202,14 +231,9 @@ class ConversationService:
             if r.conversation.chat_type is ChatType.PRIVATE
         ]
         users = await self.users.get_many(peers) if peers else {}
-        items = []
-        for row in rows:
-            items.append(await self._item(user_id, row, last, users))
-        next_cursor = None
-        if more and rows:
-            tail = rows[-1].conversation
-            next_cursor = _cursor_text(tail.updated_at, tail.id)
-        return {"list": items, "nextCursor": next_cursor, "hasMore": more}
+        items = [await self._item(user_id, row, last, users) for row in rows]
+        await self._add_peer_reads(user_id, [r.conversation for r in rows], items)
+        return items
 
     async def _item(
         self,
@@ -245,6 +269,40 @@ class ConversationService:
             "muted": await self._muted(user_id, conv, row.cursor),
             "updatedAt": conv.updated_at,
         }
+
+    async def _add_peer_reads(
+        self, user_id: int, convs: Sequence[ConversationRecord],
+        items: Sequence[dict[str, Any]],
+    ) -> None:
+        """`peerReadSeq` on each private item: how far the peer has read (one query), so
+        a client shows "read" ticks without waiting for a live read event."""
+        pairs = [(c.id, c.peer_of(user_id)) for c in convs if c.chat_type is ChatType.PRIVATE]
+        reads = await self.repo.read_seqs(pairs)
+        for conv, item in zip(convs, items, strict=True):
+            if conv.chat_type is ChatType.PRIVATE:
+                item["peerReadSeq"] = reads.get((conv.id, conv.peer_of(user_id)), 0)
+
+    async def lookup(self, user_id: int, chat_type: str, target_id: int) -> dict[str, Any]:
+        """The conversation with a user (`private`) or of a group (`group`) as the list
+        shows it, found without paging the list; 3005 when it does not exist yet (no
+        message between the two users) or the caller does not take part."""
+        target_id = id_value(target_id, "targetId")
+        if chat_type == "private":
+            conv = await self.repo.private_between(user_id, target_id)
+        elif chat_type == "group":
+            conv = await self.repo.of_group(target_id)
+        else:
+            raise ImError(BAD_REQUEST, "chatType: private or group", 400)
+        if conv is None:
+            raise ImError(CONVERSATION_NOT_FOUND, "conversation not found", 404)
+        conv = await self.require_access(user_id, conv.id)
+        row = ListedConversation(conv, await self.repo.cursor(conv.id, user_id))
+        last = await self.messages.at_seqs([(conv.id, conv.last_seq)])
+        users = (await self.users.get_many([conv.peer_of(user_id)])
+                 if conv.chat_type is ChatType.PRIVATE else {})
+        item = await self._item(user_id, row, last, users)
+        await self._add_peer_reads(user_id, [conv], [item])
+        return item
 
     async def unread_total(self, user_id: int) -> int:
         """Sum of unread over visible, not muted conversations."""
@@ -292,4 +350,6 @@ class ConversationService:
             if conv.chat_type is ChatType.PRIVATE:
                 audience.append(conv.peer_of(user_id))
             await self.publisher.read_advanced(conv.id, user_id, now_read, audience)
+            if conv.chat_type is ChatType.GROUP and self.on_group_read is not None:
+                await self.on_group_read(conv, user_id, before, now_read)
         return ReadResult(conv.id, now_read, max(0, conv.last_seq - now_read), advanced)

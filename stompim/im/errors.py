@@ -51,6 +51,10 @@ GROUP_MUTED = 4005
 INVITATION_NOT_FOUND = 4006
 OWNER_MUST_TRANSFER = 4007
 INVITATION_EXPIRED = 4008
+ALREADY_MEMBER = 4009
+APPLICATION_NOT_FOUND = 4010  # no such join request, or answered already
+JOIN_NOT_ALLOWED = 4011  # the group's joinPolicy takes no requests (invite_only)
+INVITE_LINK_INVALID = 4012  # unknown, revoked, expired or used up
 # notifications
 NOTIFICATION_NOT_FOUND = 5001
 # media (stompim.im.media)

@@ -1,14 +1,18 @@
-"""The steps every group operation shares, used by groups.py and invitations.py alike.
+"""The steps every group operation shares, used by groups.py, invitations.py and
+applications.py alike.
 
 Load the active group (4001), find the actor's role and check it against the one
 permission table (stompim.im.roles), lock the group row inside a transaction, join a
-member within the size limit, name a user in a notification. `GroupService` owns one
-`GroupAccess` and hands it to its `InvitationService`, so neither service reaches into
-the other's private methods and neither module imports the other.
+member within the size limit, name a user in a notification, and report a change as a
+system message (`announce`, through the timeline GroupService.attach_timeline sets).
+`GroupService` owns one `GroupAccess` and hands it to its `InvitationService` and
+`JoinService`, so no service reaches into another's private methods and none of their
+modules imports another.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from stompim.im.clock import Clock
@@ -16,12 +20,15 @@ from stompim.im.errors import GROUP_FULL, GROUP_NOT_FOUND, ImError
 from stompim.im.friends import display_name
 from stompim.im.ids import id_value
 from stompim.im.roles import Action, Role, check
+from stompim.im.system_messages import NoSystemMessages, Timeline
 from stompim.store.database import Database
 from stompim.store.friends import FriendRepository
 from stompim.store.groups import GroupRecord, GroupRepository, MemberRecord
 from stompim.store.users import UserRepository
 
 __all__ = ["GroupAccess", "role_of"]
+
+log = logging.getLogger(__name__)
 
 
 def role_of(member: MemberRecord | None) -> Role:
@@ -44,6 +51,18 @@ class GroupAccess:
         self.users = users
         self.friends = friends
         self.clock = clock
+        self.timeline: Timeline = NoSystemMessages()  # GroupService.attach_timeline
+
+    async def announce(
+        self, group_id: int, actor_id: int, event: str, text: str, **fields: Any
+    ) -> None:
+        """Post a group event as a system message (after the commit of the change).
+        The change is stored: a message that cannot be written is logged, never raised
+        (members still see the change itself: member list, group info)."""
+        try:
+            await self.timeline.post(group_id, actor_id, event, text, **fields)
+        except Exception:
+            log.exception("the system message %s of group %s was not stored", event, group_id)
 
     async def get(self, group_id: int) -> GroupRecord | None:
         """The group when it exists and is active."""

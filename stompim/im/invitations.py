@@ -21,6 +21,7 @@ from stompim.im.group_access import GroupAccess
 from stompim.im.ids import id_list, id_value
 from stompim.im.notifications import NotificationService, NotificationType
 from stompim.im.roles import Action
+from stompim.im.system_messages import GroupEvent
 from stompim.store.groups import INV_ACCEPTED, INV_PENDING, INV_REJECTED, InvitationRecord
 
 DAY_MS = 24 * 3600 * 1000
@@ -124,6 +125,11 @@ class InvitationService:
             await self.repo.set_invitation_status(tx, invitation_id, INV_ACCEPTED, now)
         group = await self.access.get(inv.group_id)
         name = await self.access.display_name(user_id)
+        await self.access.announce(
+            inv.group_id, user_id, GroupEvent.MEMBER_JOINED,
+            f"{name} joined (invited by {await self.access.display_name(locked.inviter_id)})",
+            userIds=[user_id], via="invitation", inviterId=locked.inviter_id,
+        )
         await self.notifications.notify(
             locked.inviter_id, NotificationType.INVITATION_ACCEPTED,
             f"{name} joined {group.name if group else 'the group'}",

@@ -34,6 +34,11 @@ class NotificationType(enum.StrEnum):
     GROUP_ROLE_CHANGED = "GROUP_ROLE_CHANGED"
     GROUP_DISSOLVED = "GROUP_DISSOLVED"
     GROUP_OWNER_TRANSFERRED = "GROUP_OWNER_TRANSFERRED"
+    GROUP_JOINED = "GROUP_JOINED"  #: added directly (at creation, from the whitelist)
+    GROUP_MUTED = "GROUP_MUTED"  #: a member's timed mute set or lifted
+    GROUP_APPLICATION = "GROUP_APPLICATION"  #: to owner and admins: someone asks to join
+    APPLICATION_APPROVED = "APPLICATION_APPROVED"  #: to the applicant
+    APPLICATION_REJECTED = "APPLICATION_REJECTED"  #: to the applicant
 
 
 class NotificationService:

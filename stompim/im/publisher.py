@@ -17,10 +17,13 @@ Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stompim.store.records import MessageRecord
+
+if TYPE_CHECKING:
+    from stompim.im.typing_signals import TypingEvent
 
 __all__ = ["NullPublisher", "Publisher"]
 
@@ -37,6 +40,31 @@ class Publisher(Protocol):
     ) -> None:
         """`reader_id` has now read `conversation_id` up to `seq`; tell `audience`
         (the reader's own devices and, in a private chat, the peer)."""
+
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        """A device of `recipient_id` has the private conversation up to `seq`: tell
+        `audience` (the sender's devices; stompim.im.delivery)."""
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
+    ) -> None:
+        """A change only `user_id` sees (a draft, a pin; stompim.im.drafts): `event`
+        for every device of theirs."""
+
+    async def typing(self, event: TypingEvent) -> None:
+        """A typing signal (never stored) for the other participants of its conversation
+        (stompim.im.typing_signals)."""
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
+        """`user_id` came online or went offline (stompim.im.presence_events): `event`
+        for the notification queues of `audience` (their friends)."""
+
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
+        """A group message's read count moved: tell its sender (stompim.im.readers)."""
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         """A stored notification-center entry (its JSON shape) for `user_id`."""
@@ -64,6 +92,27 @@ class NullPublisher:
     async def read_advanced(
         self, conversation_id: int, reader_id: int, seq: int, audience: Sequence[int]
     ) -> None:
+        return None
+
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        return None
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
+    ) -> None:
+        return None
+
+    async def typing(self, event: TypingEvent) -> None:
+        return None
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
+        return None
+
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
         return None
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:

@@ -46,6 +46,11 @@ class Action(enum.Enum):
     DISSOLVE = "dissolve"
     QUIT = "quit"
     SET_NICKNAME = "set_nickname"  #: one's own group nickname
+    MUTE_MEMBER = "mute_member"  #: a timed mute of a plain member
+    MUTE_ADMIN = "mute_admin"
+    MUTE_OWNER = "mute_owner"
+    HANDLE_APPLICATIONS = "handle_applications"  #: list, approve, reject join requests
+    MAKE_INVITE_LINK = "make_invite_link"
 
 
 class Rule(enum.Enum):
@@ -72,6 +77,11 @@ PERMISSIONS: Mapping[Action, tuple[Rule, Rule, Rule]] = {
     Action.DISSOLVE: (_A, _D, _D),
     Action.QUIT: (Rule.OWNER_MUST_TRANSFER, _A, _A),
     Action.SET_NICKNAME: (_A, _A, _A),
+    Action.MUTE_MEMBER: (_A, _A, _D),
+    Action.MUTE_ADMIN: (_A, _D, _D),
+    Action.MUTE_OWNER: (_D, _D, _D),
+    Action.HANDLE_APPLICATIONS: (_A, _A, _D),
+    Action.MAKE_INVITE_LINK: (_A, _A, Rule.IF_MEMBER_INVITE),
 }
 
 
@@ -106,4 +116,14 @@ def kick_action(target: Role) -> Action:
         Role.MEMBER: Action.KICK_MEMBER,
         Role.ADMIN: Action.KICK_ADMIN,
         Role.OWNER: Action.KICK_OWNER,
+    }[target]
+
+
+def mute_action(target: Role) -> Action:
+    """The action a mute of a user with role `target` amounts to (muting oneself
+    falls under MUTE_<own role>, which the table never allows an admin or owner)."""
+    return {
+        Role.MEMBER: Action.MUTE_MEMBER,
+        Role.ADMIN: Action.MUTE_ADMIN,
+        Role.OWNER: Action.MUTE_OWNER,
     }[target]

@@ -14,15 +14,24 @@ from typing import TYPE_CHECKING
 
 from stompim.im.accounts import AccountService
 from stompim.im.chat import ChatService
+from stompim.im.delivery import DeliveryService
+from stompim.im.drafts import DraftService
 from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
 from stompim.im.media import MediaService
 from stompim.im.media_chat import ChatMedia
 from stompim.im.media_links import MediaLinks
 from stompim.im.notifications import NotificationService
+from stompim.im.presence_settings import PresenceSettings
+from stompim.im.readers import ReadReceipts
+from stompim.im.search import SearchService
+from stompim.im.system_messages import SystemMessages
+from stompim.im.typing_signals import TypingService
 from stompim.im.whitelist import WhitelistService
 from stompim.store.blobs import BlobStore, default_media_dir
 from stompim.store.blobs_local import LocalBlobStore
+from stompim.store.friends import FriendRepository
+from stompim.store.presence import PresenceRepository
 from stompim.store.users import UserRepository
 
 if TYPE_CHECKING:
@@ -45,6 +54,13 @@ class ImServices:
     whitelist: WhitelistService
     chat: ChatService  # chat.conversations: the conversation list, unread, read markers
     media: MediaService  # uploads and downloads; app.py starts and closes it
+    typing: TypingService  # typing signals (not stored); app.py closes it
+    presence: PresenceSettings  # who sees whose presence; events: app.py's announcer
+    search: SearchService  # full-text search over the user's own conversations
+    delivery: DeliveryService  # delivered state of private messages
+    drafts: DraftService  # drafts and pins; the conversation list with both
+    readers: ReadReceipts  # read-by of a message, read-count events
+    timeline: SystemMessages  # system messages in group conversations (group events)
 
 
 def build_services(
@@ -76,6 +92,24 @@ def build_services(
         groups=groups,
         users=UserRepository(db),
     )
+    timeline = SystemMessages(chat)
+    groups.attach_timeline(timeline)  # group events as system messages
+    live = config.live
+    typing = TypingService(
+        access=chat.conversations,
+        friends=friends,
+        groups=groups,
+        publisher=publisher,
+        ttl_ms=live.typing_ttl_ms,
+        min_interval_ms=live.typing_min_interval_ms,
+        session_limit=live.typing_session_limit,
+        session_window_ms=live.typing_session_window_ms,
+    )
+    readers = ReadReceipts(
+        db, chat.conversations, publisher,
+        max_event_group_size=config.im.read_count_max_group_size,
+    )
+    chat.conversations.on_group_read = readers.group_read
     media = build_media(config, db)
     media.conversations = chat.conversations
     chat.attach_media(ChatMedia(media))
@@ -91,6 +125,14 @@ def build_services(
         whitelist=whitelist,
         chat=chat,
         media=media,
+        typing=typing,
+        presence=PresenceSettings(PresenceRepository(db), accounts, FriendRepository(db)),
+        search=SearchService(db, chat.conversations, groups, chat.linked),
+        delivery=DeliveryService(db, chat.conversations, publisher),
+        drafts=DraftService(db, chat.conversations, publisher,
+                            max_length=config.im.max_message_length),
+        readers=readers,
+        timeline=timeline,
     )
 
 

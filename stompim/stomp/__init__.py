@@ -7,6 +7,7 @@ domain speak STOMP, and nothing of the general broker (stompim.broker knows no I
     destinations  the chat and notification destination names, MESSAGE / RECEIPT /
                   event headers, ids and `x-since-seq` parsed as ASCII digits in range
     chat          the broker's DestinationHandler for /queue/chat, /topic/chat, /app/chat
+    typing        the DestinationHandler for /app/chat/typing (typing signals, not stored)
     publisher     the domain's Publisher over the broker (what goes where, cluster-wide)
     auth          CONNECT credentials and the broker's Authenticator
 
@@ -18,5 +19,11 @@ from __future__ import annotations
 from stompim.stomp.auth import AccountAuthenticator
 from stompim.stomp.chat import ChatDestinationHandler
 from stompim.stomp.publisher import StompPublisher
+from stompim.stomp.typing import TypingDestinationHandler
 
-__all__ = ["AccountAuthenticator", "ChatDestinationHandler", "StompPublisher"]
+__all__ = [
+    "AccountAuthenticator",
+    "ChatDestinationHandler",
+    "StompPublisher",
+    "TypingDestinationHandler",
+]

@@ -29,12 +29,18 @@ broker delivers them in order, exactly once, and asks `replay` again for a hole 
 sees (a message stored on another node whose publish came late or was lost); a
 SUBSCRIBE without x-since-seq starts at `head` (what is stored by then).
 At most `replay_limit` messages are replayed at a time; older gaps are filled by history.
+
+ACK (client ack modes) of a private chat MESSAGE on `/queue/chat/<uid>` by that user, of
+a message someone else sent: the message's conversation is delivered to the user up to
+its seq (stompim.im.delivery). ACKs are coalesced per (user, conversation) and written
+from one task, so a burst of ACKs costs one update per conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -42,6 +48,7 @@ import orjson
 from stompim.broker.auth import Principal
 from stompim.errors import Unavailable
 from stompim.im.chat import ChatService, SendFuture, SendResult
+from stompim.im.delivery import DeliveryService
 from stompim.im.errors import BAD_REQUEST, FORBIDDEN, SEND_FAILED, ImError
 from stompim.im.messages import message_bytes, parse_draft, target_from
 from stompim.stomp.destinations import (
@@ -58,6 +65,9 @@ from stompim.stomp.destinations import (
 )
 
 __all__ = ["DEFAULT_REPLAY_LIMIT", "ChatDestinationHandler"]
+
+log = logging.getLogger(__name__)
+MAX_PENDING_ACKS = 10_000
 
 DEFAULT_REPLAY_LIMIT = 5000
 
@@ -103,9 +113,52 @@ def _receipt(result: SendResult) -> Mapping[str, str]:
 class ChatDestinationHandler:
     """The chat destinations of the broker (see the module docstring)."""
 
-    def __init__(self, chat: ChatService, *, replay_limit: int = DEFAULT_REPLAY_LIMIT) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        *,
+        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        delivery: DeliveryService | None = None,
+    ) -> None:
         self.chat = chat
         self.replay_limit = replay_limit
+        self.delivery = delivery
+        self._acks: dict[tuple[int, int], int] = {}
+        self._ack_task: asyncio.Task[None] | None = None
+
+    # -- ACKs: delivered ------------------------------------------------------------
+
+    def acknowledged(
+        self, principal: Principal, destination: str, headers: Sequence[Mapping[str, str]]
+    ) -> None:
+        if self.delivery is None or not destination.startswith(QUEUE_PREFIX):
+            return
+        user_id = principal.user_id
+        for h in headers:
+            if "x-event" in h or h.get("x-sender-id") == str(user_id):
+                continue
+            cid, seq = h.get("conversation-id", ""), h.get("x-conversation-seq", "")
+            if not (cid.isascii() and cid.isdigit() and seq.isascii() and seq.isdigit()):
+                continue
+            key = (user_id, int(cid))
+            if len(self._acks) >= MAX_PENDING_ACKS and key not in self._acks:
+                continue  # the recipient's read still marks it delivered
+            self._acks[key] = max(self._acks.get(key, 0), int(seq))
+        if self._acks and self._ack_task is None:
+            self._ack_task = asyncio.get_running_loop().create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        try:
+            while self._acks:
+                pending, self._acks = self._acks, {}
+                for (user_id, cid), seq in pending.items():
+                    try:
+                        assert self.delivery is not None
+                        await self.delivery.mark_delivered(user_id, cid, seq)
+                    except Exception as exc:  # a stale ACK, the database away: skip it
+                        log.debug("delivered mark of %s in %s failed: %s", user_id, cid, exc)
+        finally:
+            self._ack_task = None
 
     def handles(self, destination: str) -> bool:
         return destination.startswith((QUEUE_PREFIX, TOPIC_PREFIX)) or destination in (

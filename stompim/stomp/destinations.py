@@ -15,6 +15,7 @@ Both ``seq`` headers are contiguous and committed in order, which the broker rel
 drops one it already delivered and fetches a hole from the store.
 * ``/app/chat/private``, ``/app/chat/group``: Spring application destinations; the JSON
   body names the target.
+* ``/app/chat/typing``: typing signals (stompim.stomp.typing); never stored.
 * ``/queue/notification/<userId>``: the notification center.
 
 Ids in destinations and ``x-since-seq`` are ASCII digits in signed 64-bit range: a
@@ -30,6 +31,7 @@ from stompim.im.messages import ChatType, MessageRecord
 __all__ = [
     "APP_GROUP",
     "APP_PRIVATE",
+    "APP_TYPING",
     "QUEUE_PREFIX",
     "TOPIC_PREFIX",
     "chat_destinations",
@@ -47,6 +49,7 @@ QUEUE_PREFIX = "/queue/chat/"
 TOPIC_PREFIX = "/topic/chat/"
 APP_PRIVATE = "/app/chat/private"
 APP_GROUP = "/app/chat/group"
+APP_TYPING = "/app/chat/typing"
 NOTIFICATION_PREFIX = "/queue/notification/"
 
 
@@ -102,6 +105,7 @@ def message_headers(message: MessageRecord, destination: str) -> dict[str, str]:
             "x-inbox-seq": inbox,
             "x-conversation-seq": str(message.seq),
             "conversation-id": str(message.conversation_id),
+            "x-sender-id": str(message.sender_id),
             "content-type": "application/json",
         }
     return {
@@ -110,6 +114,7 @@ def message_headers(message: MessageRecord, destination: str) -> dict[str, str]:
         "seq": str(message.seq),
         "x-conversation-seq": str(message.seq),
         "conversation-id": str(message.conversation_id),
+        "x-sender-id": str(message.sender_id),
         "content-type": "application/json",
     }
 

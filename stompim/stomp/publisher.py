@@ -12,12 +12,13 @@ stored; clients catch up by history or resume).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
 
-from stompim.im.messages import MessageRecord, message_bytes
+from stompim.im.messages import ChatType, MessageRecord, message_bytes
+from stompim.im.typing_signals import TypingEvent
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.stomp.destinations import (
     chat_destinations,
@@ -90,6 +91,55 @@ class StompPublisher:
         headers = event_headers("read", conversation_id)
         for user_id in audience:
             await self._publish(chat_queue(user_id), body, headers)
+
+    async def delivered(
+        self, conversation_id: int, recipient_id: int, seq: int, audience: list[int]
+    ) -> None:
+        body = orjson.dumps({"event": "delivered", "conversationId": conversation_id,
+                             "userId": recipient_id, "seq": seq})
+        headers = event_headers("delivered", conversation_id)
+        for user_id in audience:
+            await self._publish(chat_queue(user_id), body, headers)
+
+    async def own_event(
+        self, user_id: int, conversation_id: int, event: dict[str, Any]
+    ) -> None:
+        headers = event_headers(str(event["event"]), conversation_id)
+        await self._publish(chat_queue(user_id), orjson.dumps(event), headers)
+
+    async def typing(self, event: TypingEvent) -> None:
+        """Private: the peer's chat queue; group: the group's chat topic (its members
+        online; the typist's own devices hear it too and skip their own `userId`)."""
+        if event.chat_type is ChatType.GROUP:
+            destination = group_topic(event.target_id)
+        else:
+            destination = chat_queue(event.target_id)
+        headers = event_headers("typing", event.conversation_id)
+        await self._publish(destination, orjson.dumps(event.body()), headers)
+
+    async def presence(
+        self, user_id: int, audience: Iterable[int], event: dict[str, Any]
+    ) -> None:
+        body = orjson.dumps(event)
+        headers = {"x-event": "presence", "content-type": "application/json"}
+        for friend_id in audience:
+            await self._publish(notification_queue(friend_id), body, headers)
+
+    async def read_count(self, message: MessageRecord, read_count: int, member_count: int) -> None:
+        body = orjson.dumps(
+            {
+                "event": "read_count",
+                "messageId": message.id,
+                "conversationId": message.conversation_id,
+                "groupId": message.target_id,
+                "seq": message.seq,
+                "readCount": read_count,
+                "memberCount": member_count,
+            }
+        )
+        headers = event_headers("read_count", message.conversation_id)
+        headers["x-message-id"] = str(message.id)
+        await self._publish(chat_queue(message.sender_id), body, headers)
 
     async def notification(self, user_id: int, notification: Mapping[str, Any]) -> None:
         await self._publish(notification_queue(user_id), orjson.dumps(notification), _JSON)

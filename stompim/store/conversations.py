@@ -197,6 +197,17 @@ class ConversationRepository:
         )
         return _cursor(row) if row else None
 
+    async def read_seqs(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """read_seq of many (conversation_id, user_id) cursors, one query (absent: none)."""
+        if not pairs:
+            return {}
+        where = " OR ".join("(conversation_id = ? AND user_id = ?)" for _ in pairs)
+        rows = await self._db.fetch_all(
+            f"SELECT conversation_id, user_id, read_seq FROM chat_cursor WHERE {where}",
+            [v for pair in pairs for v in pair],
+        )
+        return {(int(r["conversation_id"]), int(r["user_id"])): int(r["read_seq"]) for r in rows}
+
     async def rebase_cursor(
         self, conversation_id: int, user_id: int, baseline: int, joined_at: int, now: int
     ) -> None:

@@ -25,11 +25,12 @@ INV_PENDING, INV_ACCEPTED, INV_REJECTED = 0, 1, 2
 
 _GROUP_COLS = (
     "id, name, avatar, announcement, owner_id, member_count, max_members, all_muted,"
-    " allow_member_invite, status, created_at, updated_at"
+    " allow_member_invite, status, created_at, updated_at, join_policy"
 )
-_MEMBER_COLS = "group_id, user_id, role, nickname, muted, joined_at"
+_MEMBER_COLS = "group_id, user_id, role, nickname, muted, joined_at, muted_until"
 _INV_COLS = "id, group_id, inviter_id, invitee_id, status, expires_at, created_at, updated_at"
-UPDATABLE = ("name", "avatar", "announcement", "all_muted", "allow_member_invite")
+UPDATABLE = ("name", "avatar", "announcement", "all_muted", "allow_member_invite", "join_policy")
+JOIN_POLICIES = ("invite_only", "approval", "open")  # join_policy 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class GroupRecord:
     status: int  # 1 active, 0 dissolved
     created_at: int
     updated_at: int
+    join_policy: str = "invite_only"  # one of JOIN_POLICIES (stored as its index)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class GroupRecord:
             "status": self.status,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
+            "joinPolicy": self.join_policy,
         }
 
 
@@ -72,6 +75,11 @@ class MemberRecord:
     nickname: str
     muted: bool
     joined_at: int
+    muted_until: int = 0  # epoch ms a timed mute ends (0: none)
+
+    def muted_at(self, now: int) -> bool:
+        """Whether the member may not send at `now` (muted, or within a timed mute)."""
+        return self.muted or self.muted_until > now
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,12 @@ def _group(row: dict[str, Any]) -> GroupRecord:
         status=int(row["status"]),
         created_at=int(row["created_at"]),
         updated_at=int(row["updated_at"]),
+        join_policy=_policy_name(int(row["join_policy"])),
     )
+
+
+def _policy_name(value: int) -> str:
+    return JOIN_POLICIES[value] if 0 <= value < len(JOIN_POLICIES) else JOIN_POLICIES[0]
 
 
 def _member(row: dict[str, Any]) -> MemberRecord:
@@ -123,6 +136,7 @@ def _member(row: dict[str, Any]) -> MemberRecord:
         nickname=row["nickname"],
         muted=bool(row["muted"]),
         joined_at=int(row["joined_at"]),
+        muted_until=int(row["muted_until"]),
     )
 
 
@@ -229,7 +243,8 @@ class GroupRepository:
             )
         else:
             await q.execute(
-                "UPDATE group_member SET role = ?, nickname = '', muted = 0, status = 1,"
+                "UPDATE group_member SET role = ?, nickname = '', muted = 0, muted_until = 0,"
+                " status = 1,"
                 " joined_at = ?, updated_at = ? WHERE group_id = ? AND user_id = ?",
                 (role, now, now, group_id, user_id),
             )
@@ -248,6 +263,16 @@ class GroupRepository:
             "UPDATE group_member SET role = ?, updated_at = ? WHERE group_id = ? AND user_id = ?"
             " AND status = 1",
             (role, now, group_id, user_id),
+        )
+
+    async def set_muted_until(
+        self, q: Any, group_id: int, user_id: int, until: int, now: int
+    ) -> None:
+        """A timed mute ends at `until` (0 lifts it, and any untimed mute with it)."""
+        await q.execute(
+            "UPDATE group_member SET muted_until = ?, muted = CASE WHEN ? = 0 THEN 0 ELSE muted"
+            " END, updated_at = ? WHERE group_id = ? AND user_id = ? AND status = 1",
+            (until, until, now, group_id, user_id),
         )
 
     async def set_nickname(self, group_id: int, user_id: int, nickname: str, now: int) -> None:

@@ -11,7 +11,8 @@ batches): one UPDATE moving every conversation's `last_seq` by its count of
 messages, one SELECT of the new values, one multi-row INSERT (in batch order, so
 ids grow with seqs) that returns the new ids (MariaDB, SQLite; on MySQL a SELECT
 of them follows) and one multi-row cursor upsert: four or five statements and one
-commit (one log flush) per batch, whatever its size and whatever the group size.
+commit (one log flush) per batch, whatever its size and whatever the group size; plus
+one multi-row INSERT into the full-text index (stompim.store.search_index).
 
 Private inboxes: a private message also takes the next seq of the recipient's inbox
 and of the sender's (table chat_inbox, one counter row per user; chat_inbox_message
@@ -53,6 +54,7 @@ from stompim.errors import DuplicateKey, NotFoundInStore, StoreError
 from stompim.store.conversations import cursor_upsert_sql
 from stompim.store.database import Database
 from stompim.store.records import ChatType, MessageDraft, MessageRecord, MessageStatus
+from stompim.store.search_index import index_rows, unindex_sql
 
 _COLS = (
     "id, conversation_id, seq, sender_id, chat_type, target_id, msg_type, content, extra,"
@@ -338,6 +340,10 @@ class MessageRepository:
                     + ", ".join("(?, ?, ?)" for _ in range(len(entries) // 3)),
                     entries,
                 )
+            await index_rows(tx, self._db.dialect, [  # the full-text index (store.search)
+                (ids[(item.conversation_id, seq)], item.conversation_id, item.draft.content)
+                for item, seq in zip(batch, seqs, strict=False)
+            ])
             # own messages count as read by their sender
             await tx.execute(
                 cursor_upsert_sql(self._db.dialect, rows=len(cursors)),
@@ -429,10 +435,13 @@ class MessageRepository:
         return int(value or 0)
 
     async def mark_recalled(self, message_id: int, now: int) -> bool:
-        """Clear the content and flag the row; False if it was already recalled."""
-        result = await self._db.execute(
-            "UPDATE chat_message SET status = ?, content = '', extra = NULL, recalled_at = ?"
-            " WHERE id = ? AND status = ?",
-            (int(MessageStatus.RECALLED), now, message_id, int(MessageStatus.NORMAL)),
-        )
+        """Clear the content and flag the row (and take it out of the full-text index);
+        False if it was already recalled."""
+        async with self._db.transaction() as tx:
+            await tx.execute(unindex_sql(self._db.dialect), (message_id,))
+            result = await tx.execute(
+                "UPDATE chat_message SET status = ?, content = '', extra = NULL, recalled_at = ?"
+                " WHERE id = ? AND status = ?",
+                (int(MessageStatus.RECALLED), now, message_id, int(MessageStatus.NORMAL)),
+            )
         return result.rowcount > 0

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import NamedTuple
 
 from stompim.store.database import Database
+from stompim.store.search_index import ensure_search_index
 
 SCHEMA_VERSION = 2  # 2: media tables (media_blob, media_file, media_ref)
 
@@ -40,6 +41,16 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # the credential generation: moved on by a password change, a disable or an admin
     # revocation, which ends every token and session of an older generation
     AddedColumn("users", "credential_gen", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "delivered_seq", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    AddedColumn("chat_cursor", "pinned_at", "BIGINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    # group join policy (stompim.im.applications): 0 invite_only, 1 approval, 2 open
+    AddedColumn("chat_group", "join_policy", "TINYINT NOT NULL DEFAULT 0",
+                "INTEGER NOT NULL DEFAULT 0"),
+    # a member's mute with a duration (epoch ms it ends; 0 = not muted by time)
+    AddedColumn("group_member", "muted_until", "BIGINT NOT NULL DEFAULT 0",
                 "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns to add where missing, in order (append only; never edit a released entry)."""
@@ -76,6 +87,7 @@ async def migrate(db: Database) -> int:
         await db.execute(statement)
     await add_missing_columns(db, ADDED_COLUMNS)
     await number_old_inboxes(db)
+    await ensure_search_index(db)  # dialect-specific: stompim.store.search_index
     ignore = "INSERT IGNORE" if db.dialect == "mysql" else "INSERT OR IGNORE"
     await db.execute(
         f"{ignore} INTO schema_version (version, applied_at) VALUES (?, ?)",

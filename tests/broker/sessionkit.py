@@ -26,7 +26,7 @@ from stompim.broker.events import (
     SessionEvent,
 )
 from stompim.broker.exchange import Exchange, Stats
-from stompim.broker.router import Router
+from stompim.broker.router import Router, queue_limits
 from stompim.broker.session import Session
 from stompim.config import Config
 from stompim.frames import Command, Frame, FrameParser, encode
@@ -67,9 +67,10 @@ class World:
         settings: dict[str, Any] = {"heartbeat_send_ms": 0, "heartbeat_receive_ms": 0}
         settings.update(stomp)
         self.config = Config().replace(stomp=settings).stomp
+        self.now = 0.0   # the router's clock (queue TTLs); tests move it themselves
         self.rules = DestinationRules(self.config.open_generic_destinations)
         self.rules.add_handler(ChatPrefixes())
-        self.router = Router(self.config.max_queue_depth)
+        self.router = Router(queue_limits(self.config), clock=lambda: self.now)
         self.exchange = Exchange(self.rules, self.router, "n")
         self.ctx = SessionContext(self.config, self.exchange, Stats())
         self.count = 0

@@ -174,6 +174,11 @@ async def test_kick_on_a_ends_the_group_subscription_on_b(cluster: Cluster) -> N
         await group_send("g1", "before")
         assert json_body(await listener.frame())["content"] == "before"
         await rest.ok("DELETE", f"/api/group/{gid}/member/{member[0]}", token=owner[1])
+        # The kick's system message reaches the kicked member (it is published before
+        # the cut-off), then nothing more.
+        kicked = json_body(await listener.frame())
+        assert kicked["type"] == "system" and kicked["extra"]["event"] == "member_kicked"
+        assert kicked["extra"]["userIds"] == [member[0]]
         # The kick's control went out before this message, on the same channel.
         await group_send("g2", "after")
         await listener.no_frame(0.5)

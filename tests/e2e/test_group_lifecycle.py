@@ -34,17 +34,23 @@ def test_invite_join_quit_and_dissolve_over_stomp(node: FullNode, devices: Devic
     stranger.call("POST", f"/api/group/invitation/{pending['id']}/accept")
     stranger_dev.subscribe(topic, "g", **{"x-since-seq": "0"})
     hello = stranger_dev.stored(topic, {"type": "text", "content": "hello, I joined"})
-    assert hello["seq"] == "1"
+    assert hello["seq"] == "2"  # seq 1: the system message of the join
     for dev in (bob_dev, stranger_dev):
-        [got] = dev.wait_on("g", 1, "the newcomer's message")
+        joined, got = dev.wait_on("g", 2, "the join and the newcomer's message")
+        assert json_of(joined)["type"] == "system" and joined.headers["seq"] == "1"
+        assert json_of(joined)["extra"]["event"] == "member_joined"
         assert json_of(got)["fromUserId"] == stranger.id
 
     # quitting ends the quitter's subscription; the others keep theirs
     stranger.call("POST", f"/api/group/{gid}/quit")
     owner_dev.stored(topic, {"type": "text", "content": "bye stranger"})
-    bob_dev.wait_on("g", 2, "the message after the quit")
+    *_, left, bye = bob_dev.wait_on("g", 4, "the quit and the message after it")
+    assert json_of(left)["extra"] == {
+        "event": "member_left", "operatorId": stranger.id, "userIds": [stranger.id]}
+    assert json_of(bye)["content"] == "bye stranger"
     time.sleep(0.2)
-    assert len(stranger_dev.on("g")) == 1
+    # the quitter saw their own departure, then nothing more
+    assert [json_of(m)["type"] for m in stranger_dev.on("g")] == ["system", "text", "system"]
     refused = stranger_dev.send_json(topic, {"type": "text", "content": "still here?"})
     [refusal] = stranger_dev.wait_on("errors", 1, "refusal after quitting")
     assert refusal.headers["receipt-id"] == refused
@@ -60,6 +66,6 @@ def test_invite_join_quit_and_dissolve_over_stomp(node: FullNode, devices: Devic
     assert refusal.headers["receipt-id"] == refused
     assert refusal.headers["code"] in (str(GROUP_NOT_FOUND), str(NOT_GROUP_MEMBER))
     time.sleep(0.2)
-    assert len(bob_dev.on("g")) == 2  # nothing was delivered after the dissolve
+    assert len(bob_dev.on("g")) == 4  # nothing was delivered after the dissolve
     assert bob_dev.connected and owner_dev.connected
     assert gid not in [g["id"] for g in bob.call("GET", "/api/group/my")]

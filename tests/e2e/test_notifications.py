@@ -79,9 +79,11 @@ def test_kicked_member_loses_the_group_topic_and_cannot_resubscribe(
 
     for n in range(3):
         owner_dev.stored(topic, {"type": "text", "content": f"after {n}"})
-    carol_dev.wait_on("g", 4, "the messages after the kick, at a member")
+    carol_dev.wait_on("g", 5, "the kick and the messages after it, at a member")
     time.sleep(0.2)
-    assert [json_of(m)["content"] for m in bob_dev.on("g")] == ["before"]
+    # the kicked member sees the kick itself (a system message), then nothing more
+    assert [json_of(m)["content"] for m in bob_dev.on("g")] == ["before", "owner removed bob"]
+    assert json_of(bob_dev.on("g")[1])["extra"]["event"] == "member_kicked"
     # bob's connection itself is untouched ...
     assert bob_dev.connected and not bob_dev.log.errors
     # ... but a new SUBSCRIBE to the group is refused: ERROR (no RECEIPT), then the close

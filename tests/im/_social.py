@@ -16,9 +16,12 @@ from typing import Any
 import bcrypt
 import orjson
 
+from stompim.config import ImConfig
+from stompim.im.chat import ChatService
 from stompim.im.friends import FriendService
 from stompim.im.groups import GroupService
 from stompim.im.notifications import NotificationService
+from stompim.im.system_messages import SystemMessages
 from stompim.im.whitelist import WhitelistService
 from stompim.stomp.publisher import StompPublisher
 from stompim.store import Database
@@ -87,13 +90,17 @@ class Social:
     groups: GroupService
     whitelist: WhitelistService
     clock: FakeClock
+    chat: ChatService | None = None
 
 
-def build(db: Database, *, max_group_size: int = 500, ttl_days: int = 7) -> Social:
+def build(
+    db: Database, *, max_group_size: int = 500, ttl_days: int = 7, timeline: bool = False
+) -> Social:
+    """`timeline`: also a ChatService, attached so group events become system messages."""
     clock = FakeClock()
     pub = RecordingPublisher()
     notifications = NotificationService(db, pub, clock=clock)
-    return Social(
+    social = Social(
         db=db,
         publisher=pub,
         notifications=notifications,
@@ -105,6 +112,13 @@ def build(db: Database, *, max_group_size: int = 500, ttl_days: int = 7) -> Soci
         whitelist=WhitelistService(db, clock=clock),
         clock=clock,
     )
+    if timeline:
+        social.chat = ChatService(
+            config=ImConfig(), db=db, publisher=pub, friends=social.friends,
+            groups=social.groups, users=UserRepository(db), clock=clock,
+        )
+        social.groups.attach_timeline(SystemMessages(social.chat))
+    return social
 
 
 async def make_users(db: Database, n: int) -> list[UserRecord]:

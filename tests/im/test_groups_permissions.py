@@ -33,6 +33,11 @@ MATRIX: dict[str, tuple[int | None, int | None, int | None, int | None]] = {
     "quit": (4007, None, None, 4002),
     "set_nickname": (None, None, None, 4002),
     "view_members": (None, None, None, 4002),
+    "mute_member": (None, None, 4003, 4002),
+    "mute_admin": (None, 4003, 4003, 4002),
+    "mute_owner": (4003, 4003, 4003, 4002),
+    "list_applications": (None, None, 4003, 4002),
+    "invite_link": (None, None, 4003, 4002),
 }
 
 
@@ -64,6 +69,11 @@ def _op(action: str, s: Social, gid: int, ids: dict[str, int]) -> Callable[[int]
         "quit": lambda u: g.quit(u, gid),
         "set_nickname": lambda u: g.set_nickname(u, gid, "nick"),
         "view_members": lambda u: g.members(u, gid),
+        "mute_member": lambda u: g.mute_member(u, gid, ids["member2"], 5),
+        "mute_admin": lambda u: g.mute_member(u, gid, ids["admin2"], 5),
+        "mute_owner": lambda u: g.mute_member(u, gid, ids["owner"], 5),
+        "list_applications": lambda u: g.joins.pending(u, gid),
+        "invite_link": lambda u: g.joins.create_link(u, gid),
     }[action]
 
 

@@ -74,20 +74,30 @@ async def test_every_social_event_is_stored_and_pushed(db) -> None:
     r2 = await s.friends.send_request(c.id, b.id)  # FRIEND_REQUEST -> b
     await s.friends.reject(b.id, r2["id"])  # FRIEND_REJECTED -> c
     g = await s.groups.create(a.id, name="g", member_ids=[b.id, c.id, d.id])  # invites c, d
+    # GROUP_JOINED -> b (a friend of a: added directly)
     gid = g["id"]
     inv_c, inv_d = sorted(await s.groups.invitations.pending(c.id) +
                           await s.groups.invitations.pending(d.id), key=lambda i: i["inviteeId"])
     await s.groups.invitations.accept(c.id, inv_c["id"])  # INVITATION_ACCEPTED -> a
     await s.groups.invitations.reject(d.id, inv_d["id"])  # INVITATION_REJECTED -> a
     await s.groups.set_admin(a.id, gid, b.id, True)  # GROUP_ROLE_CHANGED -> b
+    await s.groups.update(a.id, gid, {"joinPolicy": "approval"})
+    app = await s.groups.joins.apply(d.id, gid, "please")  # GROUP_APPLICATION -> a, b
+    await s.groups.joins.reject(b.id, gid, app["id"])  # APPLICATION_REJECTED -> d
+    app = await s.groups.joins.apply(d.id, gid, "again")  # GROUP_APPLICATION -> a, b
+    await s.groups.joins.approve(a.id, gid, app["id"])  # APPLICATION_APPROVED -> d
+    await s.groups.mute_member(b.id, gid, c.id, 5)  # GROUP_MUTED -> c
     await s.groups.kick(b.id, gid, c.id)  # GROUP_KICKED -> c
     await s.groups.transfer(a.id, gid, b.id)  # GROUP_OWNER_TRANSFERRED -> b
-    await s.groups.dissolve(b.id, gid)  # GROUP_DISSOLVED -> a
+    await s.groups.dissolve(b.id, gid)  # GROUP_DISSOLVED -> a, d
     expected = {
-        a.id: ["FRIEND_ACCEPTED", "INVITATION_ACCEPTED", "INVITATION_REJECTED", "GROUP_DISSOLVED"],
-        b.id: ["FRIEND_REQUEST", "FRIEND_REQUEST", "GROUP_ROLE_CHANGED", "GROUP_OWNER_TRANSFERRED"],
-        c.id: ["FRIEND_REJECTED", "GROUP_INVITATION", "GROUP_KICKED"],
-        d.id: ["GROUP_INVITATION"],
+        a.id: ["FRIEND_ACCEPTED", "INVITATION_ACCEPTED", "INVITATION_REJECTED",
+               "GROUP_APPLICATION", "GROUP_APPLICATION", "GROUP_DISSOLVED"],
+        b.id: ["FRIEND_REQUEST", "FRIEND_REQUEST", "GROUP_JOINED", "GROUP_ROLE_CHANGED",
+               "GROUP_APPLICATION", "GROUP_APPLICATION", "GROUP_OWNER_TRANSFERRED"],
+        c.id: ["FRIEND_REJECTED", "GROUP_INVITATION", "GROUP_MUTED", "GROUP_KICKED"],
+        d.id: ["GROUP_INVITATION", "APPLICATION_REJECTED", "APPLICATION_APPROVED",
+               "GROUP_DISSOLVED"],
     }
     for uid, types in expected.items():
         assert s.publisher.types_for(uid) == types

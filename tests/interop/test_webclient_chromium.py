@@ -277,7 +277,13 @@ def test_a_group_through_the_web_client(node: FullNode, browser: Browser) -> Non
     everything = ["first message", "hello crew", "welcome!"]
     for page in (owner, friend, guest):
         wait_bubbles(page, everything)
+        # the join is a system message: a line in the log, not a bubble
+        page.wait("document.querySelector('.notice[data-event=member_joined]')?.textContent"
+                  " === 'Guest joined (invited by Owner)'")
     assert friend.texts(".msg.theirs .sender") == ["Owner", "Guest"]
+    # the owner and the friend have the chat open, so they read the guest's message:
+    # read_count events tell the guest
+    guest.wait("document.querySelector('.msg.mine .state')?.textContent === 'Read by 2'")
 
     # The sender recalls; every member sees it go.
     guest.click(".msg.mine [data-action=recall]")

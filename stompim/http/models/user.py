@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from stompim.http.fields import Bounded, CommaSeparated, Id, Int64, Text
+from stompim.http.fields import Bounded, CommaSeparated, Flag, Id, Int64, Text
 from stompim.http.models.base import Body, Path, Query, View
 from stompim.http.paging import PageQuery
 from stompim.im import passwords, userfields
@@ -124,7 +124,18 @@ class OnlineQuery(Query):
     )
 
 
+class PresenceUpdate(Body):
+    hide_presence: Flag = Field(
+        description="true: friends get no online/offline events, and others see you "
+        "offline in GET /api/user/online"
+    )
+
+
 # -- responses -------------------------------------------------------------------------
+
+
+class PresenceSetting(View):
+    hide_presence: bool
 
 
 class User(View):

@@ -12,6 +12,7 @@ from stompim.http.routes import (  # chat  # social
     file,
     friend,
     group,
+    live,
     message,
     notification,
     swagger,
@@ -27,6 +28,7 @@ ROUTE_MODULES: list[RouteRegistrar] = [
     system.register_routes,
     user.register_routes,
     conversation.register_routes,
+    live.register_routes,  # before message: /api/message/search, /api/message/delivered
     message.register_routes,
     friend.register_routes,  # social
     group.register_routes,  # social

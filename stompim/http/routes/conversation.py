@@ -1,4 +1,4 @@
-"""/api/conversation/*: the caller's conversation list, unread total, hide, mute."""
+"""/api/conversation/*: the caller's conversation list, lookup, unread total, hide, mute."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from aiohttp import web
 from stompim.http.api import ApiRoutes
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.models.chat import (
+    Conversation,
     ConversationIdPath,
     ConversationListQuery,
+    ConversationLookupQuery,
     ConversationMute,
     ConversationPage,
 )
@@ -18,12 +20,24 @@ routes = ApiRoutes("conversation")
 
 @routes.get(
     "/api/conversation/list",
-    summary="The caller's conversations, newest activity first (cursor-paged)",
+    summary="The caller's conversations, pinned ones first, then newest activity first "
+    "(cursor-paged)",
     response=ConversationPage,
 )
 async def conversation_list(request: web.Request, query: ConversationListQuery) -> object:
-    return await request.app[SERVICES].chat.conversations.list(
+    return await request.app[SERVICES].drafts.list(  # with pins and drafts
         request[CLAIMS].user_id, cursor=query.cursor, limit=query.limit or 20
+    )
+
+
+@routes.get(
+    "/api/conversation/lookup",
+    summary="The conversation with a user or of a group, as the list shows it (3005: none yet)",
+    response=Conversation,
+)
+async def lookup(request: web.Request, query: ConversationLookupQuery) -> object:
+    return await request.app[SERVICES].chat.conversations.lookup(
+        request[CLAIMS].user_id, query.chat_type, query.target_id
     )
 
 

@@ -1,8 +1,9 @@
 """/api/group/*: create, my groups, info, update, dissolve, members, invitations,
-quit, kick, admin, owner transfer, group nickname.
+join requests, invite links, quit, kick, member mute, admin, owner transfer, group
+nickname.
 
-Fixed paths (`/api/group/my`, `/api/group/invitation`) are registered before the
-`/api/group/{groupId}` ones so they are matched first.
+Fixed paths (`/api/group/my`, `/api/group/invitation`, `/api/group/join-by-link`) are
+registered before the `/api/group/{groupId}` ones so they are matched first.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from stompim.http.api import ApiRoutes
 from stompim.http.keys import CLAIMS, SERVICES
 from stompim.http.models.group import (
     AdminChange,
+    Application,
+    ApplicationPath,
+    ApplicationsQuery,
     CreatedGroup,
     Group,
+    GroupApplication,
     GroupCreation,
     GroupIdPath,
     GroupInvitation,
@@ -24,12 +29,19 @@ from stompim.http.models.group import (
     GroupUpdate,
     InvitationIdPath,
     Invite,
+    InviteLink,
+    InviteLinkRequest,
+    JoinByLink,
+    MemberMute,
+    MemberMuted,
     MembersQuery,
     MyGroup,
     OwnerChange,
+    PendingApplication,
     PendingInvitation,
 )
 from stompim.http.paging import Page, page_view
+from stompim.im.applications import DEFAULT_LINK_MINUTES
 from stompim.im.media import group_subject
 
 routes = ApiRoutes("group")
@@ -76,6 +88,15 @@ async def reject_invitation(request: web.Request, path: InvitationIdPath) -> obj
     return await request.app[SERVICES].groups.invitations.reject(_me(request), path.invitation_id)
 
 
+@routes.post(
+    "/api/group/join-by-link",
+    summary="Join the group of an invite link's code (4012: unknown, expired or used up)",
+    response=Group,
+)
+async def join_by_link(request: web.Request, body: JoinByLink) -> object:
+    return await request.app[SERVICES].groups.joins.join_by_link(_me(request), body.code)
+
+
 @routes.get("/api/group/{groupId}", summary="Group info (members only)", response=MyGroup)
 async def info(request: web.Request, path: GroupIdPath) -> object:
     return await request.app[SERVICES].groups.info(_me(request), path.group_id)
@@ -118,6 +139,61 @@ async def invite(request: web.Request, path: GroupIdPath, body: Invite) -> objec
         _me(request), path.group_id, body.user_ids)
 
 
+@routes.post(
+    "/api/group/{groupId}/apply",
+    summary="Ask to join: pending under joinPolicy approval, joined at once when open,"
+    " 4011 when invite_only",
+    response=GroupApplication,
+)
+async def apply(request: web.Request, path: GroupIdPath, body: Application) -> object:
+    return await request.app[SERVICES].groups.joins.apply(
+        _me(request), path.group_id, body.message or "")
+
+
+@routes.get(
+    "/api/group/{groupId}/applications",
+    summary="Pending join requests, oldest first (owner, admins)",
+    response=Page[PendingApplication],
+)
+async def applications(
+    request: web.Request, path: GroupIdPath, query: ApplicationsQuery
+) -> object:
+    page = await request.app[SERVICES].groups.joins.pending(
+        _me(request), path.group_id, offset=query.offset, limit=query.limit)
+    return page_view(page, query)
+
+
+@routes.post(
+    "/api/group/{groupId}/applications/{applicationId}/approve",
+    summary="Let the applicant in (owner, admins; 4004 when full)",
+    response=GroupApplication,
+)
+async def approve(request: web.Request, path: ApplicationPath) -> object:
+    return await request.app[SERVICES].groups.joins.approve(
+        _me(request), path.group_id, path.application_id)
+
+
+@routes.post(
+    "/api/group/{groupId}/applications/{applicationId}/reject",
+    summary="Decline a join request (owner, admins)",
+    response=GroupApplication,
+)
+async def reject(request: web.Request, path: ApplicationPath) -> object:
+    return await request.app[SERVICES].groups.joins.reject(
+        _me(request), path.group_id, path.application_id)
+
+
+@routes.post(
+    "/api/group/{groupId}/invite-link",
+    summary="A new invite link code with an expiry and a use limit (those who may invite)",
+    response=InviteLink,
+)
+async def invite_link(request: web.Request, path: GroupIdPath, body: InviteLinkRequest) -> object:
+    return await request.app[SERVICES].groups.joins.create_link(
+        _me(request), path.group_id,
+        minutes=body.expires_in_minutes or DEFAULT_LINK_MINUTES, max_uses=body.max_uses or 0)
+
+
 @routes.post("/api/group/{groupId}/quit", summary="Leave (the owner must transfer first: 4007)")
 async def quit_group(request: web.Request, path: GroupIdPath) -> object:
     await request.app[SERVICES].groups.quit(_me(request), path.group_id)
@@ -131,6 +207,16 @@ async def quit_group(request: web.Request, path: GroupIdPath) -> object:
 async def kick(request: web.Request, path: GroupMemberPath) -> object:
     await request.app[SERVICES].groups.kick(_me(request), path.group_id, path.user_id)
     return None
+
+
+@routes.put(
+    "/api/group/{groupId}/member/{userId}/mute",
+    summary="Mute a member for some minutes, 0 lifts it (owner: anyone else; admin: members)",
+    response=MemberMuted,
+)
+async def mute_member(request: web.Request, path: GroupMemberPath, body: MemberMute) -> object:
+    return await request.app[SERVICES].groups.mute_member(
+        _me(request), path.group_id, path.user_id, body.minutes)
 
 
 @routes.put("/api/group/{groupId}/admin/{userId}", summary="Grant or revoke admin (owner)")

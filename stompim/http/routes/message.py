@@ -1,4 +1,4 @@
-"""/api/message/*: history paging, read markers, recall.
+"""/api/message/*: history paging, read markers, recall, read-by.
 
 Sending is STOMP-only (DESIGN.md "A chat message, end to end"): a RECEIPT means stored.
 """
@@ -9,8 +9,17 @@ from aiohttp import web
 
 from stompim.http.api import ApiRoutes
 from stompim.http.keys import CLAIMS, SERVICES
-from stompim.http.models.chat import ChatMessage, HistoryQuery, MessageIdPath, ReadMark, ReadMarker
+from stompim.http.models.chat import (
+    ChatMessage,
+    HistoryQuery,
+    MessageIdPath,
+    MessageReaders,
+    ReadersQuery,
+    ReadMark,
+    ReadMarker,
+)
 from stompim.im.chat import DEFAULT_HISTORY_LIMIT
+from stompim.im.readers import MAX_READERS
 
 routes = ApiRoutes("message")
 
@@ -21,13 +30,16 @@ routes = ApiRoutes("message")
     response=list[ChatMessage],
 )
 async def history(request: web.Request, query: HistoryQuery) -> object:
-    return await request.app[SERVICES].chat.history(
+    services = request.app[SERVICES]
+    page = await services.chat.history(
         request[CLAIMS].user_id,
         query.conversation_id,
         before_seq=query.before_seq,
         after_seq=query.after_seq,
         limit=query.limit or DEFAULT_HISTORY_LIMIT,
     )
+    await services.delivery.decorate(query.conversation_id, page)  # delivered / read
+    return page
 
 
 @routes.post(
@@ -53,6 +65,18 @@ async def mark_read(request: web.Request, body: ReadMark) -> object:
 )
 async def recall(request: web.Request, path: MessageIdPath) -> object:
     return await request.app[SERVICES].chat.recall(request[CLAIMS].user_id, path.message_id)
+
+
+@routes.get(
+    "/api/message/{messageId}/readers",
+    summary="Who has read a message (from read markers): counts, and readers by name",
+    response=MessageReaders,
+)
+async def readers(request: web.Request, path: MessageIdPath, query: ReadersQuery) -> object:
+    return await request.app[SERVICES].readers.readers(
+        request[CLAIMS].user_id, path.message_id,
+        limit=MAX_READERS if query.limit is None else query.limit,
+    )
 
 
 def register_routes(app: web.Application) -> None:

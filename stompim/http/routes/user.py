@@ -1,5 +1,6 @@
 """/api/user/*: register, login, logout, profile, search, password, SMS code, online,
-token refresh and the caller's login sessions (one per device)."""
+token refresh, the caller's login sessions (one per device), last seen and the presence
+setting."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from stompim.http.models.user import (
     LoginSession,
     OnlineQuery,
     PasswordChange,
+    PresenceSetting,
+    PresenceUpdate,
     ProfileUpdate,
     RegisterRequest,
     SessionIdPath,
@@ -181,7 +184,36 @@ async def sms_code(request: web.Request, body: SmsCodeRequest) -> object:
     response=dict[int, bool],
 )
 async def online(request: web.Request, query: OnlineQuery) -> object:
-    return await request.app[SERVICES].accounts.online_status(query.ids)
+    services = request.app[SERVICES]
+    return await services.presence.online(request[CLAIMS].user_id, query.ids)
+
+
+@routes.get(
+    "/api/user/last-seen",
+    summary="When friends' last session ended: {\"<userId>\": epochMs|null} (null for "
+    "non-friends, hidden users and users never seen offline)",
+    response=dict[int, int | None],
+)
+async def last_seen(request: web.Request, query: OnlineQuery) -> object:
+    services = request.app[SERVICES]
+    return await services.presence.last_seen(request[CLAIMS].user_id, query.ids)
+
+
+@routes.get("/api/user/presence", summary="Own presence privacy setting",
+            response=PresenceSetting)
+async def presence_setting(request: web.Request) -> object:
+    return await request.app[SERVICES].presence.get(request[CLAIMS].user_id)
+
+
+@routes.put(
+    "/api/user/presence",
+    summary="Hide or show own presence (online/offline events to friends, online flag)",
+    response=PresenceSetting,
+)
+async def presence_update(request: web.Request, body: PresenceUpdate) -> object:
+    return await request.app[SERVICES].presence.set_hidden(
+        request[CLAIMS].user_id, body.hide_presence
+    )
 
 
 def register_routes(app: web.Application) -> None:

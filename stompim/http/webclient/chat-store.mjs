@@ -52,6 +52,7 @@ export class ChatStore {
         updatedAt: 0,
         lastMessage: null,
         messages: new Map(), // seq -> message
+        readCounts: new Map(), // seq -> members who read my group message (read_count events)
         pending: [], // {clientMsgId, content, state: "sending" | "failed", error, createdAt}
         historyLoaded: false, // the newest page was fetched once
         listed: false, // the server's conversation list shows it
@@ -72,7 +73,7 @@ export class ChatStore {
     this.byConversation.set(conversationId, chat.key);
   }
 
-  /** An item of GET /api/conversation/list. */
+  /** An item of GET /api/conversation/list (or /api/conversation/lookup). */
   applyConversation(item) {
     const chat = this.chat(chatKey(item.chatType, item.targetId), {
       type: item.chatType,
@@ -84,6 +85,7 @@ export class ChatStore {
     chat.muted = Boolean(item.muted);
     chat.listed = true;
     chat.readSeq = Math.max(chat.readSeq, item.readSeq ?? 0);
+    if (item.peerReadSeq) chat.peerReadSeq = Math.max(chat.peerReadSeq, item.peerReadSeq);
     if ((item.lastSeq ?? 0) >= chat.lastSeq) {
       chat.lastSeq = item.lastSeq ?? 0;
       chat.lastMessage = item.lastMessage ?? chat.lastMessage;
@@ -181,6 +183,14 @@ export class ChatStore {
     if (chat.lastMessage && chat.lastMessage.id === event.messageId) {
       chat.lastMessage = { ...chat.lastMessage, ...recalled };
     }
+    return chat;
+  }
+
+  /** A read count of my group message ({conversationId, seq, readCount, memberCount}). */
+  applyReadCount(event) {
+    const chat = this.chatOfConversation(event.conversationId);
+    if (!chat) return null;
+    chat.readCounts.set(event.seq, event.readCount);
     return chat;
   }
 

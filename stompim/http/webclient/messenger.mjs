@@ -19,7 +19,7 @@ import { StompClient } from "./stomp.mjs";
 
 const HISTORY_PAGE = 30;
 const LIST_PAGE = 100;
-const MAX_LIST_PAGES = 20; // how far a chat's conversation is looked for in the list
+const CONVERSATION_NOT_FOUND = 3005; // /api/conversation/lookup: no conversation yet
 
 const WS_URL_KEY = "stompim.wsUrl";
 
@@ -106,7 +106,10 @@ export class Messenger extends EventTarget {
       console.warn("STOMP ERROR", frame.headers.message, frame.body);
     };
     client.subscribe("/user/queue/chat", (f) => this.onPrivate(f), () => this.privateSinceHeader());
-    client.subscribe("/user/queue/notification", (f) => this.onNotification(f.json()));
+    client.subscribe("/user/queue/notification", (f) => {
+      // presence events (x-event: presence) are not notification-center entries
+      if (!f.headers["x-event"]) this.onNotification(f.json());
+    });
     client.subscribe("/user/queue/errors", (f) => this.onRefusal(f.json()));
     this.stomp = client;
     this.syncGroupSubscriptions();
@@ -222,6 +225,12 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (event === "read_count") {
+      const chat = this.store.applyReadCount(body);
+      if (chat) this.changed(chat);
+      return;
+    }
+    if (event) return; // typing, delivered, draft, pin, ...: not messages
     const id = Number(frame.headers.seq);
     if (Number.isFinite(id)) this.privateSince = Math.max(this.privateSince, id);
     this.received(body);
@@ -234,9 +243,12 @@ export class Messenger extends EventTarget {
       if (chat) this.changed(chat);
       return;
     }
+    if (frame.headers["x-event"]) return; // typing, ...: not messages
     const seq = Number(frame.headers.seq);
     if (Number.isFinite(seq)) this.groupSince.set(gid, Math.max(this.groupSince.get(gid) ?? 0, seq));
     this.received(body);
+    // A group event (a join, a rename, a role...): the group's name, roles and members changed.
+    if (body.type === "system") this.loadGroups().catch(() => {});
   }
 
   received(msg) {
@@ -309,18 +321,21 @@ export class Messenger extends EventTarget {
 
   /**
    * A chat opened from Contacts or Groups whose conversation is not known: new since the list
-   * was loaded (a group just joined), or beyond its first page. The REST API has no
-   * "conversation with user X / of group Y" lookup, so load the list again and page on
-   * (bounded).
+   * was loaded (a group just joined), or beyond its first page. Asked by
+   * /api/conversation/lookup; code 3005 means there is none yet (no message between us).
    */
   async findConversation(chat) {
     try {
-      await this.loadConversations();
-      for (let page = 0; page < MAX_LIST_PAGES && this.listCursor && !chat.conversationId; page++) {
-        await this.loadConversations(this.listCursor);
+      const item = await this.api.get("/api/conversation/lookup", {
+        chatType: chat.type,
+        targetId: chat.targetId,
+      });
+      this.store.applyConversation(item);
+      if (chat.type === "group") {
+        this.groupSince.set(chat.targetId, Math.max(this.groupSince.get(chat.targetId) ?? 0, item.lastSeq));
       }
     } catch (error) {
-      console.warn("looking for the conversation failed", error);
+      if (error.code !== CONVERSATION_NOT_FOUND) console.warn("looking for the conversation failed", error);
     }
   }
 

@@ -157,6 +157,18 @@ export class ChatView {
     };
     stored.forEach((msg, i) => {
       day(msg.createdAt);
+      if (msg.type === "system") {
+        // A group event ("alice added bob"): a line across the log, not a bubble.
+        lastSender = null;
+        out.push({
+          key: `s:${msg.seq}`,
+          sig: `sys|${msg.content}`,
+          build: () =>
+            h("div", { class: "notice", dataset: { seq: String(msg.seq), event: msg.extra?.event ?? "" } },
+              h("span", {}, msg.content)),
+        });
+        return;
+      }
       const mine = msg.fromUserId === m.me.id;
       const showSender = chat.type === "group" && !mine && lastSender !== msg.fromUserId;
       lastSender = msg.fromUserId;
@@ -164,16 +176,17 @@ export class ChatView {
       // The last of a run (same sender, within RUN_MS) shows its time and state; the others
       // show them on hover.
       const inRun = next
-        ? next.fromUserId === msg.fromUserId && next.createdAt - msg.createdAt < RUN_MS
+        ? next.type !== "system" && next.fromUserId === msg.fromUserId && next.createdAt - msg.createdAt < RUN_MS
         : mine && pending.length > 0;
       const state = mine ? m.store.deliveryState(chat, msg) : "";
+      const readBy = mine && chat.type === "group" ? chat.readCounts.get(msg.seq) ?? 0 : 0;
       const recallable = m.canRecall(chat, msg);
       const sender = showSender ? m.displayName(msg.fromUserId) : "";
       const whole = this.expanded.has(msg.seq);
       out.push({
         key: `s:${msg.seq}`,
-        sig: `${msg.status}|${msg.content.length}|${state}|${recallable}|${sender}|${whole}|${inRun}`,
-        build: () => this.storedMessage(chat, msg, { mine, state, recallable, sender, inRun }),
+        sig: `${msg.status}|${msg.content.length}|${state}|${recallable}|${sender}|${whole}|${inRun}|${readBy}`,
+        build: () => this.storedMessage(chat, msg, { mine, state, recallable, sender, inRun, readBy }),
       });
     });
     for (const entry of pending) {
@@ -188,7 +201,7 @@ export class ChatView {
     return out;
   }
 
-  storedMessage(chat, msg, { mine, state, recallable, sender, inRun }) {
+  storedMessage(chat, msg, { mine, state, recallable, sender, inRun, readBy = 0 }) {
     const m = this.m;
     const recalled = msg.status === 1;
     let text;
@@ -219,7 +232,8 @@ export class ChatView {
     }
     const meta = [h("time", { datetime: new Date(msg.createdAt).toISOString() }, clockTime(msg.createdAt))];
     if (mine && !recalled) {
-      meta.push(h("span", { class: `state ${state}`, dataset: { state } }, state === "read" ? "Read" : "Sent"));
+      const label = readBy ? `Read by ${readBy}` : state === "read" ? "Read" : "Sent";
+      meta.push(h("span", { class: `state ${state}`, dataset: { state } }, label));
     }
     if (recallable) {
       meta.push(

@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS chat_group (
     allow_member_invite  INTEGER        NOT NULL DEFAULT 0,
     status               INTEGER        NOT NULL DEFAULT 1,
     created_at           INTEGER        NOT NULL,
-    updated_at           INTEGER        NOT NULL
+    updated_at           INTEGER        NOT NULL,
+    join_policy          INTEGER        NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS idx_chat_group_owner ON chat_group (owner_id);
 -- role 0 member, 1 admin, 2 owner; status 1 active, 0 left/kicked/dissolved
@@ -108,6 +109,7 @@ CREATE TABLE IF NOT EXISTS group_member (
     status      INTEGER      NOT NULL DEFAULT 1,
     joined_at   INTEGER      NOT NULL,
     updated_at  INTEGER      NOT NULL,
+    muted_until INTEGER      NOT NULL DEFAULT 0,
     PRIMARY KEY (group_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS idx_group_member_user ON group_member (user_id, status);
@@ -124,6 +126,33 @@ CREATE TABLE IF NOT EXISTS group_invitation (
 );
 CREATE INDEX IF NOT EXISTS idx_group_invitation_invitee ON group_invitation (invitee_id, status);
 CREATE INDEX IF NOT EXISTS idx_group_invitation_group ON group_invitation (group_id, invitee_id);
+-- join requests (stompim.im.applications); status 0 pending, 1 approved, 2 rejected
+CREATE TABLE IF NOT EXISTS group_application (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id     INTEGER        NOT NULL,
+    applicant_id INTEGER        NOT NULL,
+    message      VARCHAR(255)   NOT NULL DEFAULT '',
+    status       INTEGER        NOT NULL DEFAULT 0,
+    handler_id   INTEGER        NOT NULL DEFAULT 0,
+    created_at   INTEGER        NOT NULL,
+    updated_at   INTEGER        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_group_application_group ON group_application (group_id, status);
+CREATE INDEX IF NOT EXISTS idx_group_application_applicant ON group_application (applicant_id, group_id);
+-- invite links: max_uses 0 = unlimited; status 1 active, 0 revoked
+CREATE TABLE IF NOT EXISTS group_invite_link (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id    INTEGER       NOT NULL,
+    code        VARCHAR(64)   NOT NULL,
+    creator_id  INTEGER       NOT NULL,
+    expires_at  INTEGER       NOT NULL,
+    max_uses    INTEGER       NOT NULL DEFAULT 0,
+    uses        INTEGER       NOT NULL DEFAULT 0,
+    status      INTEGER       NOT NULL DEFAULT 1,
+    created_at  INTEGER       NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS uk_group_invite_link_code ON group_invite_link (code);
+CREATE INDEX IF NOT EXISTS idx_group_invite_link_group ON group_invite_link (group_id);
 
 -- ======================================================================================
 -- notifications: (notifications helper adds its tables here)
@@ -168,6 +197,8 @@ CREATE TABLE IF NOT EXISTS chat_cursor (
     muted           INTEGER NOT NULL DEFAULT 0,
     joined_at       INTEGER NOT NULL DEFAULT 0,
     updated_at      INTEGER NOT NULL,
+    delivered_seq   INTEGER NOT NULL DEFAULT 0,
+    pinned_at       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS idx_chat_cursor_user ON chat_cursor (user_id);
@@ -244,3 +275,22 @@ CREATE TABLE IF NOT EXISTS media_ref (
     PRIMARY KEY (file_id, subject)
 );
 CREATE INDEX IF NOT EXISTS idx_media_ref_subject ON media_ref (subject);
+
+-- ======================================================================================
+-- live: presence settings and last seen (see mysql.sql)
+-- ======================================================================================
+CREATE TABLE IF NOT EXISTS user_presence (
+    user_id     INTEGER  NOT NULL PRIMARY KEY,
+    hidden      INTEGER  NOT NULL DEFAULT 0,
+    last_seen   INTEGER  NOT NULL DEFAULT 0,
+    updated_at  INTEGER  NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS chat_draft (
+    conversation_id INTEGER NOT NULL,
+    user_id         INTEGER NOT NULL,
+    content         TEXT    NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS idx_chat_draft_user ON chat_draft (user_id);

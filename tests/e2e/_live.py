@@ -1,0 +1,41 @@
+"""Helpers of the live-feature end-to-end tests (typing, presence): a second node when
+the deployment can bridge (Redis), a person's device on a chosen node, /metrics read."""
+
+from __future__ import annotations
+
+import copy
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from interop._fullnode import FullNode
+
+from ._actors import Person
+
+
+def two_nodes(start_node: Callable[..., FullNode], redis: bool, **sections: Any) -> tuple[
+    FullNode, FullNode
+]:
+    """Two nodes over one store when Redis bridges them, else the same node twice."""
+    first = start_node(server={"node_id": "node-a"}, **sections)
+    if not redis:
+        return first, first
+    return first, start_node(server={"node_id": "node-b"}, **sections)
+
+
+def at(person: Person, node: FullNode) -> Person:
+    """`person` as seen through `node` (devices connect to that node's port)."""
+    view = copy.copy(person)
+    view.node = node
+    return view
+
+
+def metric(node: FullNode, name: str) -> float:
+    url = f"http://127.0.0.1:{node.ports.http}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == f"stompim_{name}":
+            return float(value)
+    raise AssertionError(f"{name} not in /metrics")
