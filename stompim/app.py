@@ -19,6 +19,8 @@ from aiohttp import web
 
 from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
+from stompim.broker.http_endpoints import EndpointOptions, StompEndpoints
+from stompim.broker.http_sockjs import SockJsOptions
 from stompim.broker.metrics import BrokerCollector
 from stompim.cluster import RedisBridge
 from stompim.cluster.metrics import BridgeCollector
@@ -73,6 +75,7 @@ class Node:
         self.session_check: SessionCheck | None = None
         self.announcer: PresenceAnnouncer | None = None
         self.metrics: NodeRegistry | None = None
+        self.stomp_endpoints: StompEndpoints | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -153,7 +156,7 @@ class Node:
         await services.media.start()
         self._stack.push_async_callback(services.media.close)
 
-        await self._start_http(services)
+        await self._start_http(services, broker)
         from stompim.http.routes.file import FILE_PATH
 
         services.media.links.base_url = self._media_base_url() + FILE_PATH
@@ -167,8 +170,9 @@ class Node:
             self.ports.tcp = await broker.start_tcp(
                 cfg.server.host, cfg.server.tcp_port, reuse_port=reuse
             )
-        log.info(
-            "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s",
+        log.info(   # tools read this line: keep its start as it is, add at the end
+            "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s, "
+            "STOMP on the REST port at %s",
             self.node_id,
             cfg.server.host,
             self.ports.http,
@@ -176,6 +180,7 @@ class Node:
             self.ports.ws,
             cfg.server.ws_path,
             self.ports.tcp or "off",
+            ", ".join(cfg.http.stomp_paths) or "no path",
         )
 
     async def _start_cluster(self, kv: KeyValue) -> tuple[PresenceTracker, RedisBridge | None]:
@@ -223,7 +228,7 @@ class Node:
         broker.add_session_listener(announcer)
         self.announcer = announcer
 
-    async def _start_http(self, services: ImServices) -> None:
+    async def _start_http(self, services: ImServices, broker: Broker) -> None:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
 
@@ -232,6 +237,7 @@ class Node:
         self._stack.push_async_callback(metrics.close)
         app = create_http_app(services, metrics=metrics)
         app[WS_PORT] = lambda: self.ports.ws
+        self._add_stomp_endpoints(app, broker)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -240,6 +246,42 @@ class Node:
                            reuse_port=server.reuse_port or None)
         await site.start()
         self.ports.http = _bound_port(site)
+
+    def _add_stomp_endpoints(self, app: web.Application, broker: Broker) -> None:
+        """STOMP on the REST port at `http.stomp_paths` (raw WebSocket and SockJS), as
+        Spring's `addEndpoint(...).withSockJS()`.  Its routes are public (STOMP
+        authenticates); when the REST port stops, the broker drains first, so these
+        sessions end like the other listeners' (the second `broker.close()` at the end
+        of `stop()` returns at once)."""
+        from stompim.http.api import API
+
+        cfg = self.config
+        if not cfg.http.stomp_paths:
+            return
+        endpoints = broker.http_endpoints(EndpointOptions(
+            paths=cfg.http.stomp_paths,
+            sockjs=cfg.http.sockjs,
+            origins=cfg.http.cors_origins,
+            max_frame_size=cfg.stomp.max_frame_size,
+            sockjs_options=SockJsOptions(
+                heartbeat=cfg.http.sockjs_heartbeat_ms / 1000,
+                disconnect_delay=cfg.http.sockjs_disconnect_delay_ms / 1000,
+                stream_bytes=cfg.http.sockjs_stream_bytes,
+                max_queued_bytes=cfg.stomp.max_pending_bytes,
+                max_message_size=2 * cfg.stomp.max_frame_size + 64 * 1024,
+            ),
+        ))
+        app[API].public_routes.update(endpoints.add_routes(app))
+        self.stomp_endpoints = endpoints
+
+        async def drain(_: web.Application) -> None:
+            await broker.close()
+
+        async def cleanup(_: web.Application) -> None:
+            await endpoints.close()
+
+        app.on_shutdown.append(drain)
+        app.on_cleanup.append(cleanup)
 
     def _node_metrics(self, db: Database) -> NodeRegistry:
         """What /metrics shows: the process-wide families and this node's collectors

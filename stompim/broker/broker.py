@@ -46,6 +46,7 @@ from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
 from .errors import QueueFull
 from .exchange import Exchange, Stats
+from .http_endpoints import EndpointOptions, StompEndpoints
 from .link import Link
 from .listeners import SessionEvents, SessionListener
 from .memory import HeapTrimmer
@@ -71,7 +72,11 @@ class Broker:
         self.config = config
         self.authenticator = authenticator
         self.node_id = node_id
-        self.rules = DestinationRules(config.open_generic_destinations)
+        self.rules = DestinationRules(
+            config.open_generic_destinations,
+            app_prefixes=config.application_destination_prefixes,
+            user_prefix=config.user_destination_prefix,
+        )
         self.router = Router(queue_limits(config), clock=lambda: self.clock())
         self.stats = Stats()
         self.exchange = Exchange(self.rules, self.router, node_id)
@@ -194,9 +199,19 @@ class Broker:
         self._start_sweeper()
         return int(next(iter(server.sockets)).getsockname()[1])
 
+    def http_endpoints(self, options: EndpointOptions) -> StompEndpoints:
+        """STOMP on the REST port (raw WebSocket and SockJS, stompim.broker.http_endpoints):
+        the caller adds its routes to the aiohttp app and closes it at cleanup."""
+        self._start_sweeper()
+        return StompEndpoints(self, options)
+
     async def close(self) -> None:
         """Drain and stop: accept nothing more, let every session answer the sends it
-        has in flight (at most `send_drain_ms`), then ERROR "server shutting down"."""
+        has in flight (at most `send_drain_ms`), then ERROR "server shutting down".
+        A second call returns at once (the node calls it when the REST port stops, so
+        that its STOMP sessions drain like the others, and again at the end)."""
+        if self._closing:
+            return
         self._closing = True
         for tcp in self._tcp_servers:
             tcp.close()
