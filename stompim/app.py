@@ -12,19 +12,24 @@ import contextlib
 import logging
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from stompim.broker import Broker
 from stompim.broker.auth import AnonymousAuthenticator
+from stompim.broker.http_endpoints import EndpointOptions, StompEndpoints
+from stompim.broker.http_sockjs import SockJsOptions
+from stompim.broker.metrics import BrokerCollector
 from stompim.cluster import RedisBridge
+from stompim.cluster.metrics import BridgeCollector
 from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
 from stompim.im.presence_events import PresenceAnnouncer
 from stompim.im.services import ImServices, build_services
+from stompim.metrics import NodeRegistry, OutcomeCounters
 from stompim.stomp import (
     AccountAuthenticator,
     ChatDestinationHandler,
@@ -32,8 +37,17 @@ from stompim.stomp import (
     TypingDestinationHandler,
 )
 from stompim.stomp.session_check import SessionCheck
-from stompim.store import KeyValue, KvSettings, Timeouts, migrate, open_database, open_kv
+from stompim.store import (
+    Database,
+    KeyValue,
+    KvSettings,
+    Timeouts,
+    migrate,
+    open_database,
+    open_kv,
+)
 from stompim.store.friends import FriendRepository
+from stompim.store.metrics import DatabaseCollector
 from stompim.store.node_secret import resolve_jwt_secret
 
 log = logging.getLogger(__name__)
@@ -60,6 +74,8 @@ class Node:
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
         self.announcer: PresenceAnnouncer | None = None
+        self.metrics: NodeRegistry | None = None
+        self.stomp_endpoints: StompEndpoints | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -140,7 +156,7 @@ class Node:
         await services.media.start()
         self._stack.push_async_callback(services.media.close)
 
-        await self._start_http(services)
+        await self._start_http(services, broker)
         from stompim.http.routes.file import FILE_PATH
 
         services.media.links.base_url = self._media_base_url() + FILE_PATH
@@ -154,8 +170,9 @@ class Node:
             self.ports.tcp = await broker.start_tcp(
                 cfg.server.host, cfg.server.tcp_port, reuse_port=reuse
             )
-        log.info(
-            "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s",
+        log.info(   # tools read this line: keep its start as it is, add at the end
+            "node %s serving REST http://%s:%d/api, STOMP ws://%s:%d%s, STOMP tcp %s, "
+            "STOMP on the REST port at %s",
             self.node_id,
             cfg.server.host,
             self.ports.http,
@@ -163,6 +180,7 @@ class Node:
             self.ports.ws,
             cfg.server.ws_path,
             self.ports.tcp or "off",
+            ", ".join(cfg.http.stomp_paths) or "no path",
         )
 
     async def _start_cluster(self, kv: KeyValue) -> tuple[PresenceTracker, RedisBridge | None]:
@@ -210,12 +228,16 @@ class Node:
         broker.add_session_listener(announcer)
         self.announcer = announcer
 
-    async def _start_http(self, services: ImServices) -> None:
+    async def _start_http(self, services: ImServices, broker: Broker) -> None:
         from stompim.http import create_http_app
         from stompim.http.keys import WS_PORT
 
-        app = create_http_app(services, metrics=self.metrics)
+        self.metrics = metrics = self._node_metrics(services.db)
+        await metrics.start()
+        self._stack.push_async_callback(metrics.close)
+        app = create_http_app(services, metrics=metrics)
         app[WS_PORT] = lambda: self.ports.ws
+        self._add_stomp_endpoints(app, broker)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -225,16 +247,58 @@ class Node:
         await site.start()
         self.ports.http = _bound_port(site)
 
-    def metrics(self) -> dict[str, float]:
-        """The node's counters for /metrics: the broker's and the cluster bridge's."""
-        out: dict[str, float] = dict(self.broker.metrics) if self.broker else {}
-        if self.services is not None:
-            out.update(self.services.typing.stats.metrics())
-        if self.announcer is not None:
-            out.update(self.announcer.stats.metrics())
+    def _add_stomp_endpoints(self, app: web.Application, broker: Broker) -> None:
+        """STOMP on the REST port at `http.stomp_paths` (raw WebSocket and SockJS), as
+        Spring's `addEndpoint(...).withSockJS()`.  Its routes are public (STOMP
+        authenticates); when the REST port stops, the broker drains first, so these
+        sessions end like the other listeners' (the second `broker.close()` at the end
+        of `stop()` returns at once)."""
+        from stompim.http.api import API
+
+        cfg = self.config
+        if not cfg.http.stomp_paths:
+            return
+        endpoints = broker.http_endpoints(EndpointOptions(
+            paths=cfg.http.stomp_paths,
+            sockjs=cfg.http.sockjs,
+            origins=cfg.http.cors_origins,
+            max_frame_size=cfg.stomp.max_frame_size,
+            sockjs_options=SockJsOptions(
+                heartbeat=cfg.http.sockjs_heartbeat_ms / 1000,
+                disconnect_delay=cfg.http.sockjs_disconnect_delay_ms / 1000,
+                stream_bytes=cfg.http.sockjs_stream_bytes,
+                max_queued_bytes=cfg.stomp.max_pending_bytes,
+                max_message_size=2 * cfg.stomp.max_frame_size + 64 * 1024,
+            ),
+        ))
+        app[API].public_routes.update(endpoints.add_routes(app))
+        self.stomp_endpoints = endpoints
+
+        async def drain(_: web.Application) -> None:
+            await broker.close()
+
+        async def cleanup(_: web.Application) -> None:
+            await endpoints.close()
+
+        app.on_shutdown.append(drain)
+        app.on_cleanup.append(cleanup)
+
+    def _node_metrics(self, db: Database) -> NodeRegistry:
+        """What /metrics shows: the process-wide families and this node's collectors
+        (broker, database pool, bridge)."""
+        registry = NodeRegistry()
+        if self.broker is not None:
+            registry.add(BrokerCollector(self.broker))
+        registry.add(DatabaseCollector(db))
         if self.bridge is not None:
-            out.update({f"bridge_{k}": v for k, v in asdict(self.bridge.stats).items()})
-        return out
+            registry.add(BridgeCollector(self.bridge))
+        registry.add(OutcomeCounters(
+            "stompim_typing_signals", "Typing signals, by what became of them",
+            lambda: _unprefixed(self.services.typing.stats.metrics() if self.services else {})))
+        registry.add(OutcomeCounters(
+            "stompim_presence_events", "Presence changes, by what was announced",
+            lambda: _unprefixed(self.announcer.stats.metrics() if self.announcer else {})))
+        return registry
 
     def _media_base_url(self) -> str:
         """Where clients reach this node's REST port, for media links:
@@ -253,6 +317,11 @@ class Node:
 
     async def stop(self) -> None:
         await self._stack.aclose()
+
+
+def _unprefixed(counts: dict[str, int]) -> dict[str, int]:
+    """`typing_forwarded` -> `forwarded` (the stats' own names, as outcome labels)."""
+    return {name.split("_", 1)[1]: value for name, value in counts.items()}
 
 
 def _bound_port(site: web.TCPSite) -> int:

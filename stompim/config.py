@@ -76,6 +76,8 @@ class StompConfig:
     max_queues: int = 10000
     queue_message_ttl_ms: int = 3600000
     ws_fast_path: bool = True
+    application_destination_prefixes: tuple[str, ...] = ("/app",)
+    user_destination_prefix: str = "/user"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ class HttpConfig:
     error_status: str = "http"
     web_client: bool = True
     client_ws_url: str = ""
+    stomp_paths: tuple[str, ...] = ("/ws",)
+    sockjs: bool = True
+    sockjs_heartbeat_ms: int = 25000
+    sockjs_disconnect_delay_ms: int = 5000
+    sockjs_stream_bytes: int = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -265,6 +272,30 @@ class Config:
         if self.live.typing_min_interval_ms < 0 or self.live.presence_debounce_ms < 0:
             raise ConfigError("live.typing_min_interval_ms and live.presence_debounce_ms "
                               "must not be negative")
+        _validate_endpoints(self)
+
+
+def _destination_prefix(value: str, where: str) -> None:
+    if not value.startswith("/") or value.endswith("/") or len(value) < 2 or " " in value:
+        raise ConfigError(f"{where} must look like /app (a leading slash, no trailing one)")
+
+
+def _validate_endpoints(config: Config) -> None:
+    """The STOMP endpoints of the REST port and the destination prefixes (issue 12)."""
+    for path in config.http.stomp_paths:
+        _destination_prefix(path, "http.stomp_paths entries")
+        if path.startswith("/api/") or path == "/api":
+            raise ConfigError(f"http.stomp_paths: {path} is under /api, the REST API's prefix")
+    if len(set(config.http.stomp_paths)) != len(config.http.stomp_paths):
+        raise ConfigError("http.stomp_paths lists a path twice")
+    for key in ("sockjs_heartbeat_ms", "sockjs_disconnect_delay_ms", "sockjs_stream_bytes"):
+        if getattr(config.http, key) <= 0:
+            raise ConfigError(f"http.{key} must be positive")
+    for prefix in config.stomp.application_destination_prefixes:
+        _destination_prefix(prefix, "stomp.application_destination_prefixes entries")
+    if not config.stomp.application_destination_prefixes:
+        raise ConfigError("stomp.application_destination_prefixes must name at least one prefix")
+    _destination_prefix(config.stomp.user_destination_prefix, "stomp.user_destination_prefix")
 
 
 def _validate_media(media: MediaConfig) -> None:

@@ -72,3 +72,28 @@ def test_replace_validates_keys() -> None:
     assert cfg.stomp.max_frame_size == 100
     with pytest.raises(ConfigError):
         Config().replace(stomp={"nope": 1})
+
+
+@pytest.mark.parametrize(("sections", "error"), [
+    ({"http": {"stomp_paths": ["ws"]}}, "http.stomp_paths"),
+    ({"http": {"stomp_paths": ["/ws/"]}}, "http.stomp_paths"),
+    ({"http": {"stomp_paths": ["/api/ws"]}}, "under /api"),
+    ({"http": {"stomp_paths": ["/ws", "/ws"]}}, "twice"),
+    ({"http": {"sockjs_disconnect_delay_ms": 0}}, "sockjs_disconnect_delay_ms"),
+    ({"stomp": {"application_destination_prefixes": []}}, "at least one"),
+    ({"stomp": {"application_destination_prefixes": ["app"]}}, "application_destination"),
+    ({"stomp": {"user_destination_prefix": "/"}}, "user_destination_prefix"),
+])
+def test_rest_port_endpoints_and_prefixes_are_checked(
+    sections: dict[str, dict[str, object]], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        Config().replace(**sections).validate()
+
+
+def test_rest_port_endpoints_from_the_environment() -> None:
+    config = load_config(None, {"STOMPIM_HTTP_STOMP_PATHS": "/ws,/im",
+                                "STOMPIM_STOMP_USER_DESTINATION_PREFIX": "/me"})
+    assert config.http.stomp_paths == ("/ws", "/im")
+    assert config.stomp.user_destination_prefix == "/me"
+    assert load_config(None, {"STOMPIM_HTTP_STOMP_PATHS": ""}).http.stomp_paths == ()

@@ -22,10 +22,10 @@ import stompim
 
 PACKAGE_DIR = Path(stompim.__file__).parent
 
-FOUNDATION = frozenset({"", "errors", "logs", "rate_limited_log", "forwarded"})
+FOUNDATION = frozenset({"", "errors", "logs", "metrics", "rate_limited_log", "forwarded"})
 """What every layer may import: the package itself (its version), the error tree, the
-logging helpers and the trusted-proxy rule, which import nothing of stompim but the error
-tree."""
+logging helpers, the metric families and the trusted-proxy rule, which import nothing of
+stompim but the error tree."""
 
 _CORE = FOUNDATION | {"frames", "broker", "store", "im", "config"}
 
@@ -34,6 +34,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "": frozenset(),  # the package's own __init__
     "errors": frozenset(),
     "logs": frozenset(),
+    "metrics": frozenset(),
     "rate_limited_log": frozenset(),
     "forwarded": frozenset({"errors"}),
     "config": FOUNDATION,

@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import asdict
 from typing import Any
 
 from websockets.asyncio.server import Server as WsServer
@@ -47,6 +46,7 @@ from .context import SessionContext
 from .destinations import DestinationHandler, DestinationRules
 from .errors import QueueFull
 from .exchange import Exchange, Stats
+from .http_endpoints import EndpointOptions, StompEndpoints
 from .link import Link
 from .listeners import SessionEvents, SessionListener
 from .memory import HeapTrimmer
@@ -72,7 +72,11 @@ class Broker:
         self.config = config
         self.authenticator = authenticator
         self.node_id = node_id
-        self.rules = DestinationRules(config.open_generic_destinations)
+        self.rules = DestinationRules(
+            config.open_generic_destinations,
+            app_prefixes=config.application_destination_prefixes,
+            user_prefix=config.user_destination_prefix,
+        )
         self.router = Router(queue_limits(config), clock=lambda: self.clock())
         self.stats = Stats()
         self.exchange = Exchange(self.rules, self.router, node_id)
@@ -88,6 +92,7 @@ class Broker:
         local or from another node (the STOMP binding drops its cached account state)."""
         self._ids = itertools.count(1)
         self._ready: list[Connection] = []
+        self._published: list[tuple[float, int]] = []   # see `published`
         self._service_handle: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: Callable[[], float] | None = None
@@ -147,7 +152,8 @@ class Broker:
 
     @property
     def metrics(self) -> dict[str, int]:
-        out = asdict(self.stats)
+        """The plain counters (tests, logs); /metrics reads stompim.broker.metrics."""
+        out = {name: value for name, value in vars(self.stats).items() if type(value) is int}
         out["sessions"] = len(self.connections)
         out["users"] = len(self._users)
         out["preauth_connections"] = self.preauth.connections
@@ -193,9 +199,19 @@ class Broker:
         self._start_sweeper()
         return int(next(iter(server.sockets)).getsockname()[1])
 
+    def http_endpoints(self, options: EndpointOptions) -> StompEndpoints:
+        """STOMP on the REST port (raw WebSocket and SockJS, stompim.broker.http_endpoints):
+        the caller adds its routes to the aiohttp app and closes it at cleanup."""
+        self._start_sweeper()
+        return StompEndpoints(self, options)
+
     async def close(self) -> None:
         """Drain and stop: accept nothing more, let every session answer the sends it
-        has in flight (at most `send_drain_ms`), then ERROR "server shutting down"."""
+        has in flight (at most `send_drain_ms`), then ERROR "server shutting down".
+        A second call returns at once (the node calls it when the REST port stops, so
+        that its STOMP sessions drain like the others, and again at the end)."""
+        if self._closing:
+            return
         self._closing = True
         for tcp in self._tcp_servers:
             tcp.close()
@@ -257,8 +273,11 @@ class Broker:
             handshake_token=handshake_token, websocket=websocket, peer=peer,
         )
         self.connections.add(connection)
-        self.stats.connections += 1
-        self.stats.connections_total += 1
+        stats = self.stats
+        stats.connections += 1
+        stats.connections_total += 1
+        stats.open_by_transport[websocket] += 1
+        stats.accepted_by_transport[websocket] += 1
         if self._closing:
             connection.shutdown()
         elif connection.session.queued_events is not None:   # refused (pre-auth budget)
@@ -305,6 +324,7 @@ class Broker:
         assert principal is not None
         self._users.setdefault(principal.user_id, set()).add(connection)
         connection.registered = True
+        self.stats.sessions_by_transport[connection.session.websocket] += 1
         connection.opened = self.events.opened(principal)
 
     def left(self, connection: Connection) -> None:
@@ -316,6 +336,7 @@ class Broker:
         if not connection.registered:
             return
         connection.registered = False
+        self.stats.sessions_by_transport[connection.session.websocket] -= 1
         principal = connection.principal
         assert principal is not None
         user_connections = self._users.get(principal.user_id)
@@ -330,6 +351,7 @@ class Broker:
         if connection in self.connections:
             self.connections.discard(connection)
             self.stats.connections -= 1
+            self.stats.open_by_transport[connection.session.websocket] -= 1
             if self._closing and not self.connections:
                 self._gone.set()
 
@@ -337,6 +359,16 @@ class Broker:
 
     def schedule(self, connection: Connection) -> None:
         self._ready.append(connection)
+        if self._service_handle is None:
+            self._service_handle = self.loop.call_soon(self._service_all)
+
+    def published(self, read_at: float, count: int) -> None:
+        """`count` generic SENDs read at `read_at` were published: once this turn's
+        pass has written their MESSAGEs to the local subscribers' transports, their
+        latency goes into `stats.send_delivery` (one clock read per pass, not per
+        delivery).  Called by `Connection.receive` only: SENDs a session runs later,
+        from its backlog after a hold, are not timed."""
+        self._published.append((read_at, count))
         if self._service_handle is None:
             self._service_handle = self.loop.call_soon(self._service_all)
 
@@ -348,6 +380,12 @@ class Broker:
                     connection.service()
         finally:
             self._service_handle = None
+            if self._published:
+                published, self._published = self._published, []
+                now = self.clock()
+                observe = self.stats.send_delivery.observe
+                for read_at, count in published:
+                    observe(now - read_at, count)
 
     def throttle(self, connection: Connection) -> None:
         """`connection` stopped reading: its SEND reached a congested consumer."""

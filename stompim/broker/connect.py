@@ -102,6 +102,7 @@ def authenticated(session: SessionCore, principal: Principal) -> bool:
     session.hb_recv = beats[1] / 1000.0
     session.transition(Trigger.AUTHENTICATED)
     config = session.ctx.config
+    session.ctx.stats.connected_out += 1
     session.send_frame(
         Frame(
             Command.CONNECTED,

@@ -77,6 +77,10 @@ class ConnectionHost(Protocol):
     def user_session_count(self, user_id: int) -> int:
         """How many CONNECTED sessions `user_id` has on this node."""
 
+    def published(self, read_at: float, count: int) -> None:
+        """`count` generic SENDs read at `read_at` were published (their delivery time
+        is measured once they are written)."""
+
     def joined(self, connection: Connection) -> None:
         """`connection`'s session is CONNECTED as its principal."""
 
@@ -166,7 +170,12 @@ class Connection:
         session = self.session
         scope = CURRENT_SESSION.set(session)  # log lines (and tasks started here) name it
         try:
-            session.receive_data(data, self.host.clock())
+            now = self.host.clock()
+            stats = session.ctx.stats
+            published = stats.published
+            session.receive_data(data, now)
+            if stats.published != published:
+                self.host.published(now, stats.published - published)
             if session.queued_events is not None:
                 self.act()
         finally:
@@ -303,23 +312,33 @@ class Connection:
                 event.principal, event.destination, event.headers, event.body
             )
         except Exception as exc:   # a Refusal at once; anything else is a bug (logged)
+            session.ctx.stats.send_refused.observe(self.host.clock() - session.last_rx)
             session.send_settled(event.token, exc)
             return
         if self.sends is None:
             self.sends = {}
         self.sends[event.token] = future
-        future.add_done_callback(functools.partial(self._settled, event.token))
+        # read_at: when the chunk with this SEND (or its COMMIT) was read
+        future.add_done_callback(
+            functools.partial(self._settled, event.token, session.last_rx)
+        )
 
-    def _settled(self, token: int, future: asyncio.Future[Mapping[str, str]]) -> None:
+    def _settled(
+        self, token: int, read_at: float, future: asyncio.Future[Mapping[str, str]]
+    ) -> None:
         sends = self.sends
         if sends is None or sends.pop(token, None) is None:
             return    # withdrawn: the session closed first
         outcome: Any
+        stats = self.session.ctx.stats
         if future.cancelled():   # not by us: the handler gave up on it unstored
             outcome = Unavailable("destination handler", WITHDRAWN)
+            histogram = stats.send_refused
         else:
             error = future.exception()
             outcome = error if error is not None else future.result()
+            histogram = stats.send_refused if error is not None else stats.send_stored
+        histogram.observe(self.host.clock() - read_at)
         self.session.send_settled(token, outcome)
         self.act()
 

@@ -205,6 +205,7 @@ class SessionCore:
         """Run one frame's handler (if ALLOWED here), then answer its receipt unless
         the handler took that on."""
         command = frame.command
+        self.ctx.stats.frames_in[command] += 1
         if self.version != V1_2 and not self._receipt_answerable(frame):
             return
         if command not in ALLOWED[self.state]:
@@ -306,6 +307,8 @@ class SessionCore:
         (not for an aborted transaction: the client chose that), then the refusal
         RECEIPT (x-error-code, x-error-message; no message-id)."""
         code, message = send_refusal(error)
+        refusals = self.ctx.stats.refusals
+        refusals[code] = refusals.get(code, 0) + 1
         if not isinstance(error, TransactionAborted):
             self._tell_errors_queue(code, message, receipt)
         if receipt is not None:
@@ -332,6 +335,7 @@ class SessionCore:
                       self.id, code)
 
     def receipt_bytes(self, receipt: str, headers: Mapping[str, str] | None = None) -> bytes:
+        self.ctx.stats.receipts_out += 1
         pairs = [("receipt-id", receipt)]
         if headers:
             pairs.extend((str(k), str(v)) for k, v in headers.items())
@@ -346,7 +350,7 @@ class SessionCore:
         out_bytes = self.out_bytes = self.out_bytes + len(data)
         pending = out_bytes + self.link_buffered
         if pending > self.ctx.hard_pending:
-            self.kill("slow consumer: too many pending bytes")
+            self.kill("slow consumer: too many pending bytes", "pending_bytes")
             return 0
         if not self.dirty:
             self.dirty = True
@@ -373,7 +377,7 @@ class SessionCore:
         it drained)."""
         self.link_buffered = size
         if size > self.ctx.hard_pending and self.state is not State.CLOSED:
-            self.kill("slow consumer: too many pending bytes")
+            self.kill("slow consumer: too many pending bytes", "pending_bytes")
 
     def deliver(self, sub: Subscription, message: Message, redelivered: bool) -> bool:
         """Router callback: one MESSAGE for `sub`; True when this session is congested."""
@@ -493,13 +497,17 @@ class SessionCore:
         self.transition(Trigger.FAIL)
         self.answers = None
         self.pending = None
+        self.ctx.stats.error_sent(message)
         self.send_frame(Frame(Command.ERROR, tuple(pairs), (body or message).encode()))
         self.close()
 
-    def kill(self, reason: str) -> None:
-        """Drop the connection without flushing (slow consumer)."""
+    def kill(self, reason: str, cause: str) -> None:
+        """Drop the connection without flushing (slow consumer); `cause` names the
+        limit passed for /metrics (stompim_stomp_slow_consumer_drops_total)."""
         if self.state is State.CLOSED:
             return
+        drops = self.ctx.stats.slow_consumer_drops
+        drops[cause] = drops.get(cause, 0) + 1
         log.info("session %s closed: %s", self.id, reason, extra=session_fields(self))
         if self.state is not State.CLOSING:
             self.transition(Trigger.FAIL)

@@ -17,6 +17,14 @@ Kinds (DESIGN.md "Destinations"):
   ``/app/chat/*``...) goes through that handler; it is checked first.
 * any other prefix: refused ("unknown destination").
 
+Prefixes, as Spring configures them (`setApplicationDestinationPrefixes`,
+`setUserDestinationPrefix`; config `stomp.application_destination_prefixes` and
+`stomp.user_destination_prefix`): a destination under a configured application prefix
+is read as under ``/app`` and one under the configured user prefix as under ``/user``,
+before any rule above (so ``/api/chat/private`` is ``/app/chat/private`` when ``/api``
+is configured).  The canonical ``/app`` and ``/user`` stay accepted too.  With the
+defaults nothing is rewritten and this costs nothing.
+
 Call order: the session calls `for_subscribe` / `for_send` with the raw header;
 the returned `Route` names the resolved destination, its delivery kind and the
 handler (if any).  A refusal raises `DestinationRefused` (ERROR + close).
@@ -151,10 +159,25 @@ def _per_user(destination: str) -> tuple[str, str] | None:
 class DestinationRules:
     """Stateless apart from the handler list and the generic-destinations switch."""
 
-    def __init__(self, open_generic: bool) -> None:
+    def __init__(
+        self, open_generic: bool, *, app_prefixes: tuple[str, ...] = ("/app",),
+        user_prefix: str = "/user",
+    ) -> None:
         self.open_generic = open_generic
         self.handlers: list[DestinationHandler] = []
         self._send_routes: dict[str, Route] = {}
+        rewrites = [(p.rstrip("/") + "/", "/app/") for p in app_prefixes if p.rstrip("/") != "/app"]
+        if user_prefix.rstrip("/") != "/user":
+            rewrites.append((user_prefix.rstrip("/") + "/", "/user/"))
+        self._rewrites = tuple(rewrites)
+
+    def canonical(self, destination: str) -> str:
+        """`destination` with a configured application or user prefix replaced by
+        ``/app`` or ``/user`` (see the module docstring)."""
+        for prefix, target in self._rewrites:
+            if destination.startswith(prefix):
+                return target + destination[len(prefix):]
+        return destination
 
     def add_handler(self, handler: DestinationHandler) -> None:
         self.handlers.append(handler)
@@ -192,6 +215,8 @@ class DestinationRules:
         return Route(private_destination(principal.user_id, name), Kind.TOPIC)
 
     def for_subscribe(self, destination: str, principal: Principal) -> Route:
+        if self._rewrites:
+            destination = self.canonical(destination)
         if destination.startswith(USER_PREFIX):
             resolved = self._resolve_user(destination, principal)
             if isinstance(resolved, Route):
@@ -210,13 +235,16 @@ class DestinationRules:
     def for_send(self, destination: str, principal: Principal) -> Route:
         route = self._send_routes.get(destination)
         if route is None:
+            raw = destination
+            if self._rewrites:
+                destination = self.canonical(destination)
             if destination.startswith(USER_PREFIX):
                 resolved = self._resolve_user(destination, principal)
                 return resolved if isinstance(resolved, Route) else self._route_send(resolved)
             route = self._route_send(destination)
             if len(self._send_routes) >= SEND_ROUTE_CACHE_SIZE:
                 self._send_routes.clear()
-            self._send_routes[destination] = route
+            self._send_routes[raw] = route
         return route
 
     def _route_send(self, destination: str) -> Route:

@@ -13,26 +13,75 @@ Call order: `Exchange(rules, router, node_id)`, optionally `forward = ...`, then
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from stompim.frames import Command
+from stompim.metrics import Buckets
 
 from .destinations import DestinationRules, Kind
 from .message import Headers, Message
 from .router import Router
 
-__all__ = ["Exchange", "Stats"]
+__all__ = ["TRANSPORTS", "Exchange", "Stats", "error_reason"]
+
+
+TRANSPORTS = ("tcp", "websocket")
+"""The transports a connection comes over (index 1 when `websocket`)."""
+
+MAX_ERROR_REASONS = 64
+"""Distinct ERROR reasons counted by name; later ones are counted as "other"."""
 
 
 @dataclass
 class Stats:
-    """Counters for /metrics (mutable on purpose: bumped on hot paths)."""
+    """Counters for /metrics (mutable on purpose: bumped on hot paths with plain integer
+    arithmetic; stompim.broker.metrics reads them at scrape time).  Per-transport
+    counters are lists indexed like TRANSPORTS."""
 
     connections: int = 0
     connections_total: int = 0
-    messages_in: int = 0
-    messages_out: int = 0
+    messages_in: int = 0    # SENDs performed (published, or handed to a handler)
+    published: int = 0      # of which published (generic destinations)
+    messages_out: int = 0   # MESSAGE frames rendered
     bytes_in: int = 0
     bytes_out: int = 0
+    open_by_transport: list[int] = field(default_factory=lambda: [0, 0])
+    accepted_by_transport: list[int] = field(default_factory=lambda: [0, 0])
+    sessions_by_transport: list[int] = field(default_factory=lambda: [0, 0])
+    frames_in: dict[Command, int] = field(default_factory=lambda: dict.fromkeys(Command, 0))
+    receipts_out: int = 0
+    errors_out: int = 0
+    connected_out: int = 0
+    heartbeats_out: int = 0
+    error_reasons: dict[str, int] = field(default_factory=dict)
+    slow_consumer_drops: dict[str, int] = field(default_factory=dict)
+    refusals: dict[int, int] = field(default_factory=dict)   # STOMP x-error-code -> count
+    send_delivery: Buckets = field(default_factory=Buckets)   # generic SEND read -> written
+    send_stored: Buckets = field(default_factory=Buckets)     # handled SEND read -> stored
+    send_refused: Buckets = field(default_factory=Buckets)    # handled SEND read -> refused
+
+    def error_sent(self, message: str) -> None:
+        """An ERROR frame went out with `message`; counted under its reason (the
+        message without the client's values: `error_reason`), at most
+        MAX_ERROR_REASONS of them."""
+        self.errors_out += 1
+        reason = error_reason(message)
+        reasons = self.error_reasons
+        if reason not in reasons and len(reasons) >= MAX_ERROR_REASONS:
+            reason = "other"
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+
+_CLIENT_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|/\S*|\d+")
+
+
+def error_reason(message: str) -> str:
+    """An ERROR message as a label value: up to its first colon ("forbidden: /x/y" ->
+    "forbidden"), quoted values, destinations and numbers replaced by "_"."""
+    head = message.split(":", 1)[0]
+    return _CLIENT_VALUES.sub("_", head).strip()[:80] or "unknown"
 
 
 class Exchange:

@@ -61,6 +61,7 @@ def perform_send(session: SessionCore, frame: Frame, route: Route) -> Any:
         if session.sends >= MAX_SENDS_IN_FLIGHT:
             session.set_hold(Hold.SENDS)
         return OWN_ANSWER
+    ctx.stats.published += 1
     headers = tuple([h for h in frame.headers if h[0] not in STRIPPED_SEND_HEADERS])
     if ctx.exchange.publish(route.kind, route.destination, headers, frame.body, forward=True):
         session.set_hold(Hold.THROTTLE)

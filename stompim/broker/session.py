@@ -134,6 +134,7 @@ class Session(SessionCore):
             self.fail("heart-beat timeout: nothing received")
             return
         if self.hb_send and now - self.last_tx >= self.hb_send - slack:
+            self.ctx.stats.heartbeats_out += 1
             self.enqueue(HEARTBEAT)
 
     def _congestion_due(self, now: float) -> None:
@@ -144,7 +145,8 @@ class Session(SessionCore):
         elif self.congested_since is None:
             self.congested_since = now
         elif now - self.congested_since > self.ctx.slow_consumer:
-            self.kill("slow consumer: pending bytes above the soft limit for too long")
+            self.kill("slow consumer: pending bytes above the soft limit for too long",
+                      "congested_too_long")
 
     def _replays_due(self, now: float) -> None:
         """Forget the replayed ids of subscriptions whose de-duplication has lasted

@@ -15,7 +15,8 @@ The supervisor (this process) serves nothing. Call order, `supervise(config, arg
      worker (each must bind the same number);
   3. start the workers (`python -m stompim [--config ...] serve`, the settled ports, the
      node id and `reuse_port` in `STOMPIM_SERVER_*` variables, the supervisor's pid in
-     STOMPIM_SUPERVISOR_PID: a worker whose supervisor is gone stops itself);
+     STOMPIM_SUPERVISOR_PID: a worker whose supervisor is gone stops itself; a fresh
+     PROMETHEUS_MULTIPROC_DIR unless one is set, so /metrics sums every worker's);
   4. keep them: a worker that exits (crash, kill -9) is logged and started again after
      a pause that doubles from FIRST_PAUSE up to MAX_PAUSE (back to FIRST_PAUSE once a
      worker ran STABLE_SECONDS); more than MAX_RESTARTS exits of one worker within
@@ -35,9 +36,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections import deque
 
@@ -55,6 +58,10 @@ MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
 STOP_GRACE = 10.0
 SUPERVISOR_ENV = "STOMPIM_SUPERVISOR_PID"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's multiprocess mode (stompim.metrics): the supervisor gives its
+workers one fresh directory (removed when it exits), so each worker's /metrics answers
+for the whole node."""
 
 NEEDS_REDIS = (
     "--workers {n} needs Redis: the workers of a node reach each other's subscribers through"
@@ -84,7 +91,14 @@ def supervise(config: Config, args: argparse.Namespace, count: int) -> int:
     except OSError as exc:
         print(f"stompim: cannot start: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
-    return asyncio.run(Supervisor(count, worker_command(args), env, config).run())
+    own_metrics = None
+    if not os.environ.get(METRICS_ENV):   # else the operator's directory is used as it is
+        own_metrics = env[METRICS_ENV] = tempfile.mkdtemp(prefix="stompim-metrics-")
+    try:
+        return asyncio.run(Supervisor(count, worker_command(args), env, config).run())
+    finally:
+        if own_metrics is not None:
+            shutil.rmtree(own_metrics, ignore_errors=True)
 
 
 def _free_port(host: str) -> int:

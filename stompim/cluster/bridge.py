@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ from stompim.cluster.wire import (
     encode_record,
 )
 from stompim.errors import Unavailable
+from stompim.metrics import UNAVAILABLE
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.kv import KeyValue, Subscription
 
@@ -80,6 +82,8 @@ class BridgeStats:
     publish_errors: int = 0
     decode_errors: int = 0
     pending_bytes: int = 0
+    publishing: bool = True          # False from a failed publish until one succeeds
+    backlog_since: float | None = None   # time.monotonic() the buffer became non-empty
 
 
 class RedisBridge:
@@ -144,6 +148,8 @@ class RedisBridge:
         await self._send_control(EndSubscriptions(user_id, destination, reason))
 
     def _append(self, record: bytes, done: asyncio.Future[None] | None) -> None:
+        if not self._pending:
+            self.stats.backlog_since = time.monotonic()
         self._pending.append((record, done))
         self.stats.pending_bytes += len(record)
         self._wake.set()
@@ -156,6 +162,7 @@ class RedisBridge:
         try:
             await asyncio.wait_for(asyncio.shield(done), self.control_timeout)
         except TimeoutError:
+            UNAVAILABLE.labels("redis", "bridge_timeout").inc()
             raise Unavailable(
                 "redis", "the other nodes were not reached in time; the change reaches them "
                 "when Redis is back"
@@ -196,16 +203,21 @@ class RedisBridge:
             raise
         except Exception as exc:
             self.stats.publish_errors += 1
+            self.stats.publishing = False
             _quiet.warning("publish", "cluster publish failed (%s); %d bytes wait for Redis",
                            exc, self.stats.pending_bytes)
             return False
-        self.stats.batches_out += 1
-        self.stats.records_out += count
+        stats = self.stats
+        stats.batches_out += 1
+        stats.records_out += count
+        stats.publishing = True
         for _ in range(count):
             record, done = self._pending.popleft()
-            self.stats.pending_bytes -= len(record)
+            stats.pending_bytes -= len(record)
             if done is not None and not done.done():
                 done.set_result(None)
+        # the rest waited at most as long as the head did: an upper bound, reset when empty
+        stats.backlog_since = stats.backlog_since if self._pending else None
         return True
 
     # ------------------------------------------------------------ incoming
@@ -249,6 +261,7 @@ class RedisBridge:
                 done.cancel()
         self._pending.clear()
         self.stats.pending_bytes = 0
+        self.stats.backlog_since = None
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             try:

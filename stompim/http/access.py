@@ -12,7 +12,9 @@ middlewares decided:
 2. after the handler, one access line on the ``stompim.http.access`` logger: method,
    route template (``/api/user/info/{userId}``, never the query string; the path when
    no route matched), status, duration (until the response was ready: a file's bytes
-   go out after), remote address, request id and user id.
+   go out after), remote address, request id and user id; and the same request in
+   /metrics (stompim_http_requests_total and stompim_http_request_duration_seconds, by
+   method, route template, and status; "(unmatched)" for a request no route matched).
 
 `echo_request_id` (an ``on_response_prepare`` signal, installed by `install`) writes the
 id into the ``X-Request-Id`` response header of every response, streamed ones included.
@@ -31,6 +33,7 @@ from aiohttp.typedefs import Handler
 
 from stompim import logs
 from stompim.http.keys import CLAIMS
+from stompim.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 __all__ = ["REQUEST_ID", "REQUEST_ID_HEADER", "access_middleware", "install"]
 
@@ -50,6 +53,11 @@ def request_id_for(request: web.BaseRequest) -> str:
     if _SANE_ID.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "(unmatched)"
+"""The route label in /metrics of a request no route matched (paths are unbounded)."""
 
 
 def route_of(request: web.Request) -> str:
@@ -81,8 +89,14 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         status = CLIENT_CLOSED
         raise
     finally:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        route = route_of(request)
+        elapsed = time.perf_counter() - started
+        elapsed_ms = elapsed * 1000
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        label = route if resource is not None else UNMATCHED
+        method = request.method if request.method in _METHODS else "OTHER"
+        HTTP_REQUESTS.labels(method, label, str(status)).inc()
+        HTTP_SECONDS.labels(method, label).observe(elapsed)
         log.info(
             "%s %s %d %.1fms", request.method, route, status, elapsed_ms,
             extra={

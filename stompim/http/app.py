@@ -18,7 +18,7 @@ from aiohttp.log import server_logger
 from stompim.forwarded import TrustedProxies
 from stompim.http import access
 from stompim.http.api import API, ApiRegistry
-from stompim.http.keys import METRICS, SERVICES, MetricsSource
+from stompim.http.keys import METRICS, SERVICES
 from stompim.http.middlewares import (
     FAILURE_LOG,
     auth_middleware,
@@ -30,6 +30,7 @@ from stompim.http.middlewares import (
 )
 from stompim.http.routes import ROUTE_MODULES
 from stompim.im.services import ImServices
+from stompim.metrics import NodeRegistry
 from stompim.rate_limited_log import RateLimitedLog
 
 
@@ -54,9 +55,10 @@ def _quiet_parse_errors() -> None:
 
 
 def create_http_app(
-    services: ImServices, *, metrics: MetricsSource | None = None
+    services: ImServices, *, metrics: NodeRegistry | None = None
 ) -> web.Application:
-    """`metrics` supplies the node's counters for /metrics (the broker's, in app.py)."""
+    """`metrics` is what /metrics renders: the node's (with its broker's collectors, in
+    app.py), else the process-wide families only."""
     _quiet_parse_errors()
     config = services.config
     status_mode = [refusals_as_ok] if config.http.error_status == "ok" else []
@@ -75,7 +77,7 @@ def create_http_app(
     app[SERVICES] = services
     app[FAILURE_LOG] = RateLimitedLog(log)
     app[API] = ApiRegistry()
-    app[METRICS] = metrics if metrics is not None else dict
+    app[METRICS] = metrics if metrics is not None else NodeRegistry()
     for register in ROUTE_MODULES:
         register(app)
     return app

@@ -4,19 +4,19 @@ The endpoint registry's key, `API`, lives beside its type in stompim/http/api.py
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from aiohttp import web
 
 from stompim.im.services import ImServices
 from stompim.im.tokens import TokenClaims
+from stompim.metrics import NodeRegistry
 
 SERVICES = web.AppKey("stompim.services", ImServices)
 """The IM services every handler calls: `request.app[SERVICES].accounts`."""
 
-MetricsSource = Callable[[], Mapping[str, float]]
-METRICS: web.AppKey[MetricsSource] = web.AppKey("stompim.metrics")
-"""Counters of the node (the broker's connections and message counts) for /metrics."""
+METRICS = web.AppKey("stompim.metrics", NodeRegistry)
+"""What /metrics renders: the process-wide families and the node's collectors."""
 
 WS_PORT: web.AppKey[Callable[[], int]] = web.AppKey("stompim.ws_port")
 """The port the STOMP WebSocket listener bound (set by the node; /api/client-config)."""

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from stompim.metrics import HTTP_ERRORS
+
 SUCCESS = 200
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -35,4 +37,6 @@ def ok(data: Any = None) -> web.Response:
 
 
 def error(code: int, message: str, status: int) -> web.Response:
+    """An error Result (counted in /metrics: stompim_http_errors_total by code)."""
+    HTTP_ERRORS.labels(str(code)).inc()
     return json_response(envelope(code, message, None), status=status)

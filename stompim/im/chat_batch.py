@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ from stompim.im.errors import (
 )
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord
 from stompim.logs import detached_context
+from stompim.metrics import CHAT_BATCH_SECONDS, CHAT_BATCH_SIZE, CHAT_STORED
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.conversations import ConversationRepository, pair_key
 from stompim.store.friends import FriendRepository, PairFacts
@@ -352,6 +354,15 @@ class SendBatcher:
             pending.fail(exc)
 
     async def _handle(self, batch: list[PendingSend]) -> None:
+        """Write one batch; its size and time go to /metrics (stompim_chat_batch_*)."""
+        CHAT_BATCH_SIZE.observe(len(batch))
+        started = time.perf_counter()
+        try:
+            await self._write(batch)
+        finally:
+            CHAT_BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _write(self, batch: list[PendingSend]) -> None:
         live = await self._check_rights(batch)
         if live:
             await self._attach_conversations(live)
@@ -378,6 +389,7 @@ class SendBatcher:
             stored[id(pending)] = outcome
             record, duplicate = outcome
             if not duplicate:
+                CHAT_STORED.inc()
                 await self._publish(record)
         for pending in live:
             source = pending.leader or pending

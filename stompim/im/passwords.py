@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import bcrypt
 
 from stompim.im.errors import TOO_MANY_REQUESTS, WEAK_PASSWORD, ImError
+from stompim.metrics import BCRYPT_BUSY, BCRYPT_SECONDS, BCRYPT_WAIT
 
 MIN_LENGTH = 8
 MAX_LENGTH = 64
@@ -72,13 +73,19 @@ def expected_wait() -> float:
 async def _off_loop(rounds: int, max_wait: float, fn: Callable[..., T], *args: Any) -> T:
     global _queued_units, _seconds_per_unit
     if _queued_units and expected_wait() > max_wait:
+        BCRYPT_BUSY.inc()
         raise ImError(TOO_MANY_REQUESTS, "server busy checking passwords, retry shortly", 429)
     units = 1 << max(0, min(rounds, 31))
     _queued_units += units
+    queued = time.perf_counter()
 
     def timed() -> tuple[T, float]:
         started = time.perf_counter()
-        return fn(*args), time.perf_counter() - started
+        BCRYPT_WAIT.observe(started - queued)   # thread-safe: the library locks
+        result = fn(*args)
+        took = time.perf_counter() - started
+        BCRYPT_SECONDS.observe(took)
+        return result, took
 
     try:
         result, took = await asyncio.get_running_loop().run_in_executor(_bcrypt_pool(), timed)

@@ -29,6 +29,7 @@ import contextvars
 import decimal
 import functools
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -39,7 +40,8 @@ import pymysql
 from pymysql.constants import CLIENT, ER
 
 from stompim.errors import DuplicateKey, InvalidValue, StoreError, Unavailable
-from stompim.store.database import ExecResult, Timeouts, Tx, checked_params
+from stompim.metrics import DB_POOL_WAIT, DB_SECONDS
+from stompim.store.database import ExecResult, Timeouts, Tx, checked_params, count_db_error
 
 T = TypeVar("T")
 
@@ -158,19 +160,29 @@ def _translation(exc: BaseException) -> Exception | None:
     return None
 
 
+_OPERATIONS = {"a statement": "statement", "BEGIN": "begin", "COMMIT": "commit"}
+
+
 async def _bounded(step: Awaitable[T], seconds: float, what: str) -> T:
-    """Await one driver call within `seconds`, raising engine errors as stompim errors."""
+    """Await one driver call within `seconds`, raising engine errors as stompim errors;
+    its time goes to stompim_db_query_seconds, its failure to stompim_db_errors."""
+    started = time.perf_counter()
     try:
         async with asyncio.timeout(seconds):
-            return await step
+            result = await step
     except TimeoutError:
+        count_db_error("mysql", "timeout")
         raise Unavailable("database", f"database did not answer {what} within {seconds:g} s, "
                           "retry") from None
     except (pymysql.err.MySQLError, OSError, EOFError) as exc:
         translated = _translation(exc)
+        count_db_error("mysql", translated)
         if translated is None:
             raise
         raise translated from exc
+    DB_SECONDS.labels("mysql", _OPERATIONS.get(what, "other")).observe(
+        time.perf_counter() - started)
+    return result
 
 
 async def _fetch_all(
@@ -287,6 +299,7 @@ class MysqlDatabase:
 
     def __init__(self, pool: aiomysql.Pool, timeouts: Timeouts | None = None) -> None:
         self._pool = pool
+        self._waiting = 0   # tasks in _acquire
         self._timeouts = timeouts or Timeouts()
         self._tx_var: contextvars.ContextVar[_MysqlTx | None] = contextvars.ContextVar(
             f"stompim_mysql_tx_{id(self)}", default=None
@@ -320,16 +333,24 @@ class MysqlDatabase:
     async def _acquire(self) -> aiomysql.Connection:
         """A pooled connection; when all are busy, wait for one, up to `Timeouts.acquire`."""
         seconds = self._timeouts.acquire
+        started = time.perf_counter()
+        self._waiting += 1
         try:
             async with asyncio.timeout(seconds):
-                return await self._pool.acquire()
+                conn = await self._pool.acquire()
         except TimeoutError:
+            count_db_error("mysql", "pool_timeout")
             raise Unavailable(
                 "database", f"no database connection within {seconds:g} s, retry"
             ) from None
         except (pymysql.err.MySQLError, OSError) as exc:
+            count_db_error("mysql", "connect")
             raise Unavailable("database", f"cannot connect to the database ({exc}), retry") \
                 from exc
+        finally:
+            self._waiting -= 1
+        DB_POOL_WAIT.labels("mysql").observe(time.perf_counter() - started)
+        return conn
 
     async def _with_conn(self, op: Op, sql: str, params: Any) -> Any:
         conn = await self._acquire()
@@ -402,6 +423,12 @@ class MysqlDatabase:
             if discard:
                 conn.close()
             await self._pool.release(conn)
+
+    def pool_usage(self) -> tuple[int, int, int, int]:
+        """(connections in use, open, the pool's maximum, tasks waiting for one), for
+        /metrics."""
+        pool = self._pool
+        return pool.size - pool.freesize, pool.size, pool.maxsize, self._waiting
 
     async def close(self) -> None:
         if self._closed:

@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import itertools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +29,15 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from stompim.errors import DuplicateKey, InvalidValue, Unavailable
-from stompim.store.database import ExecResult, Timeouts, Tx, checked_params, is_insert
+from stompim.metrics import DB_POOL_WAIT, DB_SECONDS
+from stompim.store.database import (
+    ExecResult,
+    Timeouts,
+    Tx,
+    checked_params,
+    count_db_error,
+    is_insert,
+)
 
 T = TypeVar("T")
 _UNAVAILABLE_TEXT = ("locked", "disk i/o", "unable to open", "readonly", "read-only", "full")
@@ -104,6 +113,7 @@ class SqliteDatabase:
         self._conn = conn
         self._timeouts = timeouts or Timeouts()
         self._lock = asyncio.Lock()
+        self._waiting = 0   # tasks in _connection, waiting for the lock
         self._tx_var: contextvars.ContextVar[_SqliteTx | None] = contextvars.ContextVar(
             f"stompim_sqlite_tx_{id(self)}", default=None
         )
@@ -136,14 +146,20 @@ class SqliteDatabase:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
         """Hold the one connection; waiting for it is bounded by `Timeouts.acquire`."""
+        started = time.perf_counter()
+        self._waiting += 1
         try:
             async with asyncio.timeout(self._timeouts.acquire):
                 await self._lock.acquire()
         except TimeoutError:
+            count_db_error("sqlite", "pool_timeout")
             raise Unavailable(
                 "database", f"database busy: no turn on the connection within "
                 f"{self._timeouts.acquire:g} s, retry"
             ) from None
+        finally:
+            self._waiting -= 1
+        DB_POOL_WAIT.labels("sqlite").observe(time.perf_counter() - started)
         try:
             yield self._conn
         finally:
@@ -191,20 +207,25 @@ class SqliteDatabase:
             tx = _SqliteTx(conn, asyncio.current_task())
             token = self._tx_var.set(tx)
             try:
-                await _translated(conn.execute("BEGIN IMMEDIATE"))
+                await _translated(conn.execute("BEGIN IMMEDIATE"), "begin")
                 try:
                     yield tx
                 except BaseException:
                     await _rollback_quietly(conn)
                     raise
                 try:
-                    await _translated(conn.execute("COMMIT"))
+                    await _translated(conn.execute("COMMIT"), "commit")
                 except BaseException:  # a deferred constraint, a full disk, cancellation
                     await _rollback_quietly(conn)
                     raise
             finally:
                 tx.closed = True
                 self._tx_var.reset(token)
+
+    def pool_usage(self) -> tuple[int, int, int, int]:
+        """(connections in use, open, the most there may be, tasks waiting for it), for
+        /metrics: SQLite has one connection."""
+        return int(self._lock.locked()), 1, 1, self._waiting
 
     async def close(self) -> None:
         if self._closed:
@@ -240,15 +261,20 @@ def _translation(exc: BaseException) -> Exception | None:
     return None
 
 
-async def _translated(step: Awaitable[T]) -> T:
-    """Await one driver call, raising engine errors as the stompim errors they mean."""
+async def _translated(step: Awaitable[T], operation: str = "statement") -> T:
+    """Await one driver call, raising engine errors as the stompim errors they mean;
+    its time goes to stompim_db_query_seconds, its failure to stompim_db_errors."""
+    started = time.perf_counter()
     try:
-        return await step
+        result = await step
     except (sqlite3.Error, OverflowError) as exc:
         translated = _translation(exc)
+        count_db_error("sqlite", translated)
         if translated is None:
             raise
         raise translated from exc
+    DB_SECONDS.labels("sqlite", operation).observe(time.perf_counter() - started)
+    return result
 
 
 async def _fetch_all(

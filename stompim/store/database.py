@@ -44,7 +44,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from stompim.errors import InvalidValue
+from stompim.errors import DuplicateKey, InvalidValue, Unavailable
+from stompim.metrics import DB_ERRORS, UNAVAILABLE
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -108,6 +109,30 @@ class Database(Tx, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
 
     async def close(self) -> None: ...
+
+
+_UNAVAILABLE_KINDS = frozenset({"timeout", "pool_timeout", "connect", "unavailable"})
+
+
+def count_db_error(backend: str, error: BaseException | str | None) -> None:
+    """Count one failed round trip in stompim_db_errors_total by kind: a translated
+    error (duplicate, invalid, unavailable), a kind by name (timeout, pool_timeout,
+    connect), or None (an engine error no translation knows: "other").  The kinds
+    that mean "the database did not answer" count in stompim_dependency_unavailable_total
+    too."""
+    if isinstance(error, str):
+        kind = error
+    elif isinstance(error, DuplicateKey):
+        kind = "duplicate"
+    elif isinstance(error, InvalidValue):
+        kind = "invalid"
+    elif isinstance(error, Unavailable):
+        kind = "unavailable"
+    else:
+        kind = "other"
+    DB_ERRORS.labels(backend, kind).inc()
+    if kind in _UNAVAILABLE_KINDS:
+        UNAVAILABLE.labels("database", kind).inc()
 
 
 def escape_like(text: str) -> str:

@@ -39,9 +39,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from stompim.errors import KvTypeError, Unavailable
 from stompim.logs import detached_context
+from stompim.metrics import REDIS_SECONDS, UNAVAILABLE
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.kv import (
     ChannelSubscription,
@@ -161,11 +163,14 @@ class RedisKeyValue:
         probe = False
         if self._down_until:
             if loop.time() < self._down_until or self._probing:
+                UNAVAILABLE.labels("redis", "circuit_open").inc()
                 raise self._unavailable()
             probe = self._probing = True
+        started = loop.time()
         try:
             result = await step()
         except _PoolBusy:
+            UNAVAILABLE.labels("redis", "pool_busy").inc()
             raise Unavailable("redis", "redis busy, retry",
                               retry_after=self._settings.retry_after) from None
         except ResponseError as exc:
@@ -177,8 +182,11 @@ class RedisKeyValue:
             self._down_until = loop.time() + self._settings.retry_after
             self._down_reason = f"{type(exc).__name__}: {exc}"[:200]
             _quiet.warning(("redis", type(exc)), "redis command failed: %s", self._down_reason)
+            UNAVAILABLE.labels("redis", "timeout" if isinstance(exc, TimeoutError | RedisTimeout)
+                               else "error").inc()
             raise self._unavailable() from exc
         else:
+            REDIS_SECONDS.observe(loop.time() - started)
             if probe or self._down_until:
                 self._down_until = 0.0
                 _log.info("redis answers again")

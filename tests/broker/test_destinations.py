@@ -30,6 +30,43 @@ def test_rules_resolution() -> None:
         "/queue/notification/1")
 
 
+class _AppHandler:
+    """Owns /app/** (as the chat binding does): enough to see where a SEND routes."""
+
+    def handles(self, destination: str) -> bool:
+        return destination.startswith("/app/")
+
+    async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
+        raise AssertionError("not subscribed")
+
+    async def replay(self, principal: Principal, destination: str,
+                     since: int) -> list[tuple[dict[str, str], bytes]]:
+        return []
+
+    def begin_send(self, principal: Principal, destination: str, headers: object,
+                   body: bytes) -> object:
+        raise AssertionError("not sent")
+
+
+def test_spring_prefixes_are_read_as_app_and_user() -> None:
+    rules = DestinationRules(True, app_prefixes=("/api", "/im/"), user_prefix="/me")
+    handler = _AppHandler()
+    rules.add_handler(handler)  # type: ignore[arg-type]
+    for raw in ("/api/chat/private", "/im/chat/private", "/app/chat/private"):
+        route = rules.for_send(raw, ALICE)
+        assert (route.destination, route.handler) == ("/app/chat/private", handler), raw
+    assert rules.for_subscribe("/me/queue/chat", ALICE).destination == "/queue/chat/1"
+    assert rules.for_subscribe("/user/queue/chat", ALICE).destination == "/queue/chat/1"
+    assert rules.for_subscribe("/me/queue/inbox", ALICE).destination == "/user/1/queue/inbox"
+    # only whole path segments: /apix is not under /api
+    with pytest.raises(DestinationRefused):
+        rules.for_send("/apix/chat/private", ALICE)
+    # the default rules rewrite nothing
+    default = DestinationRules(True)
+    assert default.canonical("/api/chat/private") == "/api/chat/private"
+    assert default.canonical("/me/queue/chat") == "/me/queue/chat"
+
+
 async def test_topic_fan_out(hub: Harness, transport: str) -> None:
     subs = [await hub.connected(transport, name) for name in ("alice", "bob", "carol")]
     for i, sub in enumerate(subs):

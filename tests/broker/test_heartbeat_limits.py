@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
-from .conftest import BrokerFactory, wait_for
+import pytest
+from stompclient import StompClient
+
+from .conftest import BrokerFactory, Harness, wait_for
 
 
 async def test_server_sends_heartbeats(make_broker: BrokerFactory, transport: str) -> None:
@@ -58,9 +62,24 @@ async def test_silent_client_is_closed(make_broker: BrokerFactory, transport: st
     await beating.send("/topic/x", b"", receipt="alive")
 
 
-async def test_slow_consumer_disconnected(make_broker: BrokerFactory) -> None:
+async def _slow_reader(hub: Harness, transport: str) -> StompClient:
+    """A client with a 4 KiB receive buffer that is never read from: a consumer that
+    does not keep up."""
+    if transport == "tcp":
+        return await hub.open("tcp", rcvbuf=4096)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", hub.port(transport)))
+    client = await StompClient.websocket(hub.port(transport), sock=sock, max_queue=2)
+    hub.clients.append(client)
+    return client
+
+
+@pytest.mark.parametrize("transport", ["tcp", "http-ws"])
+async def test_slow_consumer_disconnected(make_broker: BrokerFactory, transport: str) -> None:
     hub = await make_broker(max_pending_bytes=64 * 1024)
-    slow = await hub.open("tcp", rcvbuf=4096)
+    slow = await _slow_reader(hub, transport)
     await slow.connect("bob", "pb")
     await slow.subscribe("/topic/flood")
     fast = await hub.connected("tcp", "carol")
@@ -75,6 +94,7 @@ async def test_slow_consumer_disconnected(make_broker: BrokerFactory) -> None:
         if hub.broker.user_session_count(2) == 0:
             break
     await wait_for(lambda: hub.broker.user_session_count(2) == 0)
+    assert sum(hub.broker.stats.slow_consumer_drops.values()) == 1
     await sender.send("/topic/flood", b"still", receipt="ok")
     assert (await fast.frame()).body == b"still"
 
@@ -91,12 +111,14 @@ async def test_metrics(make_broker: BrokerFactory) -> None:
     assert metrics["bytes_in"] > 0 and metrics["bytes_out"] > 0
 
 
+@pytest.mark.parametrize("transport", ["tcp", "http-ws"])
 async def test_flooding_publisher_is_throttled_not_consumer_dropped(
-        make_broker: BrokerFactory) -> None:
+        make_broker: BrokerFactory, transport: str) -> None:
     """A reading consumer survives a publisher that writes as fast as it can:
-    the publisher is paused while the consumer's buffer drains."""
+    the publisher is paused while the consumer's buffer drains (over the REST port's
+    WebSocket too, where aiohttp's drain tells the broker)."""
     hub = await make_broker(max_pending_bytes=64 * 1024)
-    consumer = await hub.connected("tcp", "bob")
+    consumer = await hub.connected(transport, "bob")
     await consumer.subscribe("/topic/flood")
     producer = await hub.connected("tcp", "alice")
     frame = b"SEND\ndestination:/topic/flood\n\n" + b"y" * 200 + b"\x00"

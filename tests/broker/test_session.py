@@ -315,6 +315,7 @@ def test_a_consumer_congested_for_too_long_is_dropped() -> None:
     slow.session.tick(5.6, 0.1)
     slow.collect()
     assert slow.closed is not None and slow.closed.abort
+    assert slow.session.ctx.stats.slow_consumer_drops == {"congested_too_long": 1}
 
 
 def test_a_consumer_past_the_hard_limit_is_dropped_at_once() -> None:
@@ -326,6 +327,7 @@ def test_a_consumer_past_the_hard_limit_is_dropped_at_once() -> None:
                            forward=False)
     slow.collect()
     assert slow.closed is not None and slow.closed.abort
+    assert slow.session.ctx.stats.slow_consumer_drops == {"pending_bytes": 1}
 
 
 def test_heartbeats_both_ways_with_time_passed_in() -> None:

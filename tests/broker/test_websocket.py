@@ -1,4 +1,4 @@
-"""WebSocket transport specifics."""
+"""WebSocket transport specifics, on port 8081's fast path and on the REST port (aiohttp)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from websockets.exceptions import InvalidStatus
 
 from stompim.frames import Command, Frame, encode
 
-from .conftest import Harness
+from .conftest import BrokerFactory, Harness
 
 
-async def test_other_path_is_404(hub: Harness) -> None:
+@pytest.fixture(params=["ws", "http-ws"])
+def ws(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_other_path_is_404(hub: Harness, ws: str) -> None:
     with pytest.raises(InvalidStatus) as info:
-        await StompClient.websocket(hub.ws_port, path="/other")
+        await StompClient.websocket(hub.port(ws), path="/other")
     assert info.value.response.status_code == 404
 
 
@@ -22,17 +27,19 @@ async def test_other_path_is_404(hub: Harness) -> None:
     [(["v10.stomp", "v12.stomp"], "v12.stomp"), (["v11.stomp"], "v11.stomp"),
      ([], None), (["mqtt"], None)],
 )
-async def test_subprotocols(hub: Harness, offered: list[str], chosen: str | None) -> None:
-    client = await StompClient.websocket(hub.ws_port, subprotocols=offered)
+async def test_subprotocols(
+    hub: Harness, ws: str, offered: list[str], chosen: str | None
+) -> None:
+    client = await StompClient.websocket(hub.port(ws), subprotocols=offered)
     hub.clients.append(client)
     assert client.ws.subprotocol == chosen
     assert (await client.connect()).command.value == "CONNECTED"
 
 
-async def test_binary_body_goes_out_binary(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_binary_body_goes_out_binary(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/b")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     await sender.send_raw(
         encode(Frame.build(Command.SEND, {"destination": "/topic/b"}, b"\xff\xfe\x00bin")),
         binary=True,
@@ -44,10 +51,10 @@ async def test_binary_body_goes_out_binary(hub: Harness) -> None:
     assert sub.ws_kinds[-2:] == ["binary", "text"]
 
 
-async def test_frames_split_and_merged(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_frames_split_and_merged(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/s")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     one = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"one"))
     two = encode(Frame.build(Command.SEND, {"destination": "/topic/s"}, b"two"))
     three = encode(Frame.build(Command.SEND, {"destination": "/topic/s", "receipt": "r"},
@@ -62,10 +69,36 @@ async def test_frames_split_and_merged(hub: Harness) -> None:
     assert [(await sub.frame()).body for _ in range(3)] == [b"one", b"two", b"three"]
 
 
-async def test_fragmented_ws_message(hub: Harness) -> None:
-    sub = await hub.connected("ws", "bob")
+async def test_fragmented_ws_message(hub: Harness, ws: str) -> None:
+    sub = await hub.connected(ws, "bob")
     await sub.subscribe("/topic/f")
-    sender = await hub.connected("ws", "alice")
+    sender = await hub.connected(ws, "alice")
     data = encode(Frame.build(Command.SEND, {"destination": "/topic/f"}, b"fragmented"))
     await sender.ws.send([data[:7], data[7:15], data[15:]])
     assert (await sub.frame()).body == b"fragmented"
+
+
+async def test_error_then_normal_closure(hub: Harness, ws: str) -> None:
+    """A refused CONNECT: the ERROR frame, then a Close frame 1000 from the server."""
+    client = await hub.open(ws)
+    reply = await client.connect("alice", "wrong")
+    assert reply.command.value == "ERROR"
+    await client.ws.wait_closed()
+    assert client.ws.close_code == 1000
+    assert client.ws.protocol.close_rcvd is not None   # the server's own Close frame
+
+
+async def test_a_message_over_the_limit_closes_1009(make_broker: BrokerFactory, ws: str) -> None:
+    """A WebSocket message larger than twice max_frame_size plus 64 KiB is refused by
+    the WebSocket layer itself (1009, message too big), on both listeners."""
+    hub = await make_broker(max_frame_size=1024)
+    client = await hub.connected(ws, "alice")
+    await client.send_raw(b"x" * (2 * 1024 + 64 * 1024 + 1), binary=True)
+    await client.ws.wait_closed()
+    assert client.ws.close_code == 1009
+
+
+async def test_the_client_address_reaches_the_broker(hub: Harness, ws: str) -> None:
+    client = await hub.connected(ws, "alice")
+    await client.send("/topic/x", b"", receipt="r")
+    assert [c.peer for c in hub.broker.connections] == ["127.0.0.1"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from promscrape import Scrape, scrape
 from stompclient import StompClient
 
 from stompim.frames import Command
@@ -99,6 +100,17 @@ async def supervised(tmp_path: Path, node_backend: dict[str, dict[str, str]]
         await sup.stop()
 
 
+async def until(http: aiohttp.ClientSession, port: int, name: str, value: float,
+                **labels: str) -> Scrape:
+    """Scrape until `name{labels}` is `value` (workers write their figures each second)."""
+    async with asyncio.timeout(10):
+        while True:
+            seen = await scrape(http, port)
+            if seen.value(name, **labels) == value:
+                return seen
+            await asyncio.sleep(0.1)
+
+
 def node_of(client_session: str) -> str:
     """The node id in a CONNECTED `session` header (`<node id>s<n>`)."""
     return client_session.rsplit("s", 1)[0]
@@ -154,6 +166,12 @@ async def test_two_workers_share_the_ports_chat_restart_and_stop(
         try:
             await chat_across(a_on[first], b_on[second], bob[0], "one-to-two")
             await chat_across(b_on[first], a_on[second], alice[0], "two-to-one")
+            # /metrics of whichever worker answers counts both workers' sessions
+            await until(http, http_port, "stompim_stomp_sessions", 2, transport="tcp")
+            seen = await until(http, http_port, "stompim_stomp_sessions", 2,
+                               transport="websocket")
+            assert seen.value("stompim_chat_messages_stored_total") == 2
+            assert seen.total("stompim_http_requests_total", route="/api/user/login") == 2
         finally:
             for client in (*a_on.values(), *b_on.values()):
                 await client.close()

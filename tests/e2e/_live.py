@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interop._fullnode import FullNode
+from prometheus_client.parser import text_string_to_metric_families
 
 from ._actors import Person
 
@@ -30,12 +31,20 @@ def at(person: Person, node: FullNode) -> Person:
     return view
 
 
+_FAMILIES = {"typing": "stompim_typing_signals_total",
+             "presence": "stompim_presence_events_total"}
+
+
 def metric(node: FullNode, name: str) -> float:
+    """`typing_expired` -> stompim_typing_signals_total{outcome="expired"} (likewise
+    `presence_*`), read with prometheus_client's parser."""
     url = f"http://127.0.0.1:{node.ports.http}/metrics"
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == f"stompim_{name}":
-            return float(value)
-    raise AssertionError(f"{name} not in /metrics")
+    kind, _, outcome = name.partition("_")
+    family = _FAMILIES[kind]
+    for parsed in text_string_to_metric_families(text):
+        for sample in parsed.samples:
+            if sample.name == family and sample.labels == {"outcome": outcome}:
+                return float(sample.value)
+    raise AssertionError(f"{family}{{outcome={outcome!r}}} not in /metrics")

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from cluster._support import Rest
+from promscrape import scrape
 
 from stompim.app import Node
 from stompim.store import Database, open_database
@@ -133,6 +134,15 @@ async def _drive(
     after = [r for s in senders for r in s.sent if s.sent[r] > recover_at + 1.0]
     assert after and all(r in stored for r in after)  # recovered, no restart
     assert health == 200 and ready_status == 503 and readyz_named_database
+    # /metrics counted every answer as the clients saw it (this node served nothing else)
+    seen = await scrape(http, node.ports.http)
+    assert seen.value("stompim_stomp_refusals_total", code="3001") == len(refused)
+    assert seen.value("stompim_stomp_send_receipt_seconds_count", outcome="refused") == len(
+        refused)
+    assert seen.value("stompim_stomp_send_receipt_seconds_count", outcome="stored") == len(
+        stored)
+    assert seen.total("stompim_dependency_unavailable_total", dependency="database") > 0
+    assert seen.total("stompim_db_errors_total", backend="mysql") > 0
 
     # what is stored was answered as stored, or is revealed by resending it
     direct = await open_database(mysql_session_url, pool_min=1, pool_max=1)

@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 import pytest
 from cluster._support import Rest, connect_stomp
+from promscrape import scrape
 from stompclient import StompClient
 
 from stompim.app import Node
@@ -171,9 +172,22 @@ async def test_local_work_goes_on_and_the_bridge_catches_up(
                     assert resp.status == 200
                 assert time.monotonic() - outage_started < OUTAGE_SECONDS
                 await asyncio.sleep(OUTAGE_SECONDS - (time.monotonic() - outage_started))
+                # /metrics tells an operator what happened (publishes time out in 300 ms)
+                seen = await scrape(http, a.ports.http)
+                assert seen.value("stompim_bridge_up") == 0
+                assert seen.value("stompim_bridge_buffer_bytes") > 0
+                assert seen.value("stompim_bridge_backlog_seconds") > 1.0
+                assert seen.value("stompim_bridge_dropped_total") == 0
+                assert seen.total("stompim_dependency_unavailable_total", dependency="redis") > 0
+                assert seen.value("stompim_http_errors_total", code="9503") > 0
+                assert seen.total("stompim_stomp_send_receipt_seconds_count") >= BEFORE + DURING
 
                 await redis_proxy.set_mode(Mode.PASS)
                 catch_up = await bob_b.has(during_ids, 15.0)
+                healed = await scrape(http, a.ports.http)
+                assert healed.value("stompim_bridge_up") == 1
+                assert healed.value("stompim_bridge_buffer_bytes") == 0
+                assert healed.value("stompim_bridge_backlog_seconds") == 0
             doubled = len(bob_b.ids) - len(set(bob_b.ids))
 
             # a resume on B from the last seq it had before the outage: nothing missing

@@ -84,6 +84,7 @@ async def test_client_config_names_the_websocket_and_limits(client: Api) -> None
     assert reply.status == 200
     assert reply.data["wsUrl"] == ""
     assert reply.data["wsPort"] == 18081 and reply.data["wsPath"] == "/stomp"
+    assert reply.data["stompPath"] == "/ws"   # http.stomp_paths[0]: STOMP on this port
     assert reply.data["maxMessageLength"] == 1234 and reply.data["recallWindowSeconds"] == 60
     assert reply.data["version"]
 

@@ -30,7 +30,7 @@ __all__ = ["JS_DIR", "NodeRun", "ensure_js_project", "run_scenario"]
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 MIN_NODE_MAJOR = 18
-_REQUIRED = ("@stomp/stompjs", "ws")
+_REQUIRED = ("@stomp/stompjs", "ws", "sockjs-client")
 
 
 def _installed(js_dir: Path) -> bool:

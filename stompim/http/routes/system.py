@@ -1,4 +1,4 @@
-"""/health (liveness), /readyz (readiness), /metrics (Prometheus text) and the OpenAPI
+"""/health (liveness), /readyz (readiness), /metrics (Prometheus, stompim.metrics) and the OpenAPI
 document at /v3/api-docs (where springdoc serves it) and /api/docs.
 
 `/health` answers 200 as long as the process serves HTTP: a load balancer must not
@@ -7,8 +7,6 @@ bounded (READINESS_TIMEOUT), and answers 503 naming every one that is not ready.
 """
 
 from __future__ import annotations
-
-import resource
 
 import orjson
 from aiohttp import web
@@ -65,30 +63,23 @@ async def readyz(request: web.Request) -> object:
     return response
 
 
-def _process_metrics() -> dict[str, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    out = {
-        "process_cpu_seconds_total": usage.ru_utime + usage.ru_stime,
-        "process_max_resident_bytes": usage.ru_maxrss * 1024,
-    }
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            pages = int(fh.read().split()[1])
-        out["process_resident_bytes"] = pages * resource.getpagesize()
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
-
-
 @routes.get(
-    "/metrics", summary="Node counters in Prometheus text format (no envelope)", public=True,
+    "/metrics",
+    summary="Prometheus metrics in the text exposition format 0.0.4 (no envelope); "
+    "the list is in README.md",
+    public=True,
     raw="text/plain",
 )
 async def metrics(request: web.Request) -> object:
-    values = {f"stompim_{k}": v for k, v in request.app[METRICS]().items()}
-    values.update(_process_metrics())
-    lines = [f"{name} {value}" for name, value in sorted(values.items())]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    body = request.app[METRICS].render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format (what generate_latest writes, every name in the legacy
+character set), which every Prometheus reads; prometheus-client >= 0.22 calls it 1.0.0."""
 
 
 _DOCUMENT: web.AppKey[dict[str, bytes]] = web.AppKey("stompim.openapi")

@@ -12,7 +12,8 @@ text as HTML.
 
 Where the client connects (`wsUrl` in /api/client-config): `http.client_ws_url` when set (a
 node behind a proxy or TLS terminator names its public URL there); otherwise empty, and the
-client tries `ws(s)://<page host>/ws` on the page's own port first, then
+client tries `ws(s)://<page host><stompPath>` on the page's own port first (STOMP on the REST
+port, the first of `http.stomp_paths`; skipped when that is empty), then
 `ws(s)://<page hostname>:<wsPort><wsPath>` (the STOMP WebSocket listener, `server.ws_port`),
 and keeps the first that answers. `wsPort` is the port actually bound (`WS_PORT`, set by
 the node before the app starts; the configured one otherwise).
@@ -70,6 +71,9 @@ class ClientConfig(View):
     ws_url: str = Field(description="http.client_ws_url; empty: the page's host, see wsPort")
     ws_port: int = Field(description="port of the STOMP WebSocket listener (as bound)")
     ws_path: str = Field(description="path of the STOMP WebSocket (server.ws_path)")
+    stomp_path: str = Field(description=(
+        "path of STOMP (WebSocket and SockJS) on this, the REST, port: the first of "
+        "http.stomp_paths; empty when none is served"))
     max_message_length: int = Field(description="im.max_message_length")
     recall_window_seconds: int = Field(description="im.recall_window_seconds")
     version: str = Field(description="the node's stompim version")
@@ -88,6 +92,7 @@ async def client_config(request: web.Request) -> ClientConfig:
         ws_url=config.http.client_ws_url,
         ws_port=bound() if bound is not None else config.server.ws_port,
         ws_path=config.server.ws_path,
+        stomp_path=config.http.stomp_paths[0] if config.http.stomp_paths else "",
         max_message_length=config.im.max_message_length,
         recall_window_seconds=config.im.recall_window_seconds,
         version=_node_version(),

@@ -31,7 +31,7 @@ async function clientConfig() {
   try {
     return await api.get("/api/client-config");
   } catch {
-    return { wsUrl: "", wsPort: 8081, wsPath: "/ws", maxMessageLength: 5000, recallWindowSeconds: 120 };
+    return { wsUrl: "", wsPort: 8081, wsPath: "/ws", stompPath: "/ws", maxMessageLength: 5000, recallWindowSeconds: 120 };
   }
 }
 

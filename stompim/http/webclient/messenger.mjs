@@ -31,12 +31,13 @@ const WS_URL_KEY = "stompim.wsUrl";
 function wsCandidates(config) {
   if (config.wsUrl) return [config.wsUrl];
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const samePort = config.stompPath ?? config.wsPath; // "" when the REST port serves no STOMP
   const urls = [
     sessionStorage.getItem(WS_URL_KEY),
-    `${scheme}//${location.host}${config.wsPath}`,
+    samePort ? `${scheme}//${location.host}${samePort}` : null,
     `${scheme}//${location.hostname}:${config.wsPort}${config.wsPath}`,
   ];
-  const known = new Set(urls.slice(1));
+  const known = new Set(urls.slice(1).filter(Boolean));
   return [...new Set(urls.filter((url) => url && known.has(url)))];
 }
 

@@ -14,7 +14,10 @@
 // scenario.timeoutMs.
 //
 // Scenario: {url, connectHeaders?, heartbeatIncoming?, heartbeatOutgoing?,
-//            reconnectDelay?, timeoutMs?, steps: [...]}.  Steps ("op"):
+//            reconnectDelay?, timeoutMs?, sockjs?, steps: [...]}.  With `sockjs`
+//            ({transports?: [...]}) the client is sockjs-client 1.6 on the http(s)
+//            `url` (transports forced as given), as `new SockJS(url)` in a Spring
+//            front end; `transport` in the result names the one it used.  Steps ("op"):
 //   connect                       activate; wait for CONNECTED (an ERROR fails)
 //   subscribe {destination, id}   SUBSCRIBE with a receipt, wait for it; redone
 //                                 (again with a receipt) after every reconnect
@@ -30,6 +33,7 @@
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
+import SockJS from 'sockjs-client';
 import { createInterface } from 'node:readline';
 
 const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
@@ -66,6 +70,7 @@ const state = {
   subscribedAfterConnect: 0, // connect number whose subscriptions are confirmed
   version: null,             // STOMP version of the last CONNECTED
   subprotocol: null,         // WebSocket subprotocol the server picked
+  transport: null,           // SockJS transport in use (sockjs scenarios)
   debugTail: [],
 };
 const waiters = new Set();
@@ -113,7 +118,9 @@ function buildClient(scenario) {
   let receiptSeq = 0;
 
   const client = new Client({
-    webSocketFactory: () => new WebSocket(scenario.url, SUBPROTOCOLS),
+    webSocketFactory: scenario.sockjs
+      ? () => new SockJS(scenario.url, null, scenario.sockjs)
+      : () => new WebSocket(scenario.url, SUBPROTOCOLS),
     connectHeaders: scenario.connectHeaders ?? {},
     heartbeatIncoming: scenario.heartbeatIncoming ?? 0,
     heartbeatOutgoing: scenario.heartbeatOutgoing ?? 0,
@@ -146,6 +153,7 @@ function buildClient(scenario) {
     const n = ++state.connects;
     state.version = client.connectedVersion ?? null;
     state.subprotocol = client.webSocket?.protocol ?? null;
+    state.transport = client.webSocket?.transport ?? null;
     emit({ event: 'connected', n });
     changed();
     await Promise.all(subscriptions.map(subscribeOne));
@@ -244,7 +252,7 @@ function result(ok, error, stepIndex, closes) {
   return {
     event: 'result', ok, error: error ?? null, failedStep: stepIndex ?? null,
     connects: state.connects, closes: closes ?? state.closes, stompErrors: state.stompErrors,
-    version: state.version, subprotocol: state.subprotocol,
+    version: state.version, subprotocol: state.subprotocol, transport: state.transport,
     received: state.received, heartbeatsIn: state.heartbeatsIn,
     heartbeatsLost: state.heartbeatsLost, debugTail: ok ? [] : state.debugTail,
   };
