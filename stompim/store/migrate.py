@@ -22,7 +22,15 @@ from typing import NamedTuple
 from stompim.store.database import Database
 from stompim.store.search_index import ensure_search_index
 
-SCHEMA_VERSION = 2  # 2: media tables (media_blob, media_file, media_ref)
+SCHEMA_VERSION = 3
+"""2: media tables (media_blob, media_file, media_ref).
+3: users.credential_gen; private inboxes (chat_inbox, chat_inbox_message, numbered once
+from the stored private messages); presence, drafts, delivered and pinned conversations
+(user_presence, chat_draft, chat_cursor.delivered_seq and pinned_at) and the search index
+(stompim.store.search_index); group joins and mutes (group_application, group_invite_link,
+chat_group.join_policy, group_member.muted_until); the message timeline (chat_message_edit,
+chat_reaction, chat_hidden, chat_cleared, chat_mention, chat_pin, chat_message.edited_at,
+chat_group.allow_member_mention_all)."""
 
 
 class AddedColumn(NamedTuple):
