@@ -61,6 +61,29 @@ class BrokerCollector(Collector):
             "stompim_stomp_queued_messages",
             "Messages held in generic /queue/** destinations awaiting a consumer",
             value=queued)
+        broker = self.broker
+        yield GaugeMetricFamily(
+            "stompim_stomp_queues", "Generic /queue/** destinations held (stomp.max_queues)",
+            value=len(broker.router.queues))
+        yield GaugeMetricFamily(
+            "stompim_stomp_queued_bytes",
+            "Bytes held by generic queues, unacknowledged deliveries included "
+            "(stomp.max_queues_total_bytes)", value=broker.router.queued_bytes)
+        yield CounterMetricFamily(
+            "stompim_stomp_queue_messages_expired",
+            "Generic queue messages dropped at stomp.queue_message_ttl_ms",
+            value=broker.router.expired)
+        yield GaugeMetricFamily(
+            "stompim_stomp_preauth_connections",
+            "Connections that have not finished CONNECT (stomp.preauth_max_connections)",
+            value=broker.preauth.connections)
+        yield GaugeMetricFamily(
+            "stompim_stomp_preauth_bytes",
+            "Input bytes held for connections that have not finished CONNECT "
+            "(stomp.preauth_max_total_bytes)", value=broker.preauth.bytes)
+        yield CounterMetricFamily(
+            "stompim_heap_trims", "Times the sweep gave freed heap back to the system "
+            "(glibc malloc_trim)", value=broker.trimmer.trims)
 
         frames_in = CounterMetricFamily(
             "stompim_stomp_frames_received", "STOMP frames received, by command",

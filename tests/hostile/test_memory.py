@@ -24,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from promscrape import scrape
 from stompclient import StompClient
 
 from stompim.frames import Command
@@ -50,11 +51,11 @@ def served(tmp_path: Path, **settings: str) -> Iterator[HostileNode]:
 
 
 async def _metrics(node: HostileNode) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http, http.get(
-        f"http://127.0.0.1:{node.http}/metrics"
-    ) as resp:
-        text = await resp.text()
-    return {k: float(v) for k, v in (line.split(" ") for line in text.splitlines() if line)}
+    """The node's gauges this file reads, from /metrics (summed over transports)."""
+    async with aiohttp.ClientSession() as http:
+        found = await scrape(http, node.http)
+    return {name: found.total(f"stompim_stomp_{name}") for name in (
+        "sessions", "preauth_bytes", "preauth_connections", "queues", "queued_bytes")}
 
 
 async def _settled_rss(node: HostileNode, base: int, bound: int) -> int:
@@ -62,7 +63,7 @@ async def _settled_rss(node: HostileNode, base: int, bound: int) -> int:
     to give freed heap back (its sweep trims at most once a second): polled until under
     `bound`, for at most 5 s; the last value."""
     async with asyncio.timeout(20):
-        while (await _metrics(node))["stompim_sessions"]:   # noqa: ASYNC110
+        while (await _metrics(node))["sessions"]:   # noqa: ASYNC110
             await asyncio.sleep(0.05)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
@@ -154,8 +155,8 @@ async def test_partial_frames_before_connect_are_capped_node_wide(
             peak_held = 0.0
             while not clients.done():
                 metrics = await _metrics(node)
-                peak_held = max(peak_held, metrics["stompim_preauth_bytes"])
-                assert metrics["stompim_preauth_bytes"] <= budget
+                peak_held = max(peak_held, metrics["preauth_bytes"])
+                assert metrics["preauth_bytes"] <= budget
                 await asyncio.wait([clients], timeout=0.2)
             held = await clients
         growth = rss.peak - base
@@ -169,7 +170,7 @@ async def test_partial_frames_before_connect_are_capped_node_wide(
         assert growth < budget + SLACK + 8 * MIB, growth
         for client, _ in held:
             await client.close()
-        assert (await _metrics(node))["stompim_preauth_connections"] == 0
+        assert (await _metrics(node))["preauth_connections"] == 0
         after = await _settled_rss(node, base, AFTER)
         print(f"[preauth partial {kind}] RSS after they left +{after / MIB:.1f} MiB")
         assert after < AFTER, after
@@ -197,14 +198,14 @@ async def test_250_junk_queues_bounded_and_reclaimed(tmp_path: Path) -> None:
             held = await _metrics(node)
         growth = rss.peak - base
         async with asyncio.timeout(20):   # the TTL (3 s) passes, the sweep drops them
-            while (await _metrics(node))["stompim_queues"]:   # noqa: ASYNC110
+            while (await _metrics(node))["queues"]:   # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         after = await _settled_rss(node, base, AFTER)
         print(f"\n[queues] 250 x 256 KiB to distinct queues: {refused} refused, "
-              f"{held['stompim_queues']:.0f} queues held "
-              f"{held['stompim_queued_bytes'] / MIB:.1f} MiB; RSS {base / MIB:.1f} MiB, "
+              f"{held['queues']:.0f} queues held "
+              f"{held['queued_bytes'] / MIB:.1f} MiB; RSS {base / MIB:.1f} MiB, "
               f"peak +{growth / MIB:.1f} MiB, after the TTL +{after / MIB:.1f} MiB")
-        assert held["stompim_queued_bytes"] <= budget
+        assert held["queued_bytes"] <= budget
         assert refused >= 250 - budget // (256 * 1024)
         assert growth < budget + SLACK, growth
         assert after < AFTER, after

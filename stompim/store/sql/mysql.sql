@@ -272,24 +272,6 @@ CREATE TABLE IF NOT EXISTS chat_inbox_message (
     PRIMARY KEY (user_id, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
--- The private inbox of a user: every private message they sent or received, numbered
--- 1, 2, 3... per user (stompim.store.messages). last_seq moves in the transaction that
--- stores the messages, under its row lock, so one user's inbox seqs commit in order and
--- without holes: the `seq` of /queue/chat/<userId> and its x-since-seq resume.
-CREATE TABLE IF NOT EXISTS chat_inbox (
-    user_id     BIGINT       NOT NULL PRIMARY KEY,
-    last_seq    BIGINT       NOT NULL DEFAULT 0
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
--- One entry per (user, inbox seq): the message at that place of the user's inbox (two
--- entries per private message: the recipient's and the sender's own copy).
-CREATE TABLE IF NOT EXISTS chat_inbox_message (
-    user_id     BIGINT       NOT NULL,
-    seq         BIGINT       NOT NULL,
-    message_id  BIGINT       NOT NULL,
-    PRIMARY KEY (user_id, seq)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
 -- ======================================================================================
 -- media: uploaded files (schema version 2; stompim.store.media)
 -- ======================================================================================
