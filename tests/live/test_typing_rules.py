@@ -5,7 +5,6 @@ and the server's own "stop" when a "start" expires."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,8 @@ from stompim.im.errors import CONVERSATION_NOT_FOUND, ImError
 from stompim.im.messages import ChatType
 from stompim.im.typing_signals import TypingEvent, TypingService, parse_signal
 from stompim.store.conversations import ConversationRecord
+
+from ._timers import Clock, Timers
 
 
 def _conv(cid: int, kind: ChatType, a: int | None, b: int | None, gid: int | None) -> Any:
@@ -61,38 +62,6 @@ class Out:
         self.events.append(event)
 
 
-class Timers:
-    """A scheduler the test fires by hand."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[float, Callable[[], None], list[bool]]] = []
-
-    def __call__(self, delay: float, callback: Callable[[], None]) -> Any:
-        flag = [False]
-        self.pending.append((delay, callback, flag))
-
-        class Handle:
-            def cancel(self) -> None:
-                flag[0] = True
-
-        return Handle()
-
-    def live(self) -> list[float]:
-        return [d for d, _, f in self.pending if not f[0]]
-
-    def fire_all(self) -> None:
-        pending, self.pending = self.pending, []
-        for _, callback, flag in pending:
-            if not flag[0]:
-                callback()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def _service(world: World, out: Out, clock: Clock, timers: Timers) -> TypingService:
