@@ -23,7 +23,8 @@ from stompim.broker.http_endpoints import EndpointOptions, StompEndpoints
 from stompim.broker.http_sockjs import SockJsOptions
 from stompim.broker.metrics import BrokerCollector
 from stompim.cluster import RedisBridge
-from stompim.cluster.metrics import BridgeCollector
+from stompim.cluster.metrics import BridgeCollector, QueueCollector
+from stompim.cluster.queues import QueueSettings, StreamQueues
 from stompim.config import Config, secret_configured
 from stompim.forwarded import TrustedProxies
 from stompim.im.presence import PresenceTracker
@@ -71,6 +72,7 @@ class Node:
         self.services: ImServices | None = None
         self.broker: Broker | None = None
         self.bridge: RedisBridge | None = None
+        self.queues: StreamQueues | None = None
         self.presence: PresenceTracker | None = None
         self.session_check: SessionCheck | None = None
         self.announcer: PresenceAnnouncer | None = None
@@ -138,6 +140,9 @@ class Node:
         broker.add_session_listener(tracker)
         if bridge is not None:
             broker.set_bridge(bridge)
+        if self.queues is not None:
+            broker.set_shared_queues(self.queues, self.queues)
+            self.queues.start()
 
         services = build_services(cfg, db, kv, StompPublisher(broker.publisher))
         authenticator.accounts = services.accounts
@@ -204,6 +209,20 @@ class Node:
         await bridge.start()
         self._stack.push_async_callback(bridge.close)
         self.bridge = bridge
+        rc, sc = self.config.redis, self.config.stomp
+        if rc.shared_queues:   # closed after the broker: its sessions give messages back
+            self.queues = await StreamQueues.open(rc.url, self.node_id, QueueSettings(
+                prefix=rc.channel_prefix,
+                visibility_timeout=rc.queue_visibility_timeout_ms / 1000,
+                prefetch=rc.queue_prefetch,
+                max_depth=sc.max_queue_depth,
+                max_queues=sc.max_queues,
+                max_message_bytes=sc.max_queue_bytes,
+                ttl=sc.queue_message_ttl_ms / 1000,
+                command_timeout=rc.socket_timeout_ms / 1000,
+                connect_timeout=rc.connect_timeout_ms / 1000,
+            ))
+            self._stack.push_async_callback(self.queues.close)
         return tracker, bridge
 
     async def _start_presence_events(
@@ -292,6 +311,8 @@ class Node:
         registry.add(DatabaseCollector(db))
         if self.bridge is not None:
             registry.add(BridgeCollector(self.bridge))
+        if self.queues is not None:
+            registry.add(QueueCollector(self.queues))
         registry.add(OutcomeCounters(
             "stompim_typing_signals", "Typing signals, by what became of them",
             lambda: _unprefixed(self.services.typing.stats.metrics() if self.services else {})))

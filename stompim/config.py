@@ -101,6 +101,9 @@ class RedisConfig:
     health_check_seconds: int = 15
     retry_after_ms: int = 1000
     bridge_buffer_bytes: int = 16 * 1024 * 1024
+    shared_queues: bool = True
+    queue_visibility_timeout_ms: int = 30000
+    queue_prefetch: int = 64
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,10 @@ class Config:
         if self.live.typing_min_interval_ms < 0 or self.live.presence_debounce_ms < 0:
             raise ConfigError("live.typing_min_interval_ms and live.presence_debounce_ms "
                               "must not be negative")
+        if self.redis.queue_visibility_timeout_ms < 100:
+            raise ConfigError("redis.queue_visibility_timeout_ms must be at least 100")
+        if not 1 <= self.redis.queue_prefetch <= 10000:
+            raise ConfigError("redis.queue_prefetch must be between 1 and 10000")
         _validate_endpoints(self)
 
 

@@ -21,8 +21,8 @@ transports finished closing (bounded), so a process that exits next loses nothin
 it wrote.
 
 Call order: `Broker(config, authenticator)`, `add_handler(...)`, optionally
-`add_session_listener(...)` and `set_bridge(...)`, then `await start_tcp(...)` /
-`await start_websocket(...)`, finally `await close()`.
+`add_session_listener(...)`, `set_bridge(...)` and `set_shared_queues(...)`, then
+`await start_tcp(...)` / `await start_websocket(...)`, finally `await close()`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from .message import Headers
 from .publisher import Bridge, BrokerPublisher, LocalBridge
 from .router import Router, queue_limits
 from .session import SHUTDOWN_MESSAGE, Session
+from .shared import SharedQueues
 from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server
@@ -135,6 +136,12 @@ class Broker:
         """`listener` hears of every session opened and ended from now on (see
         stompim.broker.listeners)."""
         self.events.listeners.append(listener)
+
+    def set_shared_queues(self, queues: SharedQueues, handler: DestinationHandler) -> None:
+        """Generic queues live in `queues` (shared with other nodes) from now on; their
+        SENDs are stored through `handler` before the RECEIPT.  Before any session."""
+        self.router.shared = queues
+        self.rules.set_queue_handler(handler)
 
     def set_bridge(self, bridge: Bridge) -> None:
         self.bridge = bridge

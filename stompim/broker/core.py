@@ -299,6 +299,8 @@ class SessionCore:
             return
         if isinstance(outcome, Refusal | Unavailable):
             self.refused(outcome, answer.receipt)
+        elif isinstance(outcome, FrameRefused):   # e.g. a full shared queue: as at once
+            self.fail(outcome.message, answer.receipt, outcome.body, outcome.headers)
         elif answer.receipt is not None:
             self.enqueue(self.receipt_bytes(answer.receipt, outcome))
 

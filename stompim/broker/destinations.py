@@ -17,6 +17,9 @@ Kinds (DESIGN.md "Destinations"):
   ``/app/chat/*``...) goes through that handler; it is checked first.
 * any other prefix: refused ("unknown destination").
 
+A generic queue SEND is routed to `queue_handler` when one is set (the node's queues are
+shared with other nodes, stompim.broker.shared): it is stored there before its RECEIPT.
+
 Prefixes, as Spring configures them (`setApplicationDestinationPrefixes`,
 `setUserDestinationPrefix`; config `stomp.application_destination_prefixes` and
 `stomp.user_destination_prefix`): a destination under a configured application prefix
@@ -165,6 +168,7 @@ class DestinationRules:
     ) -> None:
         self.open_generic = open_generic
         self.handlers: list[DestinationHandler] = []
+        self.queue_handler: DestinationHandler | None = None
         self._send_routes: dict[str, Route] = {}
         rewrites = [(p.rstrip("/") + "/", "/app/") for p in app_prefixes if p.rstrip("/") != "/app"]
         if user_prefix.rstrip("/") != "/user":
@@ -259,7 +263,15 @@ class DestinationRules:
         handler = self._handler(destination)
         if handler is not None:
             return Route(destination, Kind.TOPIC, handler)
-        return self._generic(destination)
+        route = self._generic(destination)
+        if route.kind is Kind.QUEUE and self.queue_handler is not None:
+            return Route(destination, Kind.QUEUE, self.queue_handler)
+        return route
+
+    def set_queue_handler(self, handler: DestinationHandler | None) -> None:
+        """Generic queue SENDs go to `handler` from now on (None: the local router)."""
+        self.queue_handler = handler
+        self._send_routes.clear()
 
     def _generic(self, destination: str) -> Route:
         if destination.startswith("/topic/") and len(destination) > 7:

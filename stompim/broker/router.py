@@ -8,6 +8,10 @@ Queues (generic ``/queue/**``) hold messages while no consumer is there, give ea
 message to one consumer (round robin), and take back unacknowledged messages when a
 consumer NACKs or leaves.
 
+With `shared` set (stompim.broker.shared, a Redis-backed store when the node has
+Redis), generic queues are not held here: every queue operation of a subscription goes
+to it, and topics stay as they are.
+
 Call order: `add(sub)` after the SUBSCRIBE passed the rules; `publish()` per
 message; `remove(sub)` on UNSUBSCRIBE or when the session ends (its unacked queue
 messages go back to the front of the queue, then to another consumer).
@@ -27,6 +31,7 @@ from stompim.config import StompConfig
 from .destinations import DestinationHandler, Kind
 from .errors import QueueFull
 from .message import Message
+from .shared import SharedQueues
 
 __all__ = [
     "AckMode",
@@ -216,9 +221,13 @@ class Router:
         self.queued_bytes = 0     # over every queue
         self.expired = 0          # messages dropped for their age (a counter for metrics)
         self._next_expiry = float("inf")
+        self.shared: SharedQueues | None = None   # generic queues held outside the node
 
     def add(self, sub: Subscription) -> None:
         if sub.kind is Kind.QUEUE:
+            if self.shared is not None:
+                self.shared.add(sub)
+                return
             queue = self.queues.get(sub.destination)
             if queue is None:
                 queue = self.queues[sub.destination] = MessageQueue()
@@ -233,6 +242,14 @@ class Router:
             return
         sub.active = False
         if sub.kind is Kind.QUEUE:
+            if self.shared is not None:
+                unacked = [m for m, _ in sub.unacked.values()] if sub.unacked else []
+                if sub.unacked:
+                    sub.unacked.clear()
+                if sub.by_mid:
+                    sub.by_mid.clear()
+                self.shared.remove(sub, unacked)
+                return
             queue = self.queues.get(sub.destination)
             if queue is None:
                 return
@@ -256,6 +273,9 @@ class Router:
     ) -> None:
         """Put `messages` (in delivery order, unacknowledged, so still counted in the
         queue's bytes) back at the front of sub's queue."""
+        if self.shared is not None:
+            self.shared.returned(sub, list(messages))
+            return
         queue = self.queues.get(sub.destination)
         if queue is None:   # cannot happen while a message of it is unacked; be safe
             queue = self.queues[sub.destination] = MessageQueue()
@@ -274,6 +294,9 @@ class Router:
         were acknowledged: the queue no longer holds them."""
         if sub.kind is not Kind.QUEUE:
             return
+        if self.shared is not None:
+            self.shared.acknowledged(sub, list(messages))
+            return
         queue = self.queues.get(sub.destination)
         if queue is None:
             return
@@ -285,6 +308,9 @@ class Router:
         """Deliver `message` (QueueFull past a generic queue's bound); True if a
         consumer it reached is congested."""
         if kind is Kind.QUEUE:
+            if self.shared is not None:
+                self.shared.publish(message)
+                return False
             return self._enqueue(message)
         subs = self.topics.get(message.destination)
         if not subs:

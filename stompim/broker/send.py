@@ -25,6 +25,7 @@ from stompim.frames import Frame
 from .context import MAX_SENDS_IN_FLIGHT
 from .core import OWN_ANSWER, SessionCore
 from .destinations import Route
+from .errors import FrameRefused
 from .events import BeginSend
 from .message import STRIPPED_SEND_HEADERS
 from .records import OpenTransactions, first_wins, require
@@ -70,9 +71,14 @@ def perform_send(session: SessionCore, frame: Frame, route: Route) -> Any:
 
 def send_settled(session: SessionCore, token: int, outcome: Any) -> None:
     """The outcome of the handled SEND `token`: RECEIPT headers (stored), a Refusal or
-    Unavailable (refused), or another exception (a bug in the handler: ERROR "internal
-    error").  Ignored when nothing is owed for `token` (the session closed first)."""
-    if isinstance(outcome, BaseException) and not isinstance(outcome, Refusal | Unavailable):
+    Unavailable (refused), a FrameRefused (in its place among the answers: ERROR with
+    its message and close, as for the same frame refused at once: a full shared
+    queue), or another exception (a bug
+    in the handler: ERROR "internal error").  Ignored when nothing is owed for `token`
+    (the session closed first)."""
+    if isinstance(outcome, BaseException) and not isinstance(
+        outcome, Refusal | Unavailable | FrameRefused
+    ):
         if session.pending and token in session.pending:
             log.error("session %s: a handled SEND failed", session.id, exc_info=outcome)
             session.fail(INTERNAL_ERROR_MESSAGE)

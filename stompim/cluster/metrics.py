@@ -1,6 +1,8 @@
-"""The Redis bridge's metrics, read at scrape time from its `BridgeStats`.
+"""The Redis bridge's and the shared queues' metrics, read at scrape time from their
+`BridgeStats` and `QueueStats`.
 
-Call order: `BridgeCollector(bridge)`, then `collect()` per scrape.
+Call order: `BridgeCollector(bridge)` / `QueueCollector(queues)`, then `collect()` per
+scrape.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from stompim.cluster.bridge import RedisBridge
+from stompim.cluster.queues import StreamQueues
 
-__all__ = ["BridgeCollector"]
+__all__ = ["BridgeCollector", "QueueCollector"]
 
 
 class BridgeCollector(Collector):
@@ -62,3 +65,37 @@ class BridgeCollector(Collector):
         yield CounterMetricFamily(
             "stompim_bridge_decode_errors", "Batches from Redis that could not be decoded",
             value=stats.decode_errors)
+
+
+_QUEUE_COUNTERS = (
+    ("stored", "Generic queue messages stored in Redis (a SEND's RECEIPT followed)"),
+    ("send_refused", "Generic queue SENDs refused because Redis did not answer (3001)"),
+    ("full", "Generic queue SENDs refused: the queue, or the number of queues, is full"),
+    ("delivered", "Generic queue messages this node delivered to a subscription"),
+    ("redelivered", "Of those, delivered again (NACK, consumer gone, claimed)"),
+    ("claimed", "Messages taken over from a node that stopped renewing its lease"),
+    ("given_back", "Messages this node gave back to their queue (NACK, consumer gone)"),
+    ("acked", "Generic queue messages acknowledged and removed from Redis by this node"),
+    ("expired", "Generic queue messages dropped after waiting queue_message_ttl_ms"),
+    ("leases_lost", "Delivered messages another node claimed before this one settled them"),
+    ("redis_errors", "Shared queue operations that met a Redis failure (retried or refused)"),
+    ("claim_passes", "Lease renewals and claim scans this node made (one per third of the "
+     "visibility timeout)"),
+)
+
+
+class QueueCollector(Collector):
+    """A prometheus-client collector over one node's StreamQueues."""
+
+    def __init__(self, queues: StreamQueues) -> None:
+        self.queues = queues
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.queues.stats
+        for name, doc in _QUEUE_COUNTERS:
+            yield CounterMetricFamily(f"stompim_shared_queue_{name}", doc,
+                                      value=getattr(stats, name))
+        yield GaugeMetricFamily(
+            "stompim_shared_queue_up",
+            "1 while Redis answers the shared queues, 0 from a failure until a success",
+            value=int(stats.up))

@@ -1,0 +1,643 @@
+"""Generic ``/queue/**`` shared by every node: a Redis stream per queue, one consumer
+group, one group consumer per node.
+
+The contract (docs/queues.md has it for users):
+
+* A SEND is stored (`SEND` script: XADD, refused past `max_queue_depth` entries or
+  `max_queues` non-empty queues) before its RECEIPT; when Redis does not answer the
+  sender gets a refusal RECEIPT (3001) and nothing claims it was stored.
+* A node with subscribers on a queue reads it with XREADGROUP as consumer `node_id`,
+  only as many entries as its subscriptions can take (`prefetch` unacknowledged
+  messages each), and hands each entry to one local subscription (round robin).
+  ``auto``: acknowledged (XACK and XDEL) when delivered.  ``client`` /
+  ``client-individual``: when the client ACKs.
+* NACK, UNSUBSCRIBE, DISCONNECT or a dropped socket give the entry back (`GIVE_BACK`:
+  acknowledged and added again at the tail with ``r`` = redelivered), so any node's
+  consumer takes it next, with the header ``redelivered:true``.
+* A node holds a lease on the entries it delivered and not yet settled: it resets
+  their idle time every third of `visibility_timeout` (`TOUCH`, only while it still
+  owns them).  Every node claims (XAUTOCLAIM) entries idle longer than the visibility
+  timeout (their node died, was killed, or lost Redis for that long) and delivers them
+  as redelivered.  So a message is never lost while Redis keeps it, and is not given
+  to a second consumer while its first consumer's node is alive and reaches Redis.
+* An entry that waited longer than `queue_message_ttl_ms` without being taken is
+  dropped (`EXPIRE`, swept by every node, and checked again when read).
+
+Local memory: at most `prefetch` messages per subscription, and acknowledgements
+waiting for Redis are bounded (reading pauses past `MAX_OUTBOX`).
+
+Call order: `queues = await StreamQueues.open(url, node_id, settings)`,
+`router.shared = queues`, `rules.set_queue_handler(queues)`, `queues.start(clock)`;
+at the end `await queues.close()` after the broker closed (the broker's sessions give
+their messages back first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from stompim.broker.auth import Principal
+from stompim.broker.errors import QueueFull
+from stompim.broker.message import STRIPPED_SEND_HEADERS, Message
+from stompim.broker.router import AckMode, Subscription
+from stompim.errors import Unavailable
+from stompim.rate_limited_log import RateLimitedLog
+
+from . import queue_scripts as scripts
+
+__all__ = ["QueueSettings", "QueueStats", "StreamQueues"]
+
+log = logging.getLogger(__name__)
+_quiet = RateLimitedLog(log)
+
+GROUP = "stompim"
+MAX_OUTBOX = 8192          # acknowledgements and give-backs waiting for Redis
+MAX_SEND_BATCH = 256       # SENDs stored in one round trip
+BLOCK_MS = 1000            # one XREADGROUP waits at most this long (woken sooner)
+MAX_PAUSE = 2.0
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    prefix: str = "stompim"
+    visibility_timeout: float = 30.0
+    prefetch: int = 64
+    max_depth: int = 10000
+    max_queues: int = 10000
+    max_message_bytes: int = 16 * 1024 * 1024
+    ttl: float = 3600.0            # 0: no expiry
+    command_timeout: float = 2.0
+    connect_timeout: float = 1.0
+    pool_max: int = 16
+
+    @property
+    def idle_key_ms(self) -> int:
+        """How long an empty queue's key (stream and group) outlives its last use."""
+        return int(max(self.ttl, 3600.0) * 1000)
+
+
+@dataclass
+class QueueStats:
+    """Counters (mutable on purpose; read by stompim.cluster.metrics)."""
+
+    stored: int = 0
+    send_refused: int = 0      # Redis did not answer: the sender was told
+    full: int = 0
+    delivered: int = 0
+    redelivered: int = 0
+    claimed: int = 0           # taken over from a node that stopped renewing its lease
+    given_back: int = 0
+    acked: int = 0
+    expired: int = 0
+    leases_lost: int = 0       # held entries another node claimed meanwhile
+    redis_errors: int = 0
+    claim_passes: int = 0      # lease renewals and claim scans done (one per keep period)
+    up: bool = True
+
+
+class _Local:
+    """This node's side of one queue: its subscriptions and the entries it holds."""
+
+    __slots__ = ("claim_from", "consumers", "held", "key", "name", "ready", "rr")
+
+    def __init__(self, name: str, key: str) -> None:
+        self.name = name
+        self.key = key
+        self.consumers: list[Subscription] = []
+        self.rr = 0
+        # delivered, unacknowledged (client ack modes): message -> (entry id, sub)
+        self.held: dict[Message, tuple[str, Subscription]] = {}
+        self.ready = False      # the consumer group is known to exist
+        self.claim_from = "0-0"
+
+    def credit(self, prefetch: int) -> int:
+        total = 0
+        for sub in self.consumers:
+            if sub.consumer.is_open:
+                total += prefetch - (len(sub.unacked) if sub.unacked is not None else 0)
+        return max(0, total)
+
+    def next(self, avoid: str, tag: dict[Subscription, str]) -> Subscription | None:
+        n = len(self.consumers)
+        for i in range(n):
+            sub = self.consumers[(self.rr + i) % n]
+            if n > 1 and avoid and tag.get(sub) == avoid:
+                continue
+            if sub.consumer.is_open:
+                self.rr = (self.rr + i + 1) % n
+                return sub
+        return None
+
+
+Op = tuple[str, _Local, list[str], str, str]   # (script, queue, entry ids, avoid, mark)
+
+
+class StreamQueues:
+    """`SharedQueues` (stompim.broker.shared) and the SEND handler of generic queues."""
+
+    def __init__(
+        self, client: aioredis.Redis, reader: aioredis.Redis, node_id: str,
+        settings: QueueSettings,
+    ) -> None:
+        if not node_id:
+            raise ValueError("shared queues need a non-empty node_id")
+        self.client = client
+        self.reader = reader
+        self.node_id = node_id
+        self.settings = settings
+        self.stats = QueueStats()
+        self._set_key = f"{settings.prefix}:queues"
+        self._queues: dict[str, _Local] = {}
+        self._tags: dict[Subscription, str] = {}
+        self._tag_seq = 0
+        self._sends: list[tuple[str, str, bytes, asyncio.Future[Mapping[str, str]]]] = []
+        self._outbox: list[Op] = []
+        self._send_wake = asyncio.Event()
+        self._out_wake = asyncio.Event()
+        self._read_wake = asyncio.Event()
+        self._reader_id: int | None = None
+        self._blocked = False
+        self._unblocking = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._sha: dict[str, str] = {}
+
+    @classmethod
+    async def open(cls, url: str, node_id: str, settings: QueueSettings) -> StreamQueues:
+        """Two clients: a pool for commands and one connection for blocking reads."""
+        client = aioredis.Redis.from_url(
+            url, max_connections=settings.pool_max, socket_timeout=settings.command_timeout,
+            socket_connect_timeout=settings.connect_timeout)
+        reader = aioredis.Redis.from_url(
+            url, single_connection_client=True,
+            socket_timeout=settings.command_timeout + BLOCK_MS / 1000.0,
+            socket_connect_timeout=settings.connect_timeout)
+        try:
+            await client.ping()
+        except BaseException:
+            await client.aclose()
+            await reader.aclose()
+            raise
+        return cls(client, reader, node_id, settings)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for name, coro in (("send", self._send_loop()), ("ack", self._out_loop()),
+                           ("read", self._read_loop()), ("keep", self._keep_loop())):
+            self._tasks.append(loop.create_task(coro, name=f"stompim-queues-{name}"))
+
+    def _key(self, name: str) -> str:
+        return f"{self.settings.prefix}:q:{name}"
+
+    # ------------------------------------------------------------ SEND side
+
+    def handles(self, destination: str) -> bool:
+        return False   # routed by DestinationRules.queue_handler, not by name
+
+    # The rest of DestinationHandler: a queue SUBSCRIBE never reaches a handler (it is
+    # a generic subscription, given to the Router and from there to `add`).
+    async def authorize_subscribe(self, principal: Principal, destination: str) -> None:
+        return None
+
+    def ordered(self, destination: str) -> bool:
+        return False
+
+    async def head(self, principal: Principal, destination: str) -> int:
+        return 0
+
+    async def replay(
+        self, principal: Principal, destination: str, since: int
+    ) -> list[tuple[dict[str, str], bytes]]:
+        return []
+
+    def begin_send(
+        self, principal: Principal, destination: str, headers: Mapping[str, str], body: bytes
+    ) -> asyncio.Future[Mapping[str, str]]:
+        """Store one SEND; the Future resolves with the RECEIPT headers (``message-id``)
+        once Redis has it, or fails (QueueFull: ERROR; Unavailable: refusal 3001)."""
+        size = len(body) + sum(len(k) + len(v) for k, v in headers.items())
+        if size > self.settings.max_message_bytes:
+            raise QueueFull(f"queue {destination} is full ({self.settings.max_message_bytes}"
+                            " bytes)")
+        kept = [(k, v) for k, v in headers.items() if k not in STRIPPED_SEND_HEADERS]
+        future: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        self._sends.append((destination, json.dumps(kept), body, future))
+        self._send_wake.set()
+        return future
+
+    def publish(self, message: Message) -> None:
+        """A server-side publish: stored like a SEND, nobody waits for it."""
+        future: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)
+        self._sends.append((message.destination, json.dumps(list(message.headers)),
+                            message.body, future))
+        self._send_wake.set()
+
+    async def _send_loop(self) -> None:
+        s = self.settings
+        while True:
+            await self._send_wake.wait()
+            self._send_wake.clear()
+            while self._sends:
+                batch = [b for b in self._sends[:MAX_SEND_BATCH] if not b[3].done()]
+                del self._sends[:MAX_SEND_BATCH]
+                if not batch:
+                    continue
+                try:
+                    sha = await self._script(scripts.SEND)
+                    pipe = self.client.pipeline(transaction=False)
+                    for name, headers, body, _ in batch:
+                        pipe.evalsha(sha, 2, self._key(name), self._set_key, name,
+                                     s.max_depth, s.max_queues, headers, body)
+                    results = await asyncio.wait_for(
+                        pipe.execute(raise_on_error=False), s.command_timeout)
+                except (RedisError, OSError, TimeoutError) as exc:
+                    self._down(exc)
+                    for *_, future in batch:
+                        self.stats.send_refused += 1
+                        if not future.done():
+                            future.set_exception(Unavailable(
+                                "redis", "the queue store did not answer in time; the "
+                                "message may not be stored, send it again"))
+                    continue
+                self.stats.up = True
+                for (name, _, _, future), result in zip(batch, results, strict=True):
+                    self._settle_send(name, future, result)
+            if self._closed:
+                return
+
+    def _settle_send(self, name: str, future: asyncio.Future[Mapping[str, str]],
+                     result: Any) -> None:
+        if future.done():
+            return
+        if isinstance(result, bytes):
+            self.stats.stored += 1
+            future.set_result({"message-id": result.decode()})
+        elif result == -1:
+            self.stats.full += 1
+            future.set_exception(QueueFull(f"queue {name} is full"))
+        elif result == -2:
+            self.stats.full += 1
+            future.set_exception(QueueFull(
+                f"too many queues ({self.settings.max_queues}): {name} refused"))
+        else:
+            self.stats.send_refused += 1
+            _quiet.warning("send", "storing a queue message failed: %r", result)
+            future.set_exception(Unavailable("redis", "the queue store refused the message"))
+
+    # ------------------------------------------------------- subscriptions
+
+    def add(self, sub: Subscription) -> None:
+        local = self._queues.get(sub.destination)
+        if local is None:
+            local = self._queues[sub.destination] = _Local(
+                sub.destination, self._key(sub.destination))
+        local.consumers.append(sub)
+        self._tag_seq += 1
+        self._tags[sub] = f"{self.node_id}/{self._tag_seq}"
+        self._wake_reader()
+
+    def remove(self, sub: Subscription, unacked: Sequence[Message]) -> None:
+        local = self._queues.get(sub.destination)
+        self._tags.pop(sub, None)
+        if local is None:
+            return
+        if sub in local.consumers:
+            local.consumers.remove(sub)
+        self._give_back(local, unacked, "", "1")
+        for message, (_, holder) in list(local.held.items()):
+            if holder is sub:   # delivered after the session stopped listing it
+                self._give_back(local, [message], "", "1")
+        if not local.consumers and not local.held:
+            self._queues.pop(sub.destination, None)
+
+    def acknowledged(self, sub: Subscription, messages: Sequence[Message]) -> None:
+        local = self._queues.get(sub.destination)
+        if local is None:
+            return
+        ids = [held[0] for m in messages if (held := local.held.pop(m, None)) is not None]
+        if ids:
+            self._post(("ack", local, ids, "", ""))
+        self._wake_reader()
+        if not local.consumers and not local.held:
+            self._queues.pop(sub.destination, None)
+
+    def returned(self, sub: Subscription, messages: Sequence[Message]) -> None:
+        local = self._queues.get(sub.destination)
+        if local is not None:
+            self._give_back(local, messages, self._tags.get(sub, ""), "1")
+            self._wake_reader()
+
+    def _give_back(self, local: _Local, messages: Sequence[Message], avoid: str,
+                   mark: str) -> None:
+        ids = [held[0] for m in messages if (held := local.held.pop(m, None)) is not None]
+        if ids:
+            self._post(("give", local, ids, avoid, mark))
+
+    def _post(self, op: Op) -> None:
+        self._outbox.append(op)
+        self._out_wake.set()
+
+    # ------------------------------------------------------------ delivery
+
+    def _arrived(self, local: _Local, entries: Sequence[Any], claimed: bool) -> None:
+        """Hand entries read (or claimed) from the stream to local subscriptions."""
+        ttl_ms = self.settings.ttl * 1000.0
+        now_ms = time.time() * 1000.0
+        held_ids = {entry_id for entry_id, _ in local.held.values()} if claimed else ()
+        expired: list[str] = []
+        back: list[str] = []
+        acks: list[str] = []
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if not fields or entry_id in held_ids:
+                continue
+            if ttl_ms and not claimed and _millis(entry_id) < now_ms - ttl_ms:
+                expired.append(entry_id)
+                continue
+            avoid = fields.get(b"a", b"").decode()
+            sub = local.next(avoid, self._tags)
+            if sub is None or (avoid and self._tags.get(sub) == avoid):
+                back.append(entry_id)   # none here, or only the one that NACKed it: it
+                continue                # goes back once more without the tag (any node)
+            try:
+                pairs = json.loads(fields.get(b"h", b"[]"))
+                headers = tuple((str(k), str(v)) for k, v in pairs)
+            except (ValueError, TypeError):
+                headers = ()
+            first = fields.get(b"i", raw_id)
+            message_id = first.decode() if isinstance(first, bytes) else str(first)
+            message = Message(local.name, (*headers, ("message-id", message_id)),
+                              fields.get(b"b", b""), self.node_id)
+            redelivered = claimed or fields.get(b"r") == b"1"
+            if sub.ack_mode is AckMode.AUTO:
+                acks.append(entry_id)
+            else:
+                local.held[message] = (entry_id, sub)
+            self.stats.delivered += 1
+            if redelivered:
+                self.stats.redelivered += 1
+            sub.consumer.deliver(sub, message, redelivered)
+        if acks:
+            self._post(("ack", local, acks, "", ""))
+        if expired:
+            self.stats.expired += len(expired)
+            self._post(("ack", local, expired, "", ""))
+        if back:
+            self._post(("give", local, back, "", ""))
+
+    # ------------------------------------------------------------ the reader
+
+    def _wake_reader(self) -> None:
+        self._read_wake.set()
+        if self._blocked and not self._unblocking and self._reader_id is not None:
+            self._unblocking = True
+            asyncio.get_running_loop().create_task(self._unblock())
+
+    async def _unblock(self) -> None:
+        """CLIENT UNBLOCK the reader's XREADGROUP so it reads the new set of queues; a
+        read not yet blocked in Redis is tried again shortly (bounded by BLOCK_MS)."""
+        try:
+            deadline = time.monotonic() + BLOCK_MS / 1000.0
+            while self._blocked and self._read_wake.is_set() and time.monotonic() < deadline:
+                if await self.client.client_unblock(self._reader_id or 0):
+                    return
+                await asyncio.sleep(0.002)
+        except (RedisError, OSError):
+            pass
+        finally:
+            self._unblocking = False
+
+    def _readable(self) -> tuple[dict[str, _Local], int]:
+        prefetch = self.settings.prefetch
+        ready: dict[str, _Local] = {}
+        count = prefetch
+        if sum(len(op[2]) for op in self._outbox) >= MAX_OUTBOX:
+            return ready, 0
+        for local in self._queues.values():
+            credit = local.credit(prefetch)
+            if credit > 0:
+                ready[local.key] = local
+                count = min(count, credit)
+        return ready, count
+
+    async def _ensure_groups(self, queues: Sequence[_Local]) -> None:
+        missing = [q for q in queues if not q.ready]
+        if not missing:
+            return
+        sha = await self._script(scripts.ENSURE_GROUP)
+        pipe = self.client.pipeline(transaction=False)
+        for local in missing:
+            pipe.evalsha(sha, 1, local.key, GROUP, self.settings.idle_key_ms)
+        await pipe.execute()
+        for local in missing:
+            local.ready = True
+
+    async def _read_loop(self) -> None:
+        pause = 0.05
+        while not self._closed:
+            self._read_wake.clear()
+            ready, count = self._readable()
+            if not ready:
+                await self._read_wake.wait()
+                continue
+            try:
+                await self._ensure_groups(list(ready.values()))
+                if self._reader_id is None:
+                    self._reader_id = int(await self.reader.client_id())
+                if self._read_wake.is_set():
+                    continue
+                self._blocked = True
+                reply: Any
+                try:
+                    reply = await self.reader.xreadgroup(
+                        GROUP, self.node_id, dict.fromkeys(ready, ">"), count=count,
+                        block=BLOCK_MS)
+                finally:
+                    self._blocked = False
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
+                    for local in ready.values():
+                        local.ready = False
+                    continue
+                self._down(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+                continue
+            except (RedisError, OSError) as exc:
+                self._reader_id = None
+                self._down(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+                continue
+            pause = 0.05
+            for key, entries in reply or ():
+                target = ready.get(key.decode() if isinstance(key, bytes) else str(key))
+                if target is not None:
+                    self._arrived(target, entries, claimed=False)
+
+    # ------------------------------------------------- acks and give-backs
+
+    async def _out_loop(self) -> None:
+        pause = 0.05
+        s = self.settings
+        while True:
+            await self._out_wake.wait()
+            self._out_wake.clear()
+            while self._outbox:
+                ops = self._outbox[:64]
+                try:
+                    ack = await self._script(scripts.ACK)
+                    give = await self._script(scripts.GIVE_BACK)
+                    pipe = self.client.pipeline(transaction=False)
+                    for kind, local, ids, avoid, mark in ops:
+                        if kind == "ack":
+                            pipe.evalsha(ack, 2, local.key, self._set_key, GROUP, local.name,
+                                         s.idle_key_ms, *ids)
+                        else:
+                            pipe.evalsha(give, 2, local.key, self._set_key, GROUP,
+                                         self.node_id, local.name, avoid, mark, *ids)
+                    results = await asyncio.wait_for(pipe.execute(), s.command_timeout)
+                except (RedisError, OSError, TimeoutError) as exc:
+                    self._down(exc)
+                    if self._closed:
+                        return
+                    await asyncio.sleep(pause)   # kept: retried until Redis answers
+                    pause = min(pause * 2, MAX_PAUSE)
+                    continue
+                pause = 0.05
+                del self._outbox[:len(ops)]
+                for (kind, _, ids, _, _), result in zip(ops, results, strict=True):
+                    if kind == "ack":
+                        self.stats.acked += len(ids)
+                    else:
+                        self.stats.given_back += int(result)
+                self._wake_reader()
+            if self._closed:
+                return
+
+    # ------------------------------------------------ leases, claims, expiry
+
+    async def _keep_loop(self) -> None:
+        period = max(0.02, self.settings.visibility_timeout / 3.0)
+        next_expiry = 0.0
+        while not self._closed:
+            await asyncio.sleep(period)
+            try:
+                await self._touch()
+                await self._claim()
+                self.stats.claim_passes += 1
+                if self.settings.ttl and time.monotonic() >= next_expiry:
+                    next_expiry = time.monotonic() + min(60.0, max(1.0, self.settings.ttl / 10))
+                    await self._expire()
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._down(exc)
+
+    async def _touch(self) -> None:
+        sha = await self._script(scripts.TOUCH)
+        for local in list(self._queues.values()):
+            by_id = {entry_id: message for message, (entry_id, _) in local.held.items()}
+            if not by_id:
+                continue
+            ids = list(by_id)
+            for start in range(0, len(ids), 256):
+                lost = await asyncio.wait_for(self.client.evalsha(
+                    sha, 1, local.key, GROUP, self.node_id, *ids[start:start + 256]),
+                    self.settings.command_timeout)
+                for raw in lost or ():
+                    entry_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    local.held.pop(by_id[entry_id], None)
+                    self.stats.leases_lost += 1
+                    _quiet.warning("lease", "queue %s: entry %s was claimed by another node "
+                                   "(this node did not renew its lease in time)",
+                                   local.name, entry_id)
+
+    async def _claim(self) -> None:
+        """Take over entries whose node stopped renewing their lease (XAUTOCLAIM), as
+        many as the local subscriptions can take."""
+        idle_ms = int(self.settings.visibility_timeout * 1000)
+        for local in list(self._queues.values()):
+            credit = local.credit(self.settings.prefetch)
+            if credit <= 0 or not local.ready:
+                continue
+            reply = await asyncio.wait_for(self.client.xautoclaim(
+                local.key, GROUP, self.node_id, idle_ms, start_id=local.claim_from,
+                count=credit), self.settings.command_timeout)
+            cursor, entries = reply[0], reply[1]
+            local.claim_from = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+            if entries:
+                self.stats.claimed += sum(1 for _, fields in entries if fields)
+                self._arrived(local, entries, claimed=True)
+
+    async def _expire(self) -> None:
+        s = self.settings
+        sha = await self._script(scripts.EXPIRE)
+        deadline = str(int(time.time() * 1000 - s.ttl * 1000))
+        cursor: int = 0
+        while True:
+            cursor, names = await self.client.sscan(self._set_key, cursor, count=100)
+            if names:
+                decoded = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+                keys = [self._key(n) for n in decoded]
+                dropped = await asyncio.wait_for(self.client.evalsha(
+                    sha, 1 + len(keys), self._set_key, *keys, GROUP, deadline, 1000,
+                    s.idle_key_ms, *decoded), s.command_timeout)
+                self.stats.expired += int(dropped)
+            if not cursor:
+                return
+
+    # ------------------------------------------------------------- helpers
+
+    async def _script(self, source: str) -> str:
+        sha = self._sha.get(source)
+        if sha is None:
+            sha = self._sha[source] = str(await self.client.script_load(source))
+        return sha
+
+    def _down(self, exc: BaseException) -> None:
+        self.stats.redis_errors += 1
+        self.stats.up = False
+        self._sha.clear()   # Redis may have restarted without its script cache
+        _quiet.warning("redis", "shared queues: Redis failed (%s)", exc)
+
+    async def close(self, flush_timeout: float = 2.0) -> None:
+        """Flush the acknowledgements and give-backs (bounded), then stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._out_wake.set()
+        self._send_wake.set()
+        out = [t for t in self._tasks if t.get_name().endswith("-ack")]
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.gather(*out), flush_timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for *_, future in self._sends:
+            if not future.done():
+                future.set_exception(Unavailable("redis", "the node is shutting down"))
+        self._sends.clear()
+        await self.reader.aclose()
+        await self.client.aclose()
+
+
+def _millis(entry_id: str) -> int:
+    head = entry_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _consume(future: asyncio.Future[Mapping[str, str]]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        _quiet.warning("publish", "a server message for a queue was not stored: %s",
+                       future.exception())

@@ -1,0 +1,256 @@
+"""Generic /queue/** shared by two real node processes over the real Redis (streams and
+one consumer group): each message to exactly one consumer over both nodes, a killed
+node's unacknowledged messages redelivered by the other after the visibility timeout, a
+NACK crossing nodes, the queue caps and TTL, and stomp.py as a consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import stomp
+from stompclient import StompClient
+
+from stompim.frames import Command, Frame
+
+from ._queuenodes import QueueNode
+
+pytestmark = [pytest.mark.redis]
+
+VISIBILITY_MS = "1000"
+
+
+class Nodes:
+    def __init__(self, tmp: Path, redis_url: str, prefix: str) -> None:
+        self.tmp, self.redis_url, self.prefix = tmp, redis_url, prefix
+        self.started: list[QueueNode] = []
+
+    async def start(self, node_id: str, **settings: str) -> QueueNode:
+        settings.setdefault("redis_queue_visibility_timeout_ms", VISIBILITY_MS)
+        settings.setdefault("redis_queue_prefetch", "8")
+        node = QueueNode(self.tmp, node_id, self.redis_url, self.prefix, **settings)
+        self.started.append(node)
+        return await node.start()
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, redis_url: str, kv_prefix: str,
+                redis_kv: object) -> AsyncIterator[Nodes]:
+    """`redis_kv` shares the prefix: its teardown deletes the nodes' keys."""
+    group = Nodes(tmp_path, redis_url, kv_prefix)
+    try:
+        yield group
+    finally:
+        while CLIENTS:
+            await CLIENTS.pop().close()
+        await asyncio.gather(*(node.stop() for node in group.started))
+
+
+CLIENTS: list[StompClient] = []
+
+
+async def client(node: QueueNode) -> StompClient:
+    c = await StompClient.tcp(node.tcp_port)
+    CLIENTS.append(c)
+    reply = await c.connect(login="")
+    assert reply.command is Command.CONNECTED, reply
+    return c
+
+
+async def collect(c: StompClient, into: list[Frame], until: Callable[[], bool]) -> None:
+    while not until():
+        frame = await c.frame(timeout=10.0)
+        assert frame.command is Command.MESSAGE, frame
+        into.append(frame)
+
+
+async def test_messages_spread_over_two_nodes_each_delivered_once(nodes: Nodes) -> None:
+    a, b = await nodes.start("qa"), await nodes.start("qb")
+    ca, cb = await client(a), await client(b)
+    await ca.subscribe("/queue/work", ack="auto")
+    await cb.subscribe("/queue/work", ack="client-individual")
+    pa, pb = await client(a), await client(b)
+    n = 300
+    sent = []
+    for i in range(n):
+        receipt = await (pa if i % 2 else pb).send("/queue/work", f"m{i}".encode(),
+                                                    receipt=f"r{i}", job=str(i))
+        assert receipt is not None and receipt.get("message-id"), receipt
+        sent.append(f"m{i}")
+    got_a: list[Frame] = []
+    got_b: list[Frame] = []
+    total = lambda: len(got_a) + len(got_b) >= n  # noqa: E731
+    acker = asyncio.create_task(_ack_all(cb, got_b, total))
+    await asyncio.gather(collect(ca, got_a, total), acker)
+    bodies = [f.body.decode() for f in got_a + got_b]
+    assert sorted(bodies) == sorted(sent)          # each exactly once, over both nodes
+    assert got_a and got_b                         # both nodes' consumers took some
+    assert {f.get("job") for f in got_a + got_b} == {str(i) for i in range(n)}
+    async with aioredis.Redis.from_url(nodes.redis_url) as r:
+        key = f"{nodes.prefix}:q:/queue/work"
+        async with asyncio.timeout(10):
+            while await r.xlen(key):   # every ACK reached Redis: the stream is empty
+                await asyncio.sleep(0.05)
+
+
+async def _ack_all(c: StompClient, into: list[Frame], done: Callable[[], bool]) -> None:
+    while not done():
+        try:
+            frame = await c.frame(timeout=0.5)
+        except (TimeoutError, AssertionError):
+            continue
+        assert frame.command is Command.MESSAGE
+        into.append(frame)
+        await c.send_frame("ACK", {"id": frame.get("ack") or ""})
+
+
+async def _claim_passes(node: QueueNode, http: aiohttp.ClientSession) -> float:
+    return (await node.metrics(http)).value("stompim_shared_queue_claim_passes_total")
+
+
+async def _passes(node: QueueNode, http: aiohttp.ClientSession, more: int) -> None:
+    """Until `node` made `more` lease-and-claim passes (events of the node itself)."""
+    start = await _claim_passes(node, http)
+    async with asyncio.timeout(20):
+        while await _claim_passes(node, http) < start + more:
+            await asyncio.sleep(0.05)
+
+
+async def test_killed_node_unacked_messages_go_to_the_other_node(nodes: Nodes) -> None:
+    a, b = await nodes.start("qa"), await nodes.start("qb")
+    holder = await client(a)
+    await holder.subscribe("/queue/jobs", ack="client")
+    producer = await client(b)
+    for i in range(5):
+        await producer.send("/queue/jobs", f"job{i}".encode(), receipt=f"r{i}")
+    held = await holder.messages(5)
+    assert all(f.get("redelivered") is None for f in held)
+    ids = {f.get("message-id") for f in held}
+    other = await client(b)
+    await other.subscribe("/queue/jobs", ack="client-individual")
+    async with aiohttp.ClientSession() as http:
+        # A is alive and holds them: B passes its claim scan several times (three
+        # visibility timeouts) and takes none of them
+        await _passes(b, http, 9)
+    assert (await other.frame_or_eof(timeout=0.05)) is None
+    await a.kill()
+    again = await other.messages(5, timeout=15.0)
+    assert {f.get("message-id") for f in again} == ids
+    assert sorted(f.body for f in again) == sorted(f.body for f in held)
+    assert all(f.get("redelivered") == "true" for f in again)
+    for frame in again:
+        await other.send_frame("ACK", {"id": frame.get("ack") or "", "receipt": "ack"})
+        await other.receipt("ack")
+
+
+async def test_nack_goes_to_a_consumer_on_the_other_node(nodes: Nodes) -> None:
+    a, b = await nodes.start("qa"), await nodes.start("qb")
+    first = await client(a)
+    await first.subscribe("/queue/n", ack="client-individual")
+    producer = await client(a)
+    await producer.send("/queue/n", b"only", receipt="r")
+    frame = await first.frame()
+    second = await client(b)
+    await second.subscribe("/queue/n", ack="client-individual")
+    await first.send_frame("NACK", {"id": frame.get("ack") or "", "receipt": "nack"})
+    await first.receipt("nack")
+    redelivered = await second.frame(timeout=10.0)
+    assert redelivered.command is Command.MESSAGE and redelivered.body == b"only"
+    assert redelivered.get("redelivered") == "true"
+    assert redelivered.get("message-id") == frame.get("message-id")
+    await second.send_frame("ACK", {"id": redelivered.get("ack") or "", "receipt": "ok"})
+    await second.receipt("ok")
+    assert (await first.frame_or_eof(timeout=0.05)) is None
+
+
+async def test_depth_and_queue_count_caps_refuse_with_error(nodes: Nodes) -> None:
+    a = await nodes.start("qa", stomp_max_queue_depth="3", stomp_max_queues="2")
+    p = await client(a)
+    for i in range(3):
+        await p.send("/queue/cap1", b"x", receipt=f"r{i}")
+    await p.send_frame("SEND", {"destination": "/queue/cap1", "receipt": "over"}, b"x")
+    error = await p.frame()
+    assert error.command is Command.ERROR and "queue /queue/cap1 is full" in (
+        error.get("message") or ""), error
+    assert error.get("receipt-id") == "over"
+    q = await client(a)
+    await q.send("/queue/cap2", b"x", receipt="c2")
+    await q.send_frame("SEND", {"destination": "/queue/cap3", "receipt": "c3"}, b"x")
+    error = await q.frame()
+    assert error.command is Command.ERROR and "too many queues" in (error.get("message") or "")
+    consumer = await client(a)     # the node stays up and serves
+    await consumer.subscribe("/queue/cap2")
+    assert (await consumer.frame()).body == b"x"
+
+
+async def test_ttl_drops_messages_nobody_took(nodes: Nodes) -> None:
+    a = await nodes.start("qa", stomp_queue_message_ttl_ms="1000",
+                          redis_queue_visibility_timeout_ms="300")
+    p = await client(a)
+    for i in range(3):
+        await p.send("/queue/old", f"stale{i}".encode(), receipt=f"r{i}")
+    async with aioredis.Redis.from_url(nodes.redis_url) as r:
+        key = f"{nodes.prefix}:q:/queue/old"
+        async with asyncio.timeout(15):
+            while await r.xlen(key):   # the node's sweep deletes what waited too long
+                await asyncio.sleep(0.05)
+    await p.send("/queue/old", b"fresh", receipt="fresh")
+    c = await client(a)
+    await c.subscribe("/queue/old")
+    assert (await c.frame()).body == b"fresh"   # the stale ones are gone, not first
+    async with aiohttp.ClientSession() as http:
+        assert (await a.metrics(http)).value("stompim_shared_queue_expired_total") >= 3
+
+
+class _Listener(stomp.ConnectionListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.frames: list[stomp.utils.Frame] = []
+        self.arrived = threading.Event()
+
+    def on_message(self, frame: stomp.utils.Frame) -> None:
+        self.frames.append(frame)
+        self.arrived.set()
+
+
+async def test_stomppy_consumer_gets_what_a_closed_session_left(nodes: Nodes) -> None:
+    """A stomp.py client (client-individual) on node B takes the messages a session on
+    node A held unacknowledged when it disconnected, marked redelivered."""
+    a, b = await nodes.start("qa"), await nodes.start("qb")
+    leaving = await client(a)
+    await leaving.subscribe("/queue/handover", ack="client-individual")
+    producer = await client(a)
+    for i in range(3):
+        await producer.send("/queue/handover", f"h{i}".encode(), receipt=f"r{i}")
+    held = await leaving.messages(3)
+    conn = stomp.Connection12([("127.0.0.1", b.tcp_port)])
+    listener = _Listener()
+    conn.set_listener("l", listener)
+    await asyncio.to_thread(conn.connect, wait=True)
+    try:
+        await asyncio.to_thread(conn.subscribe, "/queue/handover", "s1",
+                                ack="client-individual")
+        await leaving.send_frame("DISCONNECT", {"receipt": "bye"})
+        await leaving.receipt("bye")
+
+        def three() -> bool:
+            while len(listener.frames) < 3:
+                listener.arrived.clear()
+                if len(listener.frames) >= 3:
+                    break
+                if not listener.arrived.wait(15):
+                    return False
+            return True
+
+        assert await asyncio.to_thread(three)
+        got = listener.frames
+        assert sorted(f.body for f in got) == sorted(f.body.decode() for f in held)
+        assert all(f.headers.get("redelivered") == "true" for f in got)
+        for f in got:
+            await asyncio.to_thread(conn.ack, f.headers["ack"])
+    finally:
+        await asyncio.to_thread(conn.disconnect)
