@@ -65,6 +65,7 @@ MAX_OUTBOX = 8192          # acknowledgements and give-backs waiting for Redis
 MAX_SEND_BATCH = 256       # SENDs stored in one round trip
 BLOCK_MS = 1000            # one XREADGROUP waits at most this long (woken sooner)
 MAX_PAUSE = 2.0
+NACK_PAUSE = 0.1           # a node whose only consumer NACKed stays off the queue so long
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class QueueStats:
 class _Local:
     """This node's side of one queue: its subscriptions and the entries it holds."""
 
-    __slots__ = ("claim_from", "consumers", "held", "key", "name", "ready", "rr")
+    __slots__ = ("claim_from", "consumers", "held", "key", "name", "paused", "ready", "rr")
 
     def __init__(self, name: str, key: str) -> None:
         self.name = name
@@ -119,6 +120,7 @@ class _Local:
         self.held: dict[Message, tuple[str, Subscription]] = {}
         self.ready = False      # the consumer group is known to exist
         self.claim_from = "0-0"
+        self.paused = 0.0       # loop time until which this node does not read the queue
 
     def credit(self, prefetch: int) -> int:
         total = 0
@@ -167,7 +169,7 @@ class StreamQueues:
         self._read_wake = asyncio.Event()
         self._reader_id: int | None = None
         self._blocked = False
-        self._unblocking = False
+        self._unblocking: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._sha: dict[str, str] = {}
@@ -333,8 +335,14 @@ class StreamQueues:
             self._queues.pop(sub.destination, None)
 
     def returned(self, sub: Subscription, messages: Sequence[Message]) -> None:
+        """NACK: back to the queue for another consumer.  When `sub` is this node's only
+        consumer of it, the node stops reading the queue for NACK_PAUSE (its reader is
+        unblocked before the entries go back), so a consumer on another node, waiting
+        in its read, takes them; with none anywhere they come back here after it."""
         local = self._queues.get(sub.destination)
         if local is not None:
+            if all(other is sub or not other.consumer.is_open for other in local.consumers):
+                local.paused = asyncio.get_running_loop().time() + NACK_PAUSE
             self._give_back(local, messages, self._tags.get(sub, ""), "1")
             self._wake_reader()
 
@@ -400,9 +408,8 @@ class StreamQueues:
 
     def _wake_reader(self) -> None:
         self._read_wake.set()
-        if self._blocked and not self._unblocking and self._reader_id is not None:
-            self._unblocking = True
-            asyncio.get_running_loop().create_task(self._unblock())
+        if self._blocked and self._unblocking is None and self._reader_id is not None:
+            self._unblocking = asyncio.get_running_loop().create_task(self._unblock())
 
     async def _unblock(self) -> None:
         """CLIENT UNBLOCK the reader's XREADGROUP so it reads the new set of queues; a
@@ -416,20 +423,27 @@ class StreamQueues:
         except (RedisError, OSError):
             pass
         finally:
-            self._unblocking = False
+            self._unblocking = None
 
-    def _readable(self) -> tuple[dict[str, _Local], int]:
+    def _readable(self) -> tuple[dict[str, _Local], int, float]:
+        """The queues to read, how many entries each, and the loop time a paused
+        queue becomes readable again (inf: none is paused)."""
         prefetch = self.settings.prefetch
         ready: dict[str, _Local] = {}
         count = prefetch
+        resume = float("inf")
         if sum(len(op[2]) for op in self._outbox) >= MAX_OUTBOX:
-            return ready, 0
+            return ready, 0, resume
+        now = asyncio.get_running_loop().time()
         for local in self._queues.values():
+            if local.paused > now:
+                resume = min(resume, local.paused)
+                continue
             credit = local.credit(prefetch)
             if credit > 0:
                 ready[local.key] = local
                 count = min(count, credit)
-        return ready, count
+        return ready, count, resume
 
     async def _ensure_groups(self, queues: Sequence[_Local]) -> None:
         missing = [q for q in queues if not q.ready]
@@ -447,9 +461,14 @@ class StreamQueues:
         pause = 0.05
         while not self._closed:
             self._read_wake.clear()
-            ready, count = self._readable()
+            ready, count, resume = self._readable()
             if not ready:
-                await self._read_wake.wait()
+                if resume == float("inf"):
+                    await self._read_wake.wait()
+                else:
+                    delay = resume - asyncio.get_running_loop().time()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._read_wake.wait(), max(0.001, delay))
                 continue
             try:
                 await self._ensure_groups(list(ready.values()))
@@ -496,6 +515,9 @@ class StreamQueues:
             self._out_wake.clear()
             while self._outbox:
                 ops = self._outbox[:64]
+                unblocking = self._unblocking
+                if unblocking is not None and any(op[0] == "give" and op[3] for op in ops):
+                    await asyncio.shield(unblocking)   # NACK: the reader is off the queue
                 try:
                     ack = await self._script(scripts.ACK)
                     give = await self._script(scripts.GIVE_BACK)
