@@ -40,8 +40,7 @@ async def start_node(workdir: Path, node_id: str, redis_url: str, prefix: str
                STOMPIM_SERVER_WS_PORT="0", STOMPIM_SERVER_TCP_PORT="0",
                STOMPIM_SERVER_NODE_ID=node_id, STOMPIM_REDIS_URL=redis_url,
                STOMPIM_REDIS_CHANNEL_PREFIX=prefix, STOMPIM_STOMP_ALLOW_ANONYMOUS="true",
-               STOMPIM_DATABASE_URL=f"sqlite:///{workdir / (node_id + '.db')}",
-               STOMPIM_LOG_LEVEL="WARNING")
+               STOMPIM_DATABASE_URL=f"sqlite:///{workdir / (node_id + '.db')}")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stompim", "serve", cwd=workdir, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

@@ -16,28 +16,38 @@ from __future__ import annotations
 __all__ = ["ACK", "ENSURE_GROUP", "EXPIRE", "GIVE_BACK", "SEND", "TOUCH"]
 
 SEND = """
--- KEYS: stream, queue set.  ARGV: name, max depth, max queues, headers, body.
--- -1: the queue is full; -2: too many queues; else the entry id.
+-- KEYS: stream, queue set.  ARGV: name, max depth, max queues, then headers and body
+-- of each message, in order.  One answer per message: its entry id, or -1 (the queue
+-- is full) or -2 (too many queues).
 local len = redis.call('XLEN', KEYS[1])
-if len == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
-  if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+local known = len > 0 or redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1
+local depth = tonumber(ARGV[2])
+local out = {}
+for i = 4, #ARGV, 2 do
+  if not known and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+    out[#out + 1] = -2
+  elseif len >= depth then
+    out[#out + 1] = -1
+  else
+    out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', depth, '*',
+                               'h', ARGV[i], 'b', ARGV[i + 1])
+    len = len + 1
+    if not known then
+      redis.call('SADD', KEYS[2], ARGV[1])
+      known = true
+    end
+  end
 end
-if len >= tonumber(ARGV[2]) then return -1 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'h', ARGV[4], 'b', ARGV[5])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('PERSIST', KEYS[1])
-return id
+if known then redis.call('PERSIST', KEYS[1]) end
+return out
 """
 
 ACK = """
 -- KEYS: stream, queue set.  ARGV: group, name, idle key ms, entry ids...
 -- Consumed (or expired): out of the group's pending list and out of the stream.  An
 -- emptied queue leaves the set and its key lapses after the idle time (a SEND keeps it).
-local n = 0
-for i = 4, #ARGV do
-  n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
-end
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 4))
 if redis.call('XLEN', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])

@@ -255,12 +255,18 @@ class StreamQueues:
                 del self._sends[:MAX_SEND_BATCH]
                 if not batch:
                     continue
+                by_queue: dict[str, list[tuple[str, bytes, asyncio.Future[Mapping[str, str]]]]]
+                by_queue = {}
+                for name, headers, body, future in batch:
+                    by_queue.setdefault(name, []).append((headers, body, future))
                 try:
                     sha = await self._script(scripts.SEND)
                     pipe = self.client.pipeline(transaction=False)
-                    for name, headers, body, _ in batch:
-                        pipe.evalsha(sha, 2, self._key(name), self._set_key, name,
-                                     s.max_depth, s.max_queues, headers, body)
+                    for name, items in by_queue.items():   # one script per queue, in order
+                        args: list[str | bytes | int] = [name, s.max_depth, s.max_queues]
+                        for headers, body, _ in items:
+                            args.extend((headers, body))
+                        pipe.evalsha(sha, 2, self._key(name), self._set_key, *args)
                     results = await asyncio.wait_for(
                         pipe.execute(raise_on_error=False), s.command_timeout)
                 except (RedisError, OSError, TimeoutError) as exc:
@@ -273,8 +279,11 @@ class StreamQueues:
                                 "message may not be stored, send it again"))
                     continue
                 self.stats.up = True
-                for (name, _, _, future), result in zip(batch, results, strict=True):
-                    self._settle_send(name, future, result)
+                for (name, items), answers in zip(by_queue.items(), results, strict=True):
+                    if not isinstance(answers, list):
+                        answers = [answers] * len(items)
+                    for (_, _, future), result in zip(items, answers, strict=True):
+                        self._settle_send(name, future, result)
             if self._closed:
                 return
 
@@ -330,7 +339,8 @@ class StreamQueues:
         ids = [held[0] for m in messages if (held := local.held.pop(m, None)) is not None]
         if ids:
             self._post(("ack", local, ids, "", ""))
-        self._wake_reader()
+        if local.credit(self.settings.prefetch) <= len(messages):
+            self._wake_reader()   # it had no credit before this ACK: read again
         if not local.consumers and not local.held:
             self._queues.pop(sub.destination, None)
 
@@ -538,13 +548,15 @@ class StreamQueues:
                     pause = min(pause * 2, MAX_PAUSE)
                     continue
                 pause = 0.05
+                was_full = sum(len(op[2]) for op in self._outbox) >= MAX_OUTBOX
                 del self._outbox[:len(ops)]
                 for (kind, _, ids, _, _), result in zip(ops, results, strict=True):
                     if kind == "ack":
                         self.stats.acked += len(ids)
                     else:
                         self.stats.given_back += int(result)
-                self._wake_reader()
+                if was_full:
+                    self._wake_reader()   # reading paused on a full outbox
             if self._closed:
                 return
 
