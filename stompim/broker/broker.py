@@ -52,9 +52,8 @@ from .listeners import SessionEvents, SessionListener
 from .memory import HeapTrimmer
 from .message import Headers
 from .publisher import Bridge, BrokerPublisher, LocalBridge
-from .router import Router, queue_limits
+from .router import Router, SharedQueues, queue_limits
 from .session import SHUTDOWN_MESSAGE, Session
-from .shared import SharedQueues
 from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server

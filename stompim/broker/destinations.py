@@ -18,7 +18,7 @@ Kinds (DESIGN.md "Destinations"):
 * any other prefix: refused ("unknown destination").
 
 A generic queue SEND is routed to `queue_handler` when one is set (the node's queues are
-shared with other nodes, stompim.broker.shared): it is stored there before its RECEIPT.
+shared with other nodes, stompim.broker.router.SharedQueues): it is stored there before its RECEIPT.
 
 Prefixes, as Spring configures them (`setApplicationDestinationPrefixes`,
 `setUserDestinationPrefix`; config `stomp.application_destination_prefixes` and

@@ -8,7 +8,7 @@ Queues (generic ``/queue/**``) hold messages while no consumer is there, give ea
 message to one consumer (round robin), and take back unacknowledged messages when a
 consumer NACKs or leaves.
 
-With `shared` set (stompim.broker.shared, a Redis-backed store when the node has
+With `shared` set (`SharedQueues`, a Redis-backed store when the node has
 Redis), generic queues are not held here: every queue operation of a subscription goes
 to it, and topics stay as they are.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +31,6 @@ from stompim.config import StompConfig
 from .destinations import DestinationHandler, Kind
 from .errors import QueueFull
 from .message import Message
-from .shared import SharedQueues
 
 __all__ = [
     "AckMode",
@@ -41,6 +40,7 @@ __all__ = [
     "QueueLimits",
     "Replay",
     "Router",
+    "SharedQueues",
     "Subscription",
     "message_size",
     "queue_limits",
@@ -198,6 +198,39 @@ class MessageQueue:
                 self.rr = (self.rr + i + 1) % n
                 return sub
         return None
+
+
+class SharedQueues(Protocol):
+    """Generic queues shared by several nodes (stompim.cluster.queues).
+
+    Without it (a single process, the embedded default) the Router keeps generic
+    ``/queue/**`` messages in memory.  With it, the Router hands every queue operation of
+    its subscriptions to a `SharedQueues`: the queue lives outside the node (a Redis stream
+    read through a consumer group), a SEND is stored there before its RECEIPT, and the
+    shared store decides which node, and on it which subscription, gets each message.
+
+    Call order, all on the event loop's thread: `Router.shared = queues` before any
+    session subscribes; then `add` per queue SUBSCRIBE, `acknowledged` per ACK,
+    `returned` per NACK, `remove` when a subscription ends (its unacknowledged messages go
+    back to the queue for another consumer, on any node).  The SEND side is a
+    `DestinationHandler` (`begin_send`), which `DestinationRules.queue_handler` names.
+    """
+
+    def add(self, sub: Subscription) -> None:
+        """`sub` (a generic queue subscription) takes messages from now on."""
+
+    def remove(self, sub: Subscription, unacked: Sequence[Message]) -> None:
+        """`sub` ended; `unacked` (delivery order) go back to the queue, redelivered."""
+
+    def acknowledged(self, sub: Subscription, messages: Sequence[Message]) -> None:
+        """`messages` delivered to `sub` were ACKed: consumed, gone from the queue."""
+
+    def returned(self, sub: Subscription, messages: Sequence[Message]) -> None:
+        """`messages` delivered to `sub` were NACKed: back to the queue, redelivered,
+        preferably to another consumer."""
+
+    def publish(self, message: Message) -> None:
+        """A server-side publish to a generic queue (no RECEIPT waits for it)."""
 
 
 class Router:

@@ -145,7 +145,7 @@ Op = tuple[str, _Local, list[str], str, str]   # (script, queue, entry ids, avoi
 
 
 class StreamQueues:
-    """`SharedQueues` (stompim.broker.shared) and the SEND handler of generic queues."""
+    """`SharedQueues` (stompim.broker.router) and the SEND handler of generic queues."""
 
     def __init__(
         self, client: aioredis.Redis, reader: aioredis.Redis, node_id: str,
