@@ -11,8 +11,9 @@ server-side publishes of the IM layer (chat, notifications, read events) and cli
 SENDs to generic ``/topic/**`` and per-user queues — plus the two controls of
 `BrokerPublisher`: close a user's sessions (logout, token revocation) and end a user's
 subscriptions to a destination (kicked from a group). Generic ``/queue/**`` messages
-stay on the node they were sent to: a queue's one-consumer-per-message and ack semantics
-would need a shared store, not pub/sub. Wire format: stompim.cluster.wire.
+do not travel here: one consumer per message and acks need a shared store, not pub/sub,
+so with Redis they live in streams (stompim.cluster.queues). Wire format:
+stompim.cluster.wire.
 
 Never in the way of local work: `forward_message` only appends to a buffer, and one
 writer task publishes it in batches of at most `max_batch_bytes`, in order. When Redis

@@ -26,6 +26,10 @@ The contract (docs/queues.md has it for users):
 Local memory: at most `prefetch` messages per subscription, and acknowledgements
 waiting for Redis are bounded (reading pauses past `MAX_OUTBOX`).
 
+Parts: the Lua scripts (queue_scripts), the per-node state and the lease, claim and
+expiry passes (queue_state), the batched SENDs (queue_send); this module ties them to the
+broker's subscriptions and runs the reader.
+
 Call order: `queues = await StreamQueues.open(url, node_id, settings)`,
 `router.shared = queues`, `rules.set_queue_handler(queues)`, `queues.start(clock)`;
 at the end `await queues.close()` after the broker closed (the broker's sessions give
@@ -40,7 +44,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -50,98 +53,34 @@ from stompim.broker.auth import Principal
 from stompim.broker.errors import QueueFull
 from stompim.broker.message import STRIPPED_SEND_HEADERS, Message
 from stompim.broker.router import AckMode, Subscription
-from stompim.errors import Unavailable
 from stompim.rate_limited_log import RateLimitedLog
 
 from . import queue_scripts as scripts
+from .queue_send import SendBatcher
+from .queue_state import (
+    GROUP,
+    LocalQueue,
+    QueueSettings,
+    QueueStats,
+    Scripts,
+    claim_idle,
+    expire_waiting,
+    millis,
+    renew_leases,
+)
 
 __all__ = ["QueueSettings", "QueueStats", "StreamQueues"]
 
 log = logging.getLogger(__name__)
 _quiet = RateLimitedLog(log)
 
-GROUP = "stompim"
 MAX_OUTBOX = 8192          # acknowledgements and give-backs waiting for Redis
-MAX_SEND_BATCH = 256       # SENDs stored in one round trip
 BLOCK_MS = 1000            # one XREADGROUP waits at most this long (woken sooner)
 MAX_PAUSE = 2.0
 NACK_PAUSE = 0.1           # a node whose only consumer NACKed stays off the queue so long
 
 
-@dataclass(frozen=True)
-class QueueSettings:
-    prefix: str = "stompim"
-    visibility_timeout: float = 30.0
-    prefetch: int = 64
-    max_depth: int = 10000
-    max_queues: int = 10000
-    max_message_bytes: int = 16 * 1024 * 1024
-    ttl: float = 3600.0            # 0: no expiry
-    command_timeout: float = 2.0
-    connect_timeout: float = 1.0
-    pool_max: int = 16
-
-    @property
-    def idle_key_ms(self) -> int:
-        """How long an empty queue's key (stream and group) outlives its last use."""
-        return int(max(self.ttl, 3600.0) * 1000)
-
-
-@dataclass
-class QueueStats:
-    """Counters (mutable on purpose; read by stompim.cluster.metrics)."""
-
-    stored: int = 0
-    send_refused: int = 0      # Redis did not answer: the sender was told
-    full: int = 0
-    delivered: int = 0
-    redelivered: int = 0
-    claimed: int = 0           # taken over from a node that stopped renewing its lease
-    given_back: int = 0
-    acked: int = 0
-    expired: int = 0
-    leases_lost: int = 0       # held entries another node claimed meanwhile
-    redis_errors: int = 0
-    claim_passes: int = 0      # lease renewals and claim scans done (one per keep period)
-    up: bool = True
-
-
-class _Local:
-    """This node's side of one queue: its subscriptions and the entries it holds."""
-
-    __slots__ = ("claim_from", "consumers", "held", "key", "name", "paused", "ready", "rr")
-
-    def __init__(self, name: str, key: str) -> None:
-        self.name = name
-        self.key = key
-        self.consumers: list[Subscription] = []
-        self.rr = 0
-        # delivered, unacknowledged (client ack modes): message -> (entry id, sub)
-        self.held: dict[Message, tuple[str, Subscription]] = {}
-        self.ready = False      # the consumer group is known to exist
-        self.claim_from = "0-0"
-        self.paused = 0.0       # loop time until which this node does not read the queue
-
-    def credit(self, prefetch: int) -> int:
-        total = 0
-        for sub in self.consumers:
-            if sub.consumer.is_open:
-                total += prefetch - (len(sub.unacked) if sub.unacked is not None else 0)
-        return max(0, total)
-
-    def next(self, avoid: str, tag: dict[Subscription, str]) -> Subscription | None:
-        n = len(self.consumers)
-        for i in range(n):
-            sub = self.consumers[(self.rr + i) % n]
-            if n > 1 and avoid and tag.get(sub) == avoid:
-                continue
-            if sub.consumer.is_open:
-                self.rr = (self.rr + i + 1) % n
-                return sub
-        return None
-
-
-Op = tuple[str, _Local, list[str], str, str]   # (script, queue, entry ids, avoid, mark)
+Op = tuple[str, LocalQueue, list[str], str, str]   # (script, queue, entry ids, avoid, mark)
 
 
 class StreamQueues:
@@ -159,12 +98,10 @@ class StreamQueues:
         self.settings = settings
         self.stats = QueueStats()
         self._set_key = f"{settings.prefix}:queues"
-        self._queues: dict[str, _Local] = {}
+        self._queues: dict[str, LocalQueue] = {}
         self._tags: dict[Subscription, str] = {}
         self._tag_seq = 0
-        self._sends: list[tuple[str, str, bytes, asyncio.Future[Mapping[str, str]]]] = []
         self._outbox: list[Op] = []
-        self._send_wake = asyncio.Event()
         self._out_wake = asyncio.Event()
         self._read_wake = asyncio.Event()
         self._reader_id: int | None = None
@@ -172,7 +109,9 @@ class StreamQueues:
         self._unblocking: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._sha: dict[str, str] = {}
+        self._code = Scripts(client)
+        self._sender = SendBatcher(client, self._code, settings, self.stats, self._key,
+                                   self._set_key, self._down)
 
     @classmethod
     async def open(cls, url: str, node_id: str, settings: QueueSettings) -> StreamQueues:
@@ -194,7 +133,7 @@ class StreamQueues:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for name, coro in (("send", self._send_loop()), ("ack", self._out_loop()),
+        for name, coro in (("send", self._sender.run()), ("ack", self._out_loop()),
                            ("read", self._read_loop()), ("keep", self._keep_loop())):
             self._tasks.append(loop.create_task(coro, name=f"stompim-queues-{name}"))
 
@@ -232,86 +171,20 @@ class StreamQueues:
             raise QueueFull(f"queue {destination} is full ({self.settings.max_message_bytes}"
                             " bytes)")
         kept = [(k, v) for k, v in headers.items() if k not in STRIPPED_SEND_HEADERS]
-        future: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
-        self._sends.append((destination, json.dumps(kept), body, future))
-        self._send_wake.set()
-        return future
+        return self._sender.submit(destination, json.dumps(kept), body)
 
     def publish(self, message: Message) -> None:
         """A server-side publish: stored like a SEND, nobody waits for it."""
-        future: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        future = self._sender.submit(message.destination, json.dumps(list(message.headers)),
+                                     message.body)
         future.add_done_callback(_consume)
-        self._sends.append((message.destination, json.dumps(list(message.headers)),
-                            message.body, future))
-        self._send_wake.set()
-
-    async def _send_loop(self) -> None:
-        s = self.settings
-        while True:
-            await self._send_wake.wait()
-            self._send_wake.clear()
-            while self._sends:
-                batch = [b for b in self._sends[:MAX_SEND_BATCH] if not b[3].done()]
-                del self._sends[:MAX_SEND_BATCH]
-                if not batch:
-                    continue
-                by_queue: dict[str, list[tuple[str, bytes, asyncio.Future[Mapping[str, str]]]]]
-                by_queue = {}
-                for name, headers, body, future in batch:
-                    by_queue.setdefault(name, []).append((headers, body, future))
-                try:
-                    sha = await self._script(scripts.SEND)
-                    pipe = self.client.pipeline(transaction=False)
-                    for name, items in by_queue.items():   # one script per queue, in order
-                        args: list[str | bytes | int] = [name, s.max_depth, s.max_queues]
-                        for headers, body, _ in items:
-                            args.extend((headers, body))
-                        pipe.evalsha(sha, 2, self._key(name), self._set_key, *args)
-                    results = await asyncio.wait_for(
-                        pipe.execute(raise_on_error=False), s.command_timeout)
-                except (RedisError, OSError, TimeoutError) as exc:
-                    self._down(exc)
-                    for *_, future in batch:
-                        self.stats.send_refused += 1
-                        if not future.done():
-                            future.set_exception(Unavailable(
-                                "redis", "the queue store did not answer in time; the "
-                                "message may not be stored, send it again"))
-                    continue
-                self.stats.up = True
-                for (name, items), answers in zip(by_queue.items(), results, strict=True):
-                    if not isinstance(answers, list):
-                        answers = [answers] * len(items)
-                    for (_, _, future), result in zip(items, answers, strict=True):
-                        self._settle_send(name, future, result)
-            if self._closed:
-                return
-
-    def _settle_send(self, name: str, future: asyncio.Future[Mapping[str, str]],
-                     result: Any) -> None:
-        if future.done():
-            return
-        if isinstance(result, bytes):
-            self.stats.stored += 1
-            future.set_result({"message-id": result.decode()})
-        elif result == -1:
-            self.stats.full += 1
-            future.set_exception(QueueFull(f"queue {name} is full"))
-        elif result == -2:
-            self.stats.full += 1
-            future.set_exception(QueueFull(
-                f"too many queues ({self.settings.max_queues}): {name} refused"))
-        else:
-            self.stats.send_refused += 1
-            _quiet.warning("send", "storing a queue message failed: %r", result)
-            future.set_exception(Unavailable("redis", "the queue store refused the message"))
 
     # ------------------------------------------------------- subscriptions
 
     def add(self, sub: Subscription) -> None:
         local = self._queues.get(sub.destination)
         if local is None:
-            local = self._queues[sub.destination] = _Local(
+            local = self._queues[sub.destination] = LocalQueue(
                 sub.destination, self._key(sub.destination))
         local.consumers.append(sub)
         self._tag_seq += 1
@@ -356,7 +229,7 @@ class StreamQueues:
             self._give_back(local, messages, self._tags.get(sub, ""), "1")
             self._wake_reader()
 
-    def _give_back(self, local: _Local, messages: Sequence[Message], avoid: str,
+    def _give_back(self, local: LocalQueue, messages: Sequence[Message], avoid: str,
                    mark: str) -> None:
         ids = [held[0] for m in messages if (held := local.held.pop(m, None)) is not None]
         if ids:
@@ -368,7 +241,7 @@ class StreamQueues:
 
     # ------------------------------------------------------------ delivery
 
-    def _arrived(self, local: _Local, entries: Sequence[Any], claimed: bool) -> None:
+    def _arrived(self, local: LocalQueue, entries: Sequence[Any], claimed: bool) -> None:
         """Hand entries read (or claimed) from the stream to local subscriptions."""
         ttl_ms = self.settings.ttl * 1000.0
         now_ms = time.time() * 1000.0
@@ -380,7 +253,7 @@ class StreamQueues:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if not fields or entry_id in held_ids:
                 continue
-            if ttl_ms and not claimed and _millis(entry_id) < now_ms - ttl_ms:
+            if ttl_ms and not claimed and millis(entry_id) < now_ms - ttl_ms:
                 expired.append(entry_id)
                 continue
             avoid = fields.get(b"a", b"").decode()
@@ -435,11 +308,11 @@ class StreamQueues:
         finally:
             self._unblocking = None
 
-    def _readable(self) -> tuple[dict[str, _Local], int, float]:
+    def _readable(self) -> tuple[dict[str, LocalQueue], int, float]:
         """The queues to read, how many entries each, and the loop time a paused
         queue becomes readable again (inf: none is paused)."""
         prefetch = self.settings.prefetch
-        ready: dict[str, _Local] = {}
+        ready: dict[str, LocalQueue] = {}
         count = prefetch
         resume = float("inf")
         if sum(len(op[2]) for op in self._outbox) >= MAX_OUTBOX:
@@ -455,7 +328,7 @@ class StreamQueues:
                 count = min(count, credit)
         return ready, count, resume
 
-    async def _ensure_groups(self, queues: Sequence[_Local]) -> None:
+    async def _ensure_groups(self, queues: Sequence[LocalQueue]) -> None:
         missing = [q for q in queues if not q.ready]
         if not missing:
             return
@@ -563,85 +436,35 @@ class StreamQueues:
     # ------------------------------------------------ leases, claims, expiry
 
     async def _keep_loop(self) -> None:
-        period = max(0.02, self.settings.visibility_timeout / 3.0)
+        s = self.settings
+        period = max(0.02, s.visibility_timeout / 3.0)
         next_expiry = 0.0
         while not self._closed:
             await asyncio.sleep(period)
             try:
-                await self._touch()
-                await self._claim()
+                await renew_leases(self.client, self._code, self._queues.values(),
+                                   self.node_id, self.stats, s.command_timeout)
+                for local in list(self._queues.values()):
+                    entries = await claim_idle(self.client, local, self.node_id, s)
+                    if entries:
+                        self.stats.claimed += sum(1 for _, fields in entries if fields)
+                        self._arrived(local, entries, claimed=True)
                 self.stats.claim_passes += 1
-                if self.settings.ttl and time.monotonic() >= next_expiry:
-                    next_expiry = time.monotonic() + min(60.0, max(1.0, self.settings.ttl / 10))
-                    await self._expire()
+                if s.ttl and time.monotonic() >= next_expiry:
+                    next_expiry = time.monotonic() + min(60.0, max(1.0, s.ttl / 10))
+                    self.stats.expired += await expire_waiting(
+                        self.client, self._code, self._set_key, self._key, s)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._down(exc)
 
-    async def _touch(self) -> None:
-        sha = await self._script(scripts.TOUCH)
-        for local in list(self._queues.values()):
-            by_id = {entry_id: message for message, (entry_id, _) in local.held.items()}
-            if not by_id:
-                continue
-            ids = list(by_id)
-            for start in range(0, len(ids), 256):
-                lost = await asyncio.wait_for(self.client.evalsha(
-                    sha, 1, local.key, GROUP, self.node_id, *ids[start:start + 256]),
-                    self.settings.command_timeout)
-                for raw in lost or ():
-                    entry_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    local.held.pop(by_id[entry_id], None)
-                    self.stats.leases_lost += 1
-                    _quiet.warning("lease", "queue %s: entry %s was claimed by another node "
-                                   "(this node did not renew its lease in time)",
-                                   local.name, entry_id)
-
-    async def _claim(self) -> None:
-        """Take over entries whose node stopped renewing their lease (XAUTOCLAIM), as
-        many as the local subscriptions can take."""
-        idle_ms = int(self.settings.visibility_timeout * 1000)
-        for local in list(self._queues.values()):
-            credit = local.credit(self.settings.prefetch)
-            if credit <= 0 or not local.ready:
-                continue
-            reply = await asyncio.wait_for(self.client.xautoclaim(
-                local.key, GROUP, self.node_id, idle_ms, start_id=local.claim_from,
-                count=credit), self.settings.command_timeout)
-            cursor, entries = reply[0], reply[1]
-            local.claim_from = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
-            if entries:
-                self.stats.claimed += sum(1 for _, fields in entries if fields)
-                self._arrived(local, entries, claimed=True)
-
-    async def _expire(self) -> None:
-        s = self.settings
-        sha = await self._script(scripts.EXPIRE)
-        deadline = str(int(time.time() * 1000 - s.ttl * 1000))
-        cursor: int = 0
-        while True:
-            cursor, names = await self.client.sscan(self._set_key, cursor, count=100)
-            if names:
-                decoded = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-                keys = [self._key(n) for n in decoded]
-                dropped = await asyncio.wait_for(self.client.evalsha(
-                    sha, 1 + len(keys), self._set_key, *keys, GROUP, deadline, 1000,
-                    s.idle_key_ms, *decoded), s.command_timeout)
-                self.stats.expired += int(dropped)
-            if not cursor:
-                return
-
-    # ------------------------------------------------------------- helpers
 
     async def _script(self, source: str) -> str:
-        sha = self._sha.get(source)
-        if sha is None:
-            sha = self._sha[source] = str(await self.client.script_load(source))
-        return sha
+        return await self._code.sha(source)
 
     def _down(self, exc: BaseException) -> None:
         self.stats.redis_errors += 1
         self.stats.up = False
-        self._sha.clear()   # Redis may have restarted without its script cache
+        self._code.forget()   # Redis may have restarted without its script cache
         _quiet.warning("redis", "shared queues: Redis failed (%s)", exc)
 
     async def close(self, flush_timeout: float = 2.0) -> None:
@@ -650,7 +473,6 @@ class StreamQueues:
             return
         self._closed = True
         self._out_wake.set()
-        self._send_wake.set()
         out = [t for t in self._tasks if t.get_name().endswith("-ack")]
         with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.gather(*out), flush_timeout)
@@ -658,17 +480,9 @@ class StreamQueues:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for *_, future in self._sends:
-            if not future.done():
-                future.set_exception(Unavailable("redis", "the node is shutting down"))
-        self._sends.clear()
+        self._sender.close()
         await self.reader.aclose()
         await self.client.aclose()
-
-
-def _millis(entry_id: str) -> int:
-    head = entry_id.split("-", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def _consume(future: asyncio.Future[Mapping[str, str]]) -> None:
