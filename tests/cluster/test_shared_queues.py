@@ -20,6 +20,7 @@ from stompim.frames import Command, Frame
 
 from ._queuenodes import QueueNode
 from ._support import eventually
+from .test_workers import _SERVING, Supervised, node_of
 
 pytestmark = [pytest.mark.redis]
 
@@ -259,3 +260,49 @@ async def test_stomppy_consumer_gets_what_a_closed_session_left(nodes: Nodes) ->
             await asyncio.to_thread(conn.ack, f.headers["ack"])
     finally:
         await asyncio.to_thread(conn.disconnect)
+
+
+async def test_queue_across_the_workers_of_one_node(
+    tmp_path: Path, redis_url: str, kv_prefix: str, redis_kv: object
+) -> None:
+    """`stompim serve --workers 2`: a consumer on each worker, the producer on one; each
+    message goes to one of them, once."""
+    sections = {"database": {"url": f"sqlite:///{tmp_path / 'node.db'}"},
+                "redis": {"url": redis_url, "channel_prefix": kv_prefix,
+                          "queue_prefetch": "4"},
+                "stomp": {"allow_anonymous": "true"}}
+    sup = Supervised(tmp_path, sections)
+    await sup.start()
+    clients: list[StompClient] = []
+    try:
+        serving = await sup.wait_for(_SERVING, 2)
+        tcp_port = int(serving[0].group(4))
+        nodes = {m.group(1) for m in serving}
+        by_node: dict[str, StompClient] = {}
+        for _ in range(60):
+            c = await StompClient.tcp(tcp_port)
+            clients.append(c)
+            reply = await c.connect(login="")
+            node = node_of(reply.get("session") or "")
+            if node in nodes and node not in by_node:
+                by_node[node] = c
+                if len(by_node) == 2:
+                    break
+        assert len(by_node) == 2, "the kernel never spread the connections"
+        consumers = list(by_node.values())
+        for c in consumers:
+            await c.subscribe("/queue/w", ack="client-individual")
+        producer = consumers[0]
+        n = 40
+        for i in range(n):
+            await producer.send("/queue/w", f"w{i}".encode(), receipt=f"r{i}")
+        got: list[list[Frame]] = [[], []]
+        total = lambda: len(got[0]) + len(got[1]) >= n  # noqa: E731
+        await asyncio.gather(*(_ack_all(c, got[i], total) for i, c in enumerate(consumers)))
+        bodies = sorted(f.body for f in got[0] + got[1])
+        assert bodies == sorted(f"w{i}".encode() for i in range(n))
+        assert got[0] and got[1]
+    finally:
+        for c in clients:
+            await c.close()
+        await sup.stop()
