@@ -138,6 +138,11 @@ class SessionCore:
     def pending_bytes(self) -> int:
         return self.out_bytes + self.link_buffered
 
+    @property
+    def congested(self) -> bool:
+        """Above the soft limit of pending bytes (a shared queue reads no more for it)."""
+        return self.out_bytes + self.link_buffered > self.ctx.soft_pending
+
     def transition(self, trigger: Trigger) -> None:
         self.state = next_state(self.state, trigger)
 

@@ -67,6 +67,10 @@ class Consumer(Protocol):
         """Render and buffer one MESSAGE; True when the consumer is congested (its
         pending bytes are above the soft limit)."""
 
+    @property
+    def congested(self) -> bool:
+        """Whether its pending bytes are above the soft limit now."""
+
 
 class Replay:
     """The replay state of a subscription that asked for ``x-since-seq``.

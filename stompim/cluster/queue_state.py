@@ -89,11 +89,20 @@ class LocalQueue:
         self.paused = 0.0       # loop time until which this node does not read the queue
 
     def credit(self, prefetch: int) -> int:
+        """Messages the local subscriptions can take now: `prefetch` each, less what a
+        client-ack one holds unacknowledged; none for a congested one (an auto-ack
+        subscription is not fed past its session's soft limit)."""
         total = 0
         for sub in self.consumers:
-            if sub.consumer.is_open:
+            consumer = sub.consumer
+            if consumer.is_open and not consumer.congested:
                 total += prefetch - (len(sub.unacked) if sub.unacked is not None else 0)
         return max(0, total)
+
+    def congested(self) -> bool:
+        """Some open subscription is skipped for congestion (the reader looks again
+        shortly, as a session drains without telling)."""
+        return any(sub.consumer.is_open and sub.consumer.congested for sub in self.consumers)
 
     def next(self, avoid: str, tag: dict[Subscription, str]) -> Subscription | None:
         n = len(self.consumers)

@@ -77,6 +77,7 @@ _quiet = RateLimitedLog(log)
 MAX_OUTBOX = 8192          # acknowledgements and give-backs waiting for Redis
 BLOCK_MS = 1000            # one XREADGROUP waits at most this long (woken sooner)
 MAX_PAUSE = 2.0
+CONGESTION_RECHECK = 0.02  # a congested subscription is looked at again this soon
 NACK_PAUSE = 0.1           # a node whose only consumer NACKed stays off the queue so long
 
 
@@ -322,6 +323,8 @@ class StreamQueues:
             if local.paused > now:
                 resume = min(resume, local.paused)
                 continue
+            if local.congested():
+                resume = min(resume, now + CONGESTION_RECHECK)
             credit = local.credit(prefetch)
             if credit > 0:
                 ready[local.key] = local

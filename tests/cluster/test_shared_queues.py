@@ -306,3 +306,29 @@ async def test_queue_across_the_workers_of_one_node(
         for c in clients:
             await c.close()
         await sup.stop()
+
+
+async def test_a_consumer_that_does_not_read_holds_the_rest_in_redis(nodes: Nodes) -> None:
+    """An auto-ack subscriber whose socket is not read: its node stops reading the queue
+    at the session's soft limit (a quarter of stomp.max_pending_bytes) instead of
+    pushing it past the hard limit (which drops the session and, with auto acks, loses
+    what was pushed); the rest waits in Redis and arrives once it reads again."""
+    a = await nodes.start("qa", stomp_max_pending_bytes=str(1 << 20))
+    slow = await StompClient.tcp(a.tcp_port, rcvbuf=16384)
+    CLIENTS.append(slow)
+    assert (await slow.connect(login="")).command is Command.CONNECTED
+    await slow.subscribe("/queue/slow", ack="auto")
+    producer = await client(a)
+    body = b"y" * 32768
+    n = 200   # 6.25 MiB: six times the hard limit
+    for i in range(n):
+        await producer.send("/queue/slow", body, receipt=f"r{i}", n=str(i))
+    async with aiohttp.ClientSession() as http:
+        async def stalled() -> bool:   # the node delivered part and left the rest
+            m = await a.metrics(http)
+            return m.value("stompim_shared_queue_stored_total") == n and 0 < m.value(
+                "stompim_shared_queue_delivered_total") < n
+
+        await eventually(stalled, 10)
+    got = await slow.messages(n, timeout=20.0)
+    assert [f.get("n") for f in got] == [str(i) for i in range(n)]
