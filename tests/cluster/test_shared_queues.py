@@ -332,3 +332,27 @@ async def test_a_consumer_that_does_not_read_holds_the_rest_in_redis(nodes: Node
         await eventually(stalled, 10)
     got = await slow.messages(n, timeout=20.0)
     assert [f.get("n") for f in got] == [str(i) for i in range(n)]
+
+
+async def test_send_in_a_transaction_is_stored_at_commit(nodes: Nodes) -> None:
+    """A queue SEND held in a transaction is stored at COMMIT and answered before the
+    COMMIT's RECEIPT; an aborted one is refused and never delivered."""
+    a = await nodes.start("qa")
+    p, c = await client(a), await client(a)
+    await c.subscribe("/queue/tx", ack="auto")
+    await p.send_frame("BEGIN", {"transaction": "t1"})
+    await p.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t1",
+                                "receipt": "s1"}, b"kept")
+    await p.send_frame("COMMIT", {"transaction": "t1", "receipt": "c1"})
+    stored, committed = await p.frame(), await p.frame()
+    assert stored.get("receipt-id") == "s1" and stored.get("message-id"), stored
+    assert committed.get("receipt-id") == "c1"
+    await p.send_frame("BEGIN", {"transaction": "t2"})
+    await p.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t2",
+                                "receipt": "s2"}, b"dropped")
+    await p.send_frame("ABORT", {"transaction": "t2", "receipt": "a2"})
+    refused = await p.answer("s2")
+    assert refused.get("x-error-code") and refused.get("message-id") is None, refused
+    await p.receipt("a2")
+    await p.send("/queue/tx", b"last", receipt="s3")
+    assert [f.body for f in await c.messages(2)] == [b"kept", b"last"]
