@@ -116,7 +116,9 @@ EXPIRE = """
 -- KEYS: queue set, streams...  ARGV: group, deadline ms, limit per stream, idle key
 -- ms, names (in KEYS order)...  Deletes entries queued before the deadline that no
 -- consumer took yet (past the group's last delivered id; a delivered, unacknowledged
--- entry is not expired), at most `limit` per stream.  Returns how many.
+-- entry is not expired), at most `limit` per stream; forgets group consumers (nodes)
+-- that hold nothing and were idle longer than the idle key time (a live one that reads
+-- again is added back by Redis).  Returns how many entries.
 local total = 0
 for k = 2, #KEYS do
   local key = KEYS[k]
@@ -130,6 +132,20 @@ for k = 2, #KEYS do
         elseif g[j] == 'last-delivered-id' then last = g[j + 1] end
       end
       if name == ARGV[1] and last ~= nil then start = '(' .. last end
+    end
+  end
+  local consumers = redis.pcall('XINFO', 'CONSUMERS', key, ARGV[1])
+  if type(consumers) == 'table' and consumers.err == nil then
+    for _, c in ipairs(consumers) do   -- nodes gone long ago, holding nothing
+      local name, pending, idle = nil, 0, 0
+      for j = 1, #c, 2 do
+        if c[j] == 'name' then name = c[j + 1]
+        elseif c[j] == 'pending' then pending = c[j + 1]
+        elseif c[j] == 'idle' then idle = c[j + 1] end
+      end
+      if name ~= nil and pending == 0 and idle > tonumber(ARGV[4]) then
+        redis.call('XGROUP', 'DELCONSUMER', key, ARGV[1], name)
+      end
     end
   end
   local old = redis.call('XRANGE', key, start, ARGV[2], 'COUNT', ARGV[3])
