@@ -90,6 +90,10 @@ async def _generic(scenario: str, target: Target, ctx: Ctx) -> dict:
 async def run_generic(scenario: str, name: str, ctx: Ctx, argv: list[str]) -> None:
     log(f"== {scenario} on {name}{' (quick)' if ctx.quick else ''}")
     opts = ctx.opts
+    if name == "stompim" and scenario == "idle" and ctx.workers:
+        from bench.scenarios.idle_split import node_options
+
+        opts = node_options(opts, ctx.workers)
     if ctx.profile and name == "stompim" and scenario in ("throughput", "fanout"):
         opts = Options(
             **{

@@ -1,4 +1,5 @@
-"""Size options of the scale scenarios (issue 17): `--count`/`--hold` for `idle`,
+"""Size options of the scale scenarios (issue 17): `--count`/`--hold` and the split over
+processes (`--workers`/`--generators`, bench.scenarios.idle_split) for `idle`,
 `--members`/`--online` for `group`.
 
 They live here, apart from bench/__main__.py, so the scenarios that read them own their
@@ -24,6 +25,16 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
         "--hold", type=float, help="idle: seconds to hold them (default 60; --quick 15)"
     )
     g.add_argument(
+        "--workers",
+        type=int,
+        help="idle: serve the stompim node as `serve --workers N` (Redis-joined; default 1)",
+    )
+    g.add_argument(
+        "--generators",
+        type=int,
+        help="idle: open the sessions from this many generator processes (default 1)",
+    )
+    g.add_argument(
         "--members",
         type=int,
         help="group: members of the large group (default 10,000; --quick 1,000)",
@@ -35,9 +46,9 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 def size_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The Ctx fields of the size options."""
-    for name in ("count", "hold", "members", "online"):
+    for name in ("count", "hold", "members", "online", "workers", "generators"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SystemExit(f"--{name} must be at least 1, got {value}")
     return {"count": args.count, "hold_s": args.hold, "members": args.members,
-            "online": args.online}
+            "online": args.online, "workers": args.workers, "generators": args.generators}

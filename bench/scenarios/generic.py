@@ -45,6 +45,8 @@ class Ctx:
     hold_s: float | None = None
     members: int | None = None
     online: int | None = None
+    workers: int | None = None  # idle: node processes (`serve --workers`); None: one
+    generators: int | None = None  # idle: generator processes; None: this one
 
     def quiet_wait(self) -> float:
         return 0.0 if self.quick else self.quiet_s

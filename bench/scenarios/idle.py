@@ -111,8 +111,9 @@ async def open_sessions(
     deadline_s: float,
     progress: Progress | None = None,
     first: int = 0,
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> Opened:
-    """Open `n` CONNECTed sessions, CONNECT_CONCURRENCY at a time, the k-th from
+    """Open `n` CONNECTed sessions, `concurrency` at a time, the k-th from
     `pick(sources, first + k)`. Stops early at `deadline_s` or after max(100, n // 100) sessions
     failed ATTEMPTS times each."""
     out = Opened()
@@ -145,7 +146,7 @@ async def open_sessions(
                     progress.add(1)
                 break
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(CONNECT_CONCURRENCY, n))]
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, n))]
     try:
         await asyncio.gather(*workers)
     except BaseException:
@@ -171,6 +172,10 @@ def listen_counters(path: str = "/proc/net/netstat") -> dict[str, int]:
 
 
 async def run_idle(target: Target, ctx: Ctx) -> dict:
+    if (ctx.workers or 1) > 1 or (ctx.generators or 1) > 1:
+        from bench.scenarios.idle_split import run_idle_split
+
+        return await run_idle_split(target, ctx)
     requested, hold = defaults(ctx)
     gen_before, gen = raise_own_limit()
     limits: dict[str, FileLimit | None] = {"generator": gen, target.name: node_limit(target.pid)}
