@@ -251,7 +251,7 @@ async def run_idle_split(target: Target, ctx: Ctx) -> dict[str, Any]:
     plan = Plan(requested, n, hold, workers, short, limits,
                 max(4, CONNECT_CONCURRENCY // generators))
     shares = split(n, generators)
-    deadline_s = max(120.0, n / generators / 100)
+    deadline_s = max(120.0, n / 100)  # the generators share the cores: bound by the total
     gens = await start_generators(target, shares, plan_sources(shares), plan.concurrency,
                                   deadline_s)
     try:
