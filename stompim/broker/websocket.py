@@ -30,6 +30,7 @@ from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
@@ -44,6 +45,7 @@ __all__ = [
     "SUBPROTOCOLS",
     "PublicConnection",
     "PublicLink",
+    "forget_handshake",
     "origin_allowed",
     "start_websocket_server",
 ]
@@ -157,6 +159,22 @@ async def serve_public(conn: ServerConnection, acceptor: Acceptor) -> None:
     # returning lets websockets run the closing handshake (close_timeout bound)
 
 
+_NO_HEADERS = Headers()
+"""What a session's handshake request keeps once the handshake is done (never written to)."""
+
+
+def forget_handshake(conn: ServerConnection) -> None:
+    """Drop the handshake's headers, kept by websockets for the connection's life:
+    what the node needs of them (token, client address, subprotocol) was taken while
+    the handshake ran, and an idle session would otherwise hold about 4 KB of header
+    strings, lists and dicts (issue 17's idle sessions).  The request object stays
+    (FastConnection tells the handshake from the frames after it by it), without
+    headers; the response goes.  Called once, as the connection handler starts."""
+    if conn.request is not None:
+        conn.request.headers = _NO_HEADERS
+    conn.response = None
+
+
 def _select_subprotocol(
     conn: ServerConnection, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
@@ -236,8 +254,10 @@ async def start_websocket_server(
                                             request.headers.get("X-Forwarded-For"))
         return None
 
-    async def handler(conn: ServerConnection) -> None:
-        await serve_one(conn, acceptor)
+    def handler(conn: ServerConnection) -> Awaitable[None]:
+        # the handler's coroutine itself, no wrapper frame: one fewer per session
+        forget_handshake(conn)
+        return serve_one(conn, acceptor)
 
     soft = acceptor.soft_pending_bytes
     return await serve(

@@ -102,3 +102,19 @@ async def test_the_client_address_reaches_the_broker(hub: Harness, ws: str) -> N
     client = await hub.connected(ws, "alice")
     await client.send("/topic/x", b"", receipt="r")
     assert [c.peer for c in hub.broker.connections] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("listener", ["ws", "ws-public"])
+async def test_a_session_keeps_no_handshake_headers(hub: Harness, listener: str) -> None:
+    """Once the handshake is done the node needs none of its headers (token, client
+    address and subprotocol were taken while it ran): websockets' copies are dropped,
+    about 4 KB an idle session would otherwise hold for its life."""
+    client = await hub.connected(listener, "alice")
+    assert client.ws.subprotocol == "v12.stomp"
+    await client.send("/topic/h", b"", receipt="r")   # waits for the RECEIPT
+    [connection] = hub.broker.connections
+    server_side = connection.link.conn   # type: ignore[attr-defined]
+    assert server_side.request is not None and server_side.request.path == "/ws"
+    assert list(server_side.request.headers.raw_items()) == []
+    assert server_side.response is None
+    assert connection.peer == "127.0.0.1"
