@@ -180,6 +180,24 @@ async def test_ping_hands_over_to_websockets(hub: Harness) -> None:
         await ws.close()
 
 
+async def test_a_fast_connection_holds_no_message_assembler(hub: Harness) -> None:
+    """Data frames go to the Endpoint, never to websockets' Assembler: the connection
+    holds a stub that only closes, on the fast path and after websockets took over."""
+    ws = await connected(hub)
+    try:
+        await ws.send(client_frame(b"ping me", opcode=0x9)
+                      + client_frame(stomp("SUBSCRIBE", {"destination": "/topic/a", "id": "1",
+                                                        "receipt": "s"})))
+        assert (await ws.frame()).get("receipt-id") == "s"
+        [connection] = hub.broker.connections
+        server_side = connection.link.conn   # type: ignore[attr-defined]
+        assert server_side.stomp_fast is False        # websockets' parser after the ping
+        assert server_side.recv_messages is ws_fastpath._NO_MESSAGES
+    finally:
+        await ws.close()
+    await wait_for(lambda: not hub.broker.connections, timeout=5)
+
+
 async def test_too_big_frame_is_closed_1009(make_broker: object) -> None:
     hub: Harness = await make_broker(max_frame_size=1000)  # type: ignore[operator]
     ws = await connected(hub)
@@ -213,6 +231,12 @@ async def test_the_websockets_internals_the_fast_path_reads_are_still_there() ->
                          ("connection_made", ["self", "transport"])):
         assert list(inspect.signature(getattr(ServerConnection, name)).parameters) == params
     assert "self.transport = transport" in inspect.getsource(Connection.connection_made)
+    # the Assembler the fast path replaces by a stub: only these touch it
+    touching = {name for name, fn in inspect.getmembers(Connection, inspect.isfunction)
+                if "recv_messages" in inspect.getsource(fn)}
+    assert touching == {"__init__", "connection_made", "connection_lost", "process_event",
+                        "recv", "recv_streaming"}, touching
+    assert "recv_messages" not in inspect.getsource(FastConnection.process_event)
     conn = FastConnection(ServerProtocol(max_size=1000), server=None)  # type: ignore[arg-type]
     assert conn.request is None
     assert conn.protocol.state is WsState.CONNECTING
