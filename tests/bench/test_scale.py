@@ -213,10 +213,14 @@ def test_listen_counters_read_the_tcpext_table(tmp_path: Path) -> None:
 def test_size_options_reach_the_context_and_refuse_zero() -> None:
     p = argparse.ArgumentParser()
     add_size_arguments(p)
-    args = p.parse_args(["--count", "50000", "--members", "10000", "--online", "2000"])
-    assert size_fields(args) == {"count": 50000, "hold_s": None, "members": 10000, "online": 2000}
+    args = p.parse_args(["--count", "50000", "--members", "10000", "--online", "2000",
+                         "--workers", "4", "--generators", "3"])
+    assert size_fields(args) == {"count": 50000, "hold_s": None, "members": 10000, "online": 2000,
+                                 "workers": 4, "generators": 3}
     with pytest.raises(SystemExit, match="--hold must be at least 1"):
         size_fields(p.parse_args(["--hold", "0"]))
+    with pytest.raises(SystemExit, match="--generators must be at least 1"):
+        size_fields(p.parse_args(["--generators", "0"]))
 
 
 # -- report rows ----------------------------------------------------------------------------
