@@ -131,7 +131,9 @@ async def open_sessions(
             for attempt in range(ATTEMPTS):
                 try:
                     conn = await open_stomp(ep, HEARTBEAT, source=src, lean=True)
-                except (TimeoutError, OSError) as exc:
+                except Exception as exc:   # any failed open is a failure
+                    # counted and retried, never the end of the run (picows can hand back
+                    # no listener for a connection dropped during its handshake)
                     if attempt + 1 < ATTEMPTS:
                         out.retries += 1
                         await asyncio.sleep(0.5)
