@@ -219,6 +219,7 @@ class Plan:
     short: str | None
     limits: list[FileLimit | None]
     concurrency: int
+    deadline_s: float = 0.0
 
 
 @dataclass
@@ -248,10 +249,10 @@ async def run_idle_split(target: Target, ctx: Ctx) -> dict[str, Any]:
     n, short = fit(requested, workers, generators, worker_room, own_limit().room())
     if short:
         log(f"  {target.name} idle: {short}")
-    plan = Plan(requested, n, hold, workers, short, limits,
-                max(4, CONNECT_CONCURRENCY // generators))
-    shares = split(n, generators)
     deadline_s = max(120.0, n / 100)  # the generators share the cores: bound by the total
+    plan = Plan(requested, n, hold, workers, short, limits,
+                max(4, CONNECT_CONCURRENCY // generators), deadline_s)
+    shares = split(n, generators)
     gens = await start_generators(target, shares, plan_sources(shares), plan.concurrency,
                                   deadline_s)
     try:
@@ -322,10 +323,14 @@ def result(name: str, gens: list[Generator], plan: Plan, seen: Seen) -> dict[str
                sum(c["rss"] for c in checked)]
     limit0 = plan.limits[0] if plan.limits else None
     res: dict[str, Any] = dict(seen.held_phase)
+    short = plan.short
+    if sessions < plan.n and short is None:
+        short = (f"{plan.n:,} sessions did not open within the {plan.deadline_s:.0f} s "
+                 f"deadline: {sessions:,} opened at {sessions / seen.connect_s:,.0f}/s")
     res.update({
         "connections": sessions,
         "requested": plan.requested,
-        "limited_by": plan.short,
+        "limited_by": short,
         "workers": plan.workers,
         "generators": len(gens),
         "open_file_limits": {
