@@ -20,6 +20,7 @@ Call order: `load = Load(...)`, `db = DbCommits.from_cases(cases)` (bench.db_bat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,7 @@ def _interp(table: Mapping[int, float], x: float) -> float:
     keys = sorted(table)
     if x <= keys[0]:
         return table[keys[0]]
-    for a, b in zip(keys, keys[1:], strict=False):
+    for a, b in itertools.pairwise(keys):
         if x <= b:
             return table[a] + (table[b] - table[a]) * (x - a) / (b - a)
     return table[keys[-1]] * x / keys[-1]

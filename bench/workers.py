@@ -98,11 +98,12 @@ def main(argv: list[str]) -> int:
     res = {"scenario": "workers", "command": command, "quick": not args.full,
            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "runs": runs}
     (RESULTS / "workers.json").write_text(json.dumps(res, indent=2) + "\n")
+    from bench.report_table import dig
+
     for w, r in runs.items():
-        log(f"  {w} worker(s): 1->1 {(r.get('throughput') or {}).get('msgs_per_s')} msg/s, "
-            f"fan-out 200 {((r.get('fanout') or {}).get('subscribers') or {}).get('200', {}).get('deliveries_per_s')}"
-            f" deliveries/s, chat {((r.get('chat') or {}).get('max') or {}).get('stored_msgs_per_s')}"
-            " stored msg/s")
+        log(f"  {w} worker(s): 1->1 {dig(r, 'throughput', 'msgs_per_s')} msg/s, fan-out 200 "
+            f"{dig(r, 'fanout', 'subscribers', '200', 'deliveries_per_s')} deliveries/s, chat "
+            f"{dig(r, 'chat', 'max', 'stored_msgs_per_s')} stored msg/s")
     if not args.no_report:
         from bench.report import write_report
 
