@@ -87,12 +87,18 @@ class DbCommits:
         """Seconds per commit at `batch` messages, interpolated between measured sizes."""
         return _interp(self.by_batch, batch)
 
+    def max_rate(self) -> tuple[float, int]:
+        """(msg/s, batch size): the most one writer stores at any measured batch size."""
+        if not self.by_batch:
+            return 0.0, 0
+        return max((b / c, b) for b, c in self.by_batch.items() if c > 0)
+
     def batch_formed(self, msgs_per_s: float) -> float:
         """The batch a node's single writer forms: what arrives during one commit (the
         next batch is what queued while the current one was written), at least 1."""
         b = 1.0
         for _ in range(50):
-            b = max(1.0, msgs_per_s * self.commit_s(b))
+            b = max(1.0, min(msgs_per_s * self.commit_s(b), 1e6))
         return b
 
 
@@ -149,6 +155,17 @@ def predict(load: Load, db: DbCommits | None, share_cores: float) -> dict[str, A
         if offered else 0,
     }
     if db is not None and db.by_batch:
+        top, top_b = db.max_rate()
+        if msgs > top:  # the writer cannot keep up: its queue grows, batches are the largest
+            out["stored_msgs_per_s"] = round(top, 1)
+            out["records_out_per_s"] = round(stored_records(load) * top / offered, 1)
+            out["records_in_per_s"] = round(
+                stored_records(load) * (load.nodes - 1) * top / offered, 1)
+            out["batch_formed"] = top_b
+            out["transactions_per_s"] = round(top / top_b, 1)
+            out["receipt_p50_ms"] = None
+            out["writer"] = "saturated: receipts wait in a growing queue"
+            return out
         b = db.batch_formed(msgs)
         c = db.commit_s(b)
         busy = min(1.0, msgs / b * c)  # the writer's busy fraction

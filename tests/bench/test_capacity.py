@@ -87,3 +87,12 @@ def test_hostile_output_is_parsed_with_the_tests_bounds() -> None:
     assert floods["preauth partial tcp"]["after_mib"] == 0.5
     assert floods["preauth partial tcp"]["peak_bound_mib"] == 64.0
     assert floods["queues"]["after_mib"] == 1.4 and floods["queues"]["peak_bound_mib"] == 40.0
+
+
+def test_a_writer_slower_than_the_offered_rate_caps_what_is_stored() -> None:
+    slow = DbCommits({1: 0.04, 16: 0.056, 64: 0.25}, {})
+    top, b = slow.max_rate()
+    assert b == 16 and top == pytest.approx(16 / 0.056)
+    p = predict(LOAD, slow, share_cores=0.3)
+    assert p["stored_msgs_per_s"] == round(top, 1) and p["receipt_p50_ms"] is None
+    assert p["transactions_per_s"] == round(top / 16, 1)
