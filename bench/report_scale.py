@@ -264,6 +264,12 @@ def workers_details(data: dict) -> list[str]:
         "Redis, 2 workers share the ports (SO_REUSEPORT) and meet through Redis. Broker CPU "
         "is the supervisor and its workers together; the generator shares the 2 cores.",
         "",
+        *[f"- {w} worker(s): load average {dig(r, 'load_average_start')} at the start; "
+          f"others' CPU during 1->1 {fmt(dig(r, 'throughput', 'others_cpu_pct'))}%, fan-out "
+          f"{fmt(dig(r, 'fanout', 'subscribers', '200', 'others_cpu_pct'))}%, chat "
+          f"{fmt(dig(r, 'chat', 'max', 'others_cpu_pct'))}% of a core"
+          for w, r in sorted((d.get("runs") or {}).items())],
+        "",
     ]
 
 
