@@ -67,6 +67,7 @@ from bench.wire import StompConn
 NODES = 4
 GROUP_EVERY = 10  # every 10th message is a group message (the model's 10%)
 REDIS_URL = "redis://127.0.0.1:6379/0"
+PROFILE = ROOT / "bench" / "results" / "profiles" / "cluster4-node0.txt"
 
 
 def free_port() -> int:
@@ -346,8 +347,33 @@ def expected_deliveries(rig: Rig, sent_private: list[int], sent_group: list[int]
     return priv, grp
 
 
+def start_profile(pid: int, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy on node 0 for the load phase (raw stacks, idle frames left out)."""
+    PROFILE.parent.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(PYTHON).parent / "py-spy")
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+         "--format", "raw", "-o", str(PROFILE)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finish_profile(spy: subprocess.Popen[bytes]) -> dict[str, Any]:
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait(5)
+    if not PROFILE.exists():
+        return {"available": False, "reason": f"py-spy exited {spy.returncode}"}
+    from bench.profile import summarize
+
+    total, selfs, incl = summarize(PROFILE)
+    return {"file": str(PROFILE.relative_to(ROOT)), "samples": total,
+            "self_pct": selfs[:12], "inclusive_pct": incl[:15]}
+
+
 async def run(rate: float, seconds: float, idle: int, users: int, group_size: int,
-              db_seconds: float, command: str) -> dict[str, Any]:
+              db_seconds: float, command: str, profile: bool = False) -> dict[str, Any]:
     why = await mariadb.reachable()
     if why:
         return {"available": False, "reason": why}
@@ -389,9 +415,12 @@ async def run(rate: float, seconds: float, idle: int, users: int, group_size: in
             before = [await scrape(api, n.http) for n in nodes]
             rs0, com0 = await redis_stats(prefix), await mariadb_commits()
             log(f"== load phase: {rate:,.0f} msg/s for {seconds:.0f} s")
+            spy = start_profile(nodes[0].pid, seconds) if profile else None
             win.start()
             d = await drive(rig, rate, seconds)
             phase = win.stop()
+            if spy is not None:
+                out["profile_node0"] = finish_profile(spy)
             after = [await scrape(api, n.http) for n in nodes]
             rs1, com1 = await redis_stats(prefix), await mariadb_commits()
         wall = phase["wall_s"]
@@ -565,17 +594,22 @@ def main(argv: list[str]) -> int:
     p.add_argument("--users", type=int, default=192, help="active users (192)")
     p.add_argument("--group-size", type=int, default=48, help="members per group (48)")
     p.add_argument("--db-seconds", type=float, default=4, help="per database case (4)")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy on node 0 during the load phase (profiles/cluster4-node0.txt)")
+    p.add_argument("--out", default="cluster4",
+                   help="results file name under bench/results (cluster4); the report shows "
+                        "cluster4-*.json files as further runs")
     p.add_argument("--no-report", action="store_true")
     args = p.parse_args(argv)
     if args.users % NODES or args.group_size % NODES:
         raise SystemExit(f"--users and --group-size must be multiples of {NODES}")
     command = "python -m bench cluster4 " + " ".join(shlex.quote(a) for a in argv)
     res = uvloop.run(run(args.rate, args.seconds, args.idle, args.users, args.group_size,
-                         args.db_seconds, command.strip()))
+                         args.db_seconds, command.strip(), args.profile))
     from bench.__main__ import RESULTS, machine
 
     res["machine"] = machine()
-    (RESULTS / "cluster4.json").write_text(json.dumps(res, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(res, indent=2) + "\n")
     chk = res.get("check") or {}
     for r in chk.get("rows", []):
         log(f"  node {r['node']}: {r['figure']}: measured {r['measured']} predicted "
