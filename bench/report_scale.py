@@ -6,7 +6,8 @@ and the sections under the table that say how those runs were made.
 Files read loosely (other branches rewrite them): `idle.json` (one node or a supervisor and
 its workers: `connections`, `alive_at_end`, `kb_per_connection`, and when present
 `pss_kb_per_connection`, `workers`), `group.json`, `workers.json`, `cluster4.json`,
-`queue-cluster.json` (any `*msgs_per_s` figure in it is shown).
+`queue_cluster.json` (or `queue-cluster.json`: its cross-node msg/s, else any `*msg_per_s`
+figure in it).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _find_rates(d: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(d, dict):
         for k, v in d.items():
             here = f"{path}.{k}" if path else str(k)
-            if str(k).endswith("msgs_per_s") and num(v):
+            if str(k).endswith(("msgs_per_s", "msg_per_s")) and num(v):
                 out.append((here, v))
             elif isinstance(v, (dict, list)):
                 out += _find_rates(v, here)
@@ -186,18 +187,28 @@ def cluster_rows(data: dict) -> list[Row]:
                     f"{fmt(b.get('msgs_per_s'))} msg/s", "", "", "",
                     f"loop {fmt(b.get('generator_cpu_pct'))} / db {fmt(b.get('db_cpu_pct'))}"
                     f" / others {fmt(b.get('others_cpu_pct'))}", "cluster4.json"))
-    q = data.get("queue-cluster")
-    rates = _find_rates(q) if isinstance(q, dict) else []
+    return rows + queue_rows(data)
+
+
+def queue_rows(data: dict) -> list[Row]:
+    """The generic queue across nodes (bench/queue_cluster.py): its cross-node msg/s beside
+    one node's, or any msg/s figure a file of another shape holds."""
+    name = next((k for k in ("queue_cluster", "queue-cluster") if k in data), "queue_cluster")
+    q, src = data.get(name), f"{name}.json"
+    label = "generic /queue/** across nodes (Redis streams), msg/s"
     if not isinstance(q, dict):
-        rows.append(Row("generic /queue/** across nodes, msg/s", "not run",
-                        source="queue-cluster.json"))
-    elif not rates:
-        rows.append(Row("generic /queue/** across nodes, msg/s", why(q) or "no msg/s figure",
-                        source="queue-cluster.json"))
-    for where, v in rates[:4]:
-        rows.append(Row(f"generic /queue/** across nodes, msg/s ({where})", v,
-                        source="queue-cluster.json"))
-    return rows
+        return [Row(label, "not run", source=src)]
+    cross = dig(q, "cross_node_redis", "msg_per_s")
+    if num(cross):
+        one = dig(q, "single_node_memory", "msg_per_s")
+        red = dig(q, "single_node_redis", "msg_per_s")
+        r = cross / one if num(one) and one else None
+        return [Row(label, cross, f"one node in memory {fmt(one)}; one node on Redis {fmt(red)}",
+                    f"{r:.2f}x one node" if r else "", "recorded", "recorded", "", src)]
+    rates = _find_rates(q)
+    if not rates:
+        return [Row(label, why(q) or "no msg/s figure", source=src)]
+    return [Row(f"{label} ({where})", v, source=src) for where, v in rates[:4]]
 
 
 def _cluster_summary(c: Any, source: str) -> list[Row]:

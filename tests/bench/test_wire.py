@@ -172,9 +172,9 @@ def test_report_is_written_from_partial_and_foreign_files(tmp_path: Path) -> Non
     _save(tmp_path, "idle", "stompim", {"connections": 50_000, "alive_at_end": 50_000,
                                          "kb_per_connection": 18.0, "pss_kb_per_connection": 9.5,
                                          "workers": 2, "generator_cpu_pct": 5.0})
-    (tmp_path / "queue-cluster.json").write_text(json.dumps(
-        {"command": "python -m bench queue-cluster", "result": {"cross_node": {
-            "msgs_per_s": 12345.0}}}))
+    (tmp_path / "queue_cluster.json").write_text(json.dumps(
+        {"command": "python -m bench.queue_cluster", "single_node_memory": {"msg_per_s": 20000},
+         "cross_node_redis": {"msg_per_s": 12345}}))
     (tmp_path / "cluster4.json").write_text(json.dumps({"available": True, "check": {}}))
     (tmp_path / "workers.json").write_text(json.dumps({"runs": {"1": {"throughput": {
         "msgs_per_s": 50000}}, "2": {"throughput": {"error": "Stalled: x"}}}}))
@@ -190,7 +190,8 @@ def test_report_is_written_from_partial_and_foreign_files(tmp_path: Path) -> Non
 
     assert "50,000/50,000" in row("| idle WebSocket sessions on one node (2 workers)")
     assert "**pass** (-52% vs 20)" in row("| idle WebSocket session, KB of broker PSS each")
-    assert "12,345" in row("| generic /queue/** across nodes, msg/s (result.cross_node")
+    queue = row("| generic /queue/** across nodes")
+    assert "12,345" in queue and "in memory 20,000" in queue and "0.62x" in queue
     assert "error: Stalled" in row("| 1->1 throughput, msg/s, 2 workers")
     assert "not run" in row("| message search")
     assert "**pass** (-58% vs 40)" in row("| hostile: queues: RSS peak")
