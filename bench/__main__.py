@@ -263,6 +263,14 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cluster4"]:  # its own options (bench/cluster4.py)
+        from bench.cluster4 import main as cluster4
+
+        return cluster4(argv[1:])
+    if argv[:1] == ["workers"]:  # its own options (bench/workers.py)
+        from bench.workers import main as workers
+
+        return workers(argv[1:])
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,

@@ -1,71 +1,32 @@
-"""The issue-17 part of bench/results/README.md: anchors (ActiveMQ, Synapse) and the
-database ceilings of persisted chat, each figure beside its comparison, target and
-margin, with the command and the CPU of generator, target, database and others.
+"""The anchors of bench/results/README.md (ActiveMQ, Synapse) and the database ceilings of
+persisted chat, each figure beside its comparison, target and margin, with the command and
+the CPU of generator, target, database and others.
 
 Reads the same per-scenario JSON files as bench/report.py (`activemq.json`,
-`synapse.json`, `chat.json`); `anchor_lines(data)` returns Markdown lines.
+`synapse.json`, `chat.json`): `anchor_rows(data)` gives rows of the one table
+(bench/report_table.Row), `anchor_details(data)` the Markdown under it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-Row = tuple[str, Any, Any, str, str, str]
-"""(figure, stompim, other, other's name, target text, verdict)."""
+from bench.report_table import Row, cpu, dig, fmt, margin, num, ratio, why
 
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _dig(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def _run(data: dict, scenario: str, key: str) -> dict | None:
-    return _dig(data, scenario, "runs", key)  # type: ignore[no-any-return]
+__all__ = ["anchor_details", "anchor_rows", "margin"]
 
 
 def _res(data: dict, scenario: str, key: str) -> dict | None:
-    run = _run(data, scenario, key)
-    return run.get("result") if run else None
+    r = dig(data, scenario, "runs", key, "result")
+    return r if isinstance(r, dict) else None
 
 
-def _why(r: dict | None) -> str | None:
-    if r is None:
-        return "not run"
-    if r.get("available") is False:
-        return "n/a: " + str(r.get("reason", ""))[:100].replace("\n", " ").replace("|", "/")
-    if "error" in r:
-        return "error: " + str(r["error"])[:100].replace("|", "/")
-    return None
+_dig, _fmt, _num, _why = dig, fmt, num, why
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def margin(value: Any, target: float, higher_is_better: bool = True) -> str:
-    """'**pass** (+20%)' / '**miss** (-33%)': value against target, by how much."""
-    if not _num(value) or not target:
-        return "not measured"
-    ok = value >= target if higher_is_better else value <= target
-    pct = 100 * (value - target) / target
-    return f"{'**pass**' if ok else '**miss**'} ({pct:+.0f}% vs {_fmt(target)})"
-
-
-def ratio(a: Any, b: Any) -> float | None:
-    return round(a / b, 4) if _num(a) and _num(b) and b else None
+def _x(v: Any) -> str:
+    r = v if num(v) else None
+    return f"{r:.3g}x" if r is not None else ""
 
 
 def _activemq_rows(data: dict) -> list[Row]:
@@ -81,7 +42,9 @@ def _activemq_rows(data: dict) -> list[Row]:
         sv = _why(s) or _dig(s, *path) or _dig(s, *path[:-1], "error")
         av = _why(a) or _dig(a, *path) or _dig(a, *path[:-1], "error")
         r = ratio(sv, av)
-        rows.append((label, sv, av, "ActiveMQ", ">= 1.5x ActiveMQ", margin(r, 1.5)))
+        meter = _dig(s, *path[:-1])
+        rows.append(Row(label, sv, f"ActiveMQ {fmt(av)}", _x(r), ">= 1.5x ActiveMQ",
+                        margin(r, 1.5), cpu(meter), "activemq.json"))
     return rows
 
 
@@ -93,17 +56,18 @@ def _chat_rows(data: dict) -> list[Row]:
         stored = why or _dig(r, "max", "stored_msgs_per_s")
         ceil = why or _dig(r, "ceiling", "stored_msgs_per_s") or _why(_dig(r, "ceiling"))
         frac = _dig(r, "stompim_over_ceiling")
-        rows.append(
-            (f"persisted chat ({kind}): stored msg/s vs the database's ceiling", stored, ceil,
-             "ceiling", ">= 60% of ceiling", margin(frac, 0.6))
-        )
+        rows.append(Row(f"persisted chat ({kind}): stored msg/s vs the database's ceiling",
+                        stored, f"ceiling {fmt(ceil)}", _x(frac), ">= 60% of ceiling",
+                        margin(frac, 0.6), cpu(_dig(r, "max")), "chat.json"))
         if kind == "MariaDB":
-            rows.append((f"persisted chat ({kind}): stored msg/s", stored, None, "", ">= 10,000",
-                         margin(stored, 10_000)))
+            rows.append(Row(f"persisted chat ({kind}): stored msg/s", stored, "", "",
+                            ">= 10,000", margin(stored, 10_000), cpu(_dig(r, "max")),
+                            "chat.json"))
         for rate in ("2000", "5000"):
             p99 = why or _dig(r, f"at_{rate}", "receipt_latency", "p99_ms")
-            rows.append((f"persisted chat ({kind}) @{rate}/s: receipt p99, ms", p99, None, "",
-                         "<= 20 ms", margin(p99, 20, higher_is_better=False)))
+            rows.append(Row(f"persisted chat ({kind}) @{rate}/s: receipt p99, ms", p99, "", "",
+                            "<= 20 ms", margin(p99, 20, higher_is_better=False),
+                            cpu(_dig(r, f"at_{rate}")), "chat.json"))
     return rows
 
 
@@ -117,12 +81,15 @@ def _synapse_rows(data: dict) -> list[Row]:
         yw, sw = _why(y), _why(s)
         sv = sw or _dig(s, "stored", "stored_msgs_per_s")
         yv = yw or _dig(y, "stored", "stored_msgs_per_s")
-        rows.append((f"chat stored msg/s, 64 in flight ({label})", sv, yv, "Synapse",
-                     ">= 50x Synapse", margin(ratio(sv, yv), 50)))
+        rows.append(Row(f"chat stored msg/s, 64 in flight ({label})", sv, f"Synapse {fmt(yv)}",
+                        _x(ratio(sv, yv)), ">= 50x Synapse", margin(ratio(sv, yv), 50),
+                        cpu(_dig(s, "stored")), "synapse.json"))
         for pct in ("p50_ms", "p99_ms"):
             sv = sw or _dig(s, "sequential", "receipt_latency", pct)
             yv = yw or _dig(y, "sequential", "send_latency", pct)
-            rows.append((f"sequential send {pct[:3]}, ms ({label})", sv, yv, "Synapse", "", ""))
+            rows.append(Row(f"sequential send {pct[:3]}, ms ({label})", sv, f"Synapse {fmt(yv)}",
+                            _x(ratio(sv, yv)), "", "", cpu(_dig(s, "sequential")),
+                            "synapse.json"))
         rates = sorted((_dig(y, "rates") or {}).keys() | (_dig(s, "rates") or {}).keys(), key=int)
         for rate in rates:
             sv = sw or _dig(s, "rates", rate, "delivery_latency", "p99_ms")
@@ -133,9 +100,15 @@ def _synapse_rows(data: dict) -> list[Row]:
                 ("**pass**" if sv < yv else "**miss**") + f" ({_fmt(ratio(yv, sv))}x lower)"
                 if _num(sv) and _num(yv) else "not measured"
             )
-            rows.append((f"delivery p99 @{rate} msg/s, ms ({label}){note}", sv, yv, "Synapse",
-                         "lower than Synapse", verdict))
+            rows.append(Row(f"delivery p99 @{rate} msg/s, ms ({label}){note}", sv,
+                            f"Synapse {fmt(yv)}", _x(ratio(sv, yv)), "lower than Synapse",
+                            verdict, cpu(_dig(s, "rates", rate)), "synapse.json"))
     return rows
+
+
+def anchor_rows(data: dict) -> list[Row]:
+    """ActiveMQ, persisted chat against its database ceiling, Synapse."""
+    return _activemq_rows(data) + _chat_rows(data) + _synapse_rows(data)
 
 
 def _cpu_lines(data: dict) -> list[str]:
@@ -190,33 +163,23 @@ def _setup_lines(data: dict) -> list[str]:
     return out
 
 
-def anchor_lines(data: dict) -> list[str]:
-    rows = _activemq_rows(data) + _chat_rows(data) + _synapse_rows(data)
-    lines = [
-        "## Anchors and database ceilings (issue 17)",
+def anchor_details(data: dict) -> list[str]:
+    """The anchors' CPU by phase, versions and configuration, and commands (their figures
+    are rows of the one table)."""
+    return [
+        "## Anchors and database ceilings: CPU, versions, commands",
         "",
         "`python -m bench activemq`, `python -m bench chat --ceiling`, "
         "`python -m bench synapse`: each compares in one run (one target after the other, "
         "same generator, same bodies). The database ceiling is a bare loop of the node's own "
         "`MessageRepository.write_batch` on the same database, same driver, one connection, "
         "replaying the batch sizes the node formed; Synapse on PostgreSQL is compared with "
-        "stompim on MariaDB (stompim has no PostgreSQL backend).",
+        "stompim on MariaDB (stompim has no PostgreSQL backend). What holds the missed "
+        "targets back, with profiles: [anchors.md](anchors.md).",
         "",
-        "What holds the missed targets back, with profiles: [anchors.md](anchors.md).",
-        "",
-        "| figure | stompim | other | other is | stompim / other | target | result |",
-        "| --- | ---: | ---: | --- | ---: | --- | --- |",
-    ]
-    for fig, s, o, who, target, verdict in rows:
-        lines.append(
-            f"| {fig} | {_fmt(s)} | {_fmt(o)} | {who} | {_fmt(ratio(s, o))} | {target} "
-            f"| {verdict} |"
-        )
-    lines += [
-        "",
-        "CPU, % of one core over each measured phase ('target' is stompim, ActiveMQ or Synapse; "
-        "'database' is mariadbd or PostgreSQL's server processes, blank for SQLite, which runs "
-        "inside the target or the ceiling loop):",
+        "CPU, % of one core over each measured phase ('target' is stompim, ActiveMQ or "
+        "Synapse; 'database' is mariadbd or PostgreSQL's server processes, blank for SQLite, "
+        "which runs inside the target or the ceiling loop):",
         "",
         "| run | target | generator CPU % | target CPU % | database CPU % | others CPU % |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -231,4 +194,3 @@ def anchor_lines(data: dict) -> list[str]:
         *_commands(data),
         "",
     ]
-    return lines

@@ -16,7 +16,8 @@ import pytest
 from bench.__main__ import databases
 from bench.activemq import ACTIVEMQ_STOMP_PORT, java_command, render_config
 from bench.ceiling import batch_summary, ceiling, replay
-from bench.report_anchors import anchor_lines, margin
+from bench.report import table_lines
+from bench.report_anchors import anchor_details, anchor_rows, margin
 from bench.scenarios.activemq_run import best_round
 from bench.scenarios.chat_db import ceiling_ratio, result_key
 from bench.scenarios.synapse_run import read_body_stamp, stamp_body, sync_latencies
@@ -264,7 +265,7 @@ def test_anchor_table_rows_from_results() -> None:
                                    "rates": {"10": {"delivery_latency": {"p99_ms": 4.0}}}}),
         }},
     }
-    text = "\n".join(anchor_lines(data))
+    text = "\n".join(table_lines([("anchors", anchor_rows(data))]) + anchor_details(data))
     row = next(x for x in text.splitlines() if x.startswith("| 1->1 throughput over STOMP"))
     assert "90,000" in row and "50,000" in row and "1.8" in row and "**pass** (+20% vs 1.5)" in row
     row = next(x for x in text.splitlines() if x.startswith("| persisted chat (SQLite): stored"))

@@ -242,16 +242,16 @@ def test_idle_row_misses_with_the_limit_that_bounded_the_count_and_passes_at_500
         "open_file_limits": {"stompim": [20_000, 20_000]},
     }
     held, kb = idle_rows(_data(limited, {}))[:2]
-    assert held[3] == (
+    assert held.result == (
         "**miss**: 19,744 of 50,000 held (open-file hard limit 20,000 here), 19,744 of 19,744 alive"
     )
-    assert kb[2] == "<= 20 KB" and kb[3] == "**pass**"
+    assert kb.target == "<= 20 KB" and kb.result.startswith("**pass**")
     assert any("what bounded the count" in n for n in scale_notes(_data(limited, {})))
     full = {"connections": 50_000, "alive_at_end": 50_000, "kb_per_connection": 21.0}
     held, kb = idle_rows(_data(full, {}))[:2]
-    assert held[3] == "**pass**" and kb[3] == "**miss**"
+    assert held.result == "**pass**" and kb.result == "**miss** (+5% vs 20)"
     dead = {"connections": 50_000, "alive_at_end": 49_999, "kb_per_connection": 10.0}
-    assert idle_rows(_data(dead, {}))[0][3] == "**miss**: 49,999 of 50,000 alive"
+    assert idle_rows(_data(dead, {}))[0].result == "**miss**: 49,999 of 50,000 alive"
 
 
 def test_group_row_names_the_sizes_and_passes_only_when_writes_stay_flat() -> None:
@@ -263,7 +263,7 @@ def test_group_row_names_the_sizes_and_passes_only_when_writes_stay_flat() -> No
         "large": {"rows_changed_per_msg": 1.42, "deliveries_per_s": 150_944},
     }
     rows = group_rows(_data({}, group))
-    assert rows[0][0].startswith("group message, DB rows changed per message (10,000 members,")
-    assert rows[0][1] == {"stompim": 1.42} and rows[0][3] == "**pass**"
-    assert rows[2][1] == {"stompim": 150_944}
-    assert group_rows(_data({}, {**group, "o1_db_writes": False}))[0][3] == "**miss**"
+    assert rows[0].figure.startswith("group message, DB rows changed per message (10,000 members,")
+    assert rows[0].value == 1.42 and rows[0].result.startswith("**pass**")
+    assert rows[2].value == 150_944
+    assert group_rows(_data({}, {**group, "o1_db_writes": False}))[0].result.startswith("**miss**")

@@ -160,6 +160,39 @@ def test_report_ratios_and_verdicts(tmp_path: Path) -> None:
     text = (tmp_path / "README.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| 1->1 throughput"))
     assert "40,000" in row and "2.00x" in row and "0.40x" in row and "**miss**" in row
-    chat = next(line for line in text.splitlines() if line.startswith("| private chat persisted"))
+    chat = next(line for line in text.splitlines()
+                if line.startswith("| persisted chat (MariaDB): stored msg/s |"))
     assert "n/a: no chat" in chat and "not measured" in chat
     assert "test cpu" in text
+
+
+def test_report_is_written_from_partial_and_foreign_files(tmp_path: Path) -> None:
+    """Files other branches rewrite may be absent, partial or of a new shape: the report is
+    still written, each such row saying what it lacks."""
+    _save(tmp_path, "idle", "stompim", {"connections": 50_000, "alive_at_end": 50_000,
+                                         "kb_per_connection": 18.0, "pss_kb_per_connection": 9.5,
+                                         "workers": 2, "generator_cpu_pct": 5.0})
+    (tmp_path / "queue_cluster.json").write_text(json.dumps(
+        {"command": "python -m bench.queue_cluster", "single_node_memory": {"msg_per_s": 20000},
+         "cross_node_redis": {"msg_per_s": 12345}}))
+    (tmp_path / "cluster4.json").write_text(json.dumps({"available": True, "check": {}}))
+    (tmp_path / "workers.json").write_text(json.dumps({"runs": {"1": {"throughput": {
+        "msgs_per_s": 50000}}, "2": {"throughput": {"error": "Stalled: x"}}}}))
+    (tmp_path / "search.json").write_text("{not json")
+    (tmp_path / "hostile.json").write_text(json.dumps({"floods": [
+        {"flood": "queues", "peak_mib": 16.8, "after_mib": 1.4, "peak_bound_mib": 40.0,
+         "after_bound_mib": 12.0}]}))
+    write_report(tmp_path)
+    lines = (tmp_path / "README.md").read_text().splitlines()
+
+    def row(start: str) -> str:
+        return next(x for x in lines if x.startswith(start))
+
+    assert "50,000/50,000" in row("| idle WebSocket sessions on one node (2 workers)")
+    assert "**pass** (-52% vs 20)" in row("| idle WebSocket session, KB of broker PSS each")
+    queue = row("| generic /queue/** across nodes")
+    assert "12,345" in queue and "in memory 20,000" in queue and "0.62x" in queue
+    assert "error: Stalled" in row("| 1->1 throughput, msg/s, 2 workers")
+    assert "not run" in row("| message search")
+    assert "**pass** (-58% vs 40)" in row("| hostile: queues: RSS peak")
+    assert "not run" in row("| 4-node capacity check") or "—" in row("| 4-node capacity check")
