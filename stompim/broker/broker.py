@@ -323,6 +323,10 @@ class Broker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def user_ids(self) -> Iterable[int]:
+        """The users with a CONNECTED session on this node (stompim_stomp_users)."""
+        return self._users.keys()
+
     def user_session_count(self, user_id: int) -> int:
         """CONNECTED sessions of `user_id` on this node."""
         return len(self._users.get(user_id, ()))
