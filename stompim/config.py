@@ -68,6 +68,7 @@ class StompConfig:
     max_transactions: int = 16
     max_transaction_frames: int = 1000
     max_transaction_bytes: int = 4 * 1024 * 1024
+    max_unacked_bytes: int = 4 * 1024 * 1024
     preauth_max_bytes: int = 1024 * 1024
     preauth_max_total_bytes: int = 64 * 1024 * 1024
     preauth_max_connections: int = 10000
