@@ -308,6 +308,7 @@ class Node:
         registry = NodeRegistry()
         if self.broker is not None:
             registry.add(BrokerCollector(self.broker))
+            registry.count_distinct("stompim_stomp_users", self.broker.user_ids)
         registry.add(DatabaseCollector(db))
         if self.bridge is not None:
             registry.add(BridgeCollector(self.bridge))

@@ -22,8 +22,8 @@ from stompim.forwarded import TrustedProxies
 EXAMPLE_JWT_SECRET = "change-me-this-is-the-example-secret-of-stompim"
 """The secret older config.toml files shipped: treated as no secret at all."""
 SINGLE_SESSION_MODES = ("off", "per_device_type", "one")
-"""auth.single_session: does a new login end older token sessions (none; those of the
-same device type; all)."""
+"""auth.single_session: does a new login end older sessions (none; those of the same device
+type; all). A STOMP session opened with login+passcode counts as one of device type web."""
 
 
 def secret_configured(secret: str) -> bool:
@@ -68,6 +68,7 @@ class StompConfig:
     max_transactions: int = 16
     max_transaction_frames: int = 1000
     max_transaction_bytes: int = 4 * 1024 * 1024
+    max_unacked_bytes: int = 4 * 1024 * 1024
     preauth_max_bytes: int = 1024 * 1024
     preauth_max_total_bytes: int = 64 * 1024 * 1024
     preauth_max_connections: int = 10000

@@ -29,8 +29,9 @@ pool) are shared the same way by `Snapshots`: each worker writes its collectors'
 samples to ``stompim-node-<pid>.json`` in that directory once a second and at every
 scrape, and a scrape sums every worker's file: counters and histograms of every
 worker that ever ran (a worker's totals outlive it, as the library's own counters
-do), gauges of the live workers only.  Without the variable everything is
-in-process.
+do), gauges of the live workers only; a gauge of distinct members (users,
+`NodeRegistry.count_distinct`) is the size of the live workers' union instead.
+Without the variable everything is in-process.
 
 This module is at the bottom of the import graph (it imports nothing of stompim).
 """
@@ -246,10 +247,17 @@ class NodeRegistry(Collector):
     def __init__(self, directory: str = MULTIPROCESS_DIR) -> None:
         self._process = process_collector()
         self._node: list[Collector] = []
+        self.distinct: dict[str, Callable[[], Iterable[int]]] = {}
         self.snapshots = Snapshots(Path(directory), self) if directory else None
 
     def add(self, collector: Collector) -> None:
         self._node.append(collector)
+
+    def count_distinct(self, name: str, members: Callable[[], Iterable[int]]) -> None:
+        """The gauge `name` (an unlabelled one of a collector) counts distinct
+        `members()`, e.g. users: across workers it is the size of their union, not the
+        sum (a user with sessions on two workers is one user)."""
+        self.distinct[name] = members
 
     def collect_node(self) -> Iterator[Metric]:
         for collector in self._node:
@@ -293,9 +301,11 @@ class Snapshots(Collector):
 
     def write(self) -> None:
         """This worker's samples, replaced atomically (a reader never sees half)."""
+        distinct = self.registry.distinct
         families = [
             {"name": f.name, "type": f.type, "doc": f.documentation,
              "samples": [[s.name, s.labels, s.value] for s in f.samples]}
+            | ({"members": sorted(distinct[f.name]())} if f.name in distinct else {})
             for f in self.registry.collect_node()
         ]
         temporary = self.path.with_suffix(".tmp")
@@ -306,6 +316,7 @@ class Snapshots(Collector):
         self.write()
         merged: dict[str, Metric] = {}
         sums: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        unions: dict[str, set[int]] = {}
         for path in sorted(self.directory.glob("stompim-node-*.json")):
             families = _read_snapshot(path)
             alive = _alive(path)
@@ -317,6 +328,12 @@ class Snapshots(Collector):
                     merged[name] = Metric(name, family["doc"], kind)
                     sums[name] = {}
                 totals = sums[name]
+                members = family.get("members")
+                if isinstance(members, list):   # count_distinct: a union, not a sum
+                    union = unions.setdefault(name, set())
+                    union.update(members)
+                    totals[(name, ())] = float(len(union))
+                    continue
                 for sample, labels, value in family["samples"]:
                     key = (sample, tuple(sorted(labels.items())))
                     totals[key] = totals.get(key, 0.0) + float(value)

@@ -42,10 +42,11 @@ from stompim.forwarded import TrustedProxies
 from .auth import Authenticator, Principal
 from .budget import PreauthBudget
 from .connection import Connection
-from .context import SessionContext
+from .context import GAP_GRACE_SECONDS, SessionContext
 from .destinations import DestinationHandler, DestinationRules
 from .errors import QueueFull
 from .exchange import Exchange, Stats
+from .fills import Rows, SharedFills
 from .http_endpoints import EndpointOptions, StompEndpoints
 from .link import Link
 from .listeners import SessionEvents, SessionListener
@@ -57,8 +58,6 @@ from .session import SHUTDOWN_MESSAGE, Session
 from .states import State
 from .tcp import LINGER_SECONDS, StompTcpProtocol
 from .websocket import start_websocket_server
-
-Rows = list[tuple[dict[str, str], bytes]]
 
 __all__ = ["Broker", "Stats"]
 
@@ -100,7 +99,7 @@ class Broker:
         self._tcp_servers: list[asyncio.Server] = []
         self._ws_servers: list[WsServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._fills: dict[tuple[int, str, int], asyncio.Task[Rows]] = {}
+        self._fills: SharedFills | None = None   # see `fill`
         self.events = SessionEvents()
         self.throttle_seconds = 0.05
         self._throttled: set[Connection] = set()
@@ -303,23 +302,30 @@ class Broker:
         task.add_done_callback(self._tasks.discard)
 
     def fill(
-        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int,
+        asked_at: float,
     ) -> asyncio.Future[Rows]:
-        """The hole of an ordered stream (Connection._fill_gap): one query for every
-        session with the same hole, e.g. the online members of a group when a publish
-        was lost (the first asker's principal runs it: they all passed the handler's
-        subscribe check for this destination). A handler whose `replay` depends on who
-        asks has `fill`, which must not (DestinationHandler)."""
-        key = (id(handler), destination, since)
-        shared = self._fills.get(key)
-        if shared is None:
-            query = getattr(handler, "fill", None) or handler.replay
-            shared = self._fills[key] = self.loop.create_task(
-                query(principal, destination, since))
-            self._tasks.add(shared)
-            shared.add_done_callback(self._tasks.discard)
-            shared.add_done_callback(lambda _: self._fills.pop(key, None))
-        return asyncio.shield(shared)
+        """The hole of an ordered stream (Connection._fill_gap), opened at loop time
+        `asked_at`: one query for every session with the same hole, e.g. the online
+        members of a group when a publish was lost (stompim.broker.fills says when a
+        query is shared; the first asker's principal runs it: they all passed the
+        handler's subscribe check for this destination). A handler whose `replay`
+        depends on who asks has `fill`, which must not (DestinationHandler)."""
+        fills = self._fills
+        if fills is None:
+            fills = self._fills = SharedFills(self.loop, self.clock, GAP_GRACE_SECONDS,
+                                             self._track)
+        query = getattr(handler, "fill", None) or handler.replay
+        return fills.fill((id(handler), destination, since), asked_at,
+                          lambda: query(principal, destination, since))
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def user_ids(self) -> Iterable[int]:
+        """The users with a CONNECTED session on this node (stompim_stomp_users)."""
+        return self._users.keys()
 
     def user_session_count(self, user_id: int) -> int:
         """CONNECTED sessions of `user_id` on this node."""

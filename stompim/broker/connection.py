@@ -97,11 +97,13 @@ class ConnectionHost(Protocol):
         """A congested consumer drained: resume throttled publishers."""
 
     def fill(
-        self, handler: DestinationHandler, principal: Principal, destination: str, since: int
+        self, handler: DestinationHandler, principal: Principal, destination: str, since: int,
+        asked_at: float,
     ) -> asyncio.Future[list[tuple[dict[str, str], bytes]]]:
-        """`handler.replay(principal, destination, since)` (or the handler's `fill`),
-        shared with every session asking for the same (handler, destination, since)
-        while it runs."""
+        """`handler.replay(principal, destination, since)` (or the handler's `fill`) for
+        a hole opened at clock time `asked_at`, shared with every session asking for the
+        same (handler, destination, since) while it runs and shortly after
+        (stompim.broker.fills)."""
 
 
 class Connection:
@@ -399,6 +401,7 @@ class Connection:
         no query from every subscriber of a big group at once), then ask the handler."""
         sub = event.sub
         assert sub.source is not None
+        opened = self.host.clock()
         await asyncio.sleep(GAP_GRACE_SECONDS)
         if self.session.gap_covered(sub):
             self.session.gap_filled(sub, [], queried=False)
@@ -406,7 +409,7 @@ class Connection:
             return
         try:
             rows = await self.host.fill(sub.source, event.principal, sub.destination,
-                                        event.since)
+                                        event.since, opened)
         except Exception as exc:
             _quiet.warning(("fill", type(exc)), "filling a gap of %s failed: %r",
                            sub.destination, exc)

@@ -50,10 +50,10 @@ from stompim.logs import session_fields
 
 from .auth import Principal
 from .context import MAX_BACKLOG, SessionContext
-from .destinations import errors_destination
+from .destinations import Kind, errors_destination
 from .errors import FrameRefused, TransactionAborted
 from .events import Close, FillGap, PauseReading, ResumeReading, SessionEvent
-from .message import Message, escape_value
+from .message import Message, escape_value, unacked_size
 from .records import PENDING, Answer, Finale, OpenTransactions, PendingSubscribe
 from .router import AckMode, Replay, Subscription
 from .states import ALLOWED, INPUT, Hold, Input, State, Trigger, next_state
@@ -76,8 +76,8 @@ class SessionCore:
         "created", "ctx", "deadline", "dirty", "finale", "handshake_token", "hb_recv",
         "hb_send", "hold", "id", "last_rx", "last_tx", "link_buffered", "out", "out_bytes",
         "parse_failed", "parser", "pending", "principal", "queued_events", "replays", "sends",
-        "sent", "state", "subs", "subscribing", "tokens", "transactions", "version", "wake",
-        "websocket",
+        "sent", "state", "subs", "subscribing", "tokens", "transactions", "unacked_bytes",
+        "version", "wake", "websocket",
     )
 
     def __init__(
@@ -105,6 +105,7 @@ class SessionCore:
         self.subs: dict[str, Subscription] = {}
         self.subscribing: PendingSubscribe | None = None  # Hold.SUBSCRIBE
         self.acks: dict[str, Subscription] | None = None  # client ack modes only
+        self.unacked_bytes = 0   # of topic MESSAGEs in `acks` (stomp.max_unacked_bytes)
         self.ack_counter = 0
         self.transactions: OpenTransactions | None = None  # after a BEGIN
         self.replays: list[Subscription] | None = None  # subscriptions de-duplicating
@@ -448,6 +449,14 @@ class SessionCore:
             self.acks[ack_id] = sub
             if self.version == V1_2:
                 ack_header = ack_id
+            if sub.kind is not Kind.QUEUE:   # a queue's are in its own budget (router)
+                self.unacked_bytes += unacked_size(message)
+                if self.unacked_bytes > self.ctx.config.max_unacked_bytes:
+                    drops = self.ctx.stats.slow_consumer_drops
+                    drops["unacked_bytes"] = drops.get("unacked_bytes", 0) + 1
+                    self.fail("too many unacknowledged bytes "
+                              f"(at most {self.ctx.config.max_unacked_bytes})")
+                    return 0
         data = message.render(sub.prefix, self.version, ack_header, redelivered)
         self.ctx.stats.messages_out += 1
         return self.enqueue(data, message.is_text if self.websocket else True)
@@ -556,6 +565,8 @@ class SessionCore:
         if sub.unacked and self.acks:
             for ack_id in sub.unacked:
                 self.acks.pop(ack_id, None)
+            if sub.kind is not Kind.QUEUE:
+                self.unacked_bytes -= sum([unacked_size(m) for m, _ in sub.unacked.values()])
         if self.replays and sub in self.replays:
             self.replays.remove(sub)
         self.ctx.exchange.router.remove(sub)

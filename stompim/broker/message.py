@@ -30,6 +30,7 @@ __all__ = [
     "Headers",
     "Message",
     "escape_value",
+    "unacked_size",
 ]
 
 Headers = tuple[tuple[str, str], ...]
@@ -223,3 +224,9 @@ class Message:
         parts.append(b"\n")
         parts.append(self.template(version))
         return b"".join(parts)
+
+
+def unacked_size(message: Message) -> int:
+    """What an unacknowledged delivery of `message` holds, for stomp.max_unacked_bytes:
+    its body and headers (as stompim.broker.records.held_size counts a held frame)."""
+    return len(message.body) + sum([len(k) + len(v) + 2 for k, v in message.headers])

@@ -25,6 +25,7 @@ from .core import SessionCore
 from .destinations import Kind
 from .errors import FrameRefused, TransactionAborted
 from .events import Acknowledged
+from .message import unacked_size
 from .records import OpenTransactions, require
 from .router import AckMode, Subscription
 from .send import perform_send
@@ -74,7 +75,9 @@ def apply_ack(session: SessionCore, sub: Subscription, ack_id: str, nack: bool) 
         sub.by_mid.pop(message.message_id, None)
         session.acks.pop(key, None)
         messages.append(message)
-    if sub.kind is Kind.QUEUE:
+    if sub.kind is not Kind.QUEUE:
+        session.unacked_bytes -= sum([unacked_size(m) for m in messages])
+    else:
         router = session.ctx.exchange.router
         if nack and sub.active:
             router.requeue(sub, messages, avoid=sub)

@@ -172,7 +172,8 @@ class AccountService:
     ) -> LoginResult:
         """Check credentials and open a token session. A username made of digits
         (usernames start with a letter) is looked up as a phone number. Then
-        auth.single_session decides which older token sessions end (see config.toml)."""
+        auth.single_session decides which older sessions end (see config.toml): token
+        sessions, and STOMP sessions opened with login+passcode (device type web)."""
         device = check_device_type(device_type)
         user = await self.check_credentials(
             username=username, phone=phone, password=password, ip=ip
@@ -187,6 +188,11 @@ class AccountService:
             )
             for sid in ended:
                 await self._close_sessions(user.id, "logged in elsewhere", sid)
+            # STOMP sessions opened with login+passcode have no token, so the registry
+            # does not list them; they are sessions all the same (of the default device,
+            # as a login without deviceType is), and end with the others.
+            if mode == "one" or device == DEFAULT_DEVICE:
+                await self._close_sessions(user.id, "logged in elsewhere", PASSWORD_SESSIONS)
         return LoginResult(issued.token, issued.expires_at_ms, user)
 
     async def check_credentials(

@@ -238,7 +238,8 @@ class MessageActions:
         comes at most the edit window after its message, so a client that saw the
         message at `since` can only have missed edits of messages sent after that
         message's time minus the window; those are re-sent (with their current version;
-        one already seen is told again, harmlessly)."""
+        one already seen is told again, harmlessly), except for messages the user
+        deleted for themselves or cleared."""
         if since <= 0:
             return []
         window = self.config.edit_window_seconds * 1000
@@ -256,7 +257,17 @@ class MessageActions:
             found = await self.repo.edited_private(
                 user_id, upto_id, seen - window, MAX_EDIT_REPLAY
             )
-        return await self.edits_to_replay(found)
+        return await self.edits_to_replay(await self._in_view(user_id, found))
+
+    async def _in_view(self, user_id: int, msgs: list[MessageRecord]) -> list[MessageRecord]:
+        """`msgs` less those the user deleted for themselves or cleared away: their
+        history and replays no longer show them, so neither may an edit event."""
+        if not msgs:
+            return msgs
+        hidden = await self.repo.hidden_among(user_id, [m.id for m in msgs])
+        floors = await self.repo.floors(user_id, sorted({m.conversation_id for m in msgs}))
+        return [m for m in msgs
+                if m.id not in hidden and m.seq > floors.get(m.conversation_id, 0)]
 
     # -- reactions ------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Harness
+from .conftest import BrokerFactory, Harness
 
 
 async def test_auto_mode_no_redelivery(hub: Harness) -> None:
@@ -120,3 +120,26 @@ async def test_ack_by_message_id_v11_and_v10(hub: Harness) -> None:
         frames = await consumer.closed()
         assert frames[-1].command.value == "ERROR"
         assert frames[-1].get("receipt-id") == "bad"
+
+
+async def test_unacked_topic_bytes_are_bounded(make_broker: BrokerFactory) -> None:
+    """A client-ack topic subscriber that never ACKs holds at most
+    stomp.max_unacked_bytes: the MESSAGE past it is ERROR and close (counted); one that
+    ACKs stays under it however much it receives."""
+    hub = await make_broker(max_unacked_bytes=4000)
+    acker = await hub.connected("tcp", "carol")
+    await acker.subscribe("/topic/t", ack="client-individual")
+    hoarder = await hub.connected("tcp", "bob")
+    await hoarder.subscribe("/topic/t", ack="client")
+    sender = await hub.connected("tcp", "alice")
+    for i in range(4):   # 4 x ~1,100 bytes: the 4th passes 4,000
+        await sender.send("/topic/t", str(i).encode() * 1000)
+        got = await acker.frame()
+        await acker.send_frame("ACK", {"id": got.get("ack") or ""})
+    frames = await hoarder.closed()
+    assert [f.command.value for f in frames] == ["MESSAGE"] * 3 + ["ERROR"], frames
+    assert "too many unacknowledged bytes" in (frames[-1].get("message") or "")
+    assert hub.broker.stats.slow_consumer_drops == {"unacked_bytes": 1}
+    await sender.send_frame("SEND", {"destination": "/topic/t", "receipt": "r"}, b"after")
+    await sender.receipt("r")
+    assert (await acker.frame()).body == b"after"   # the acker is still there

@@ -40,6 +40,7 @@ from stompim.frames import Command, Frame
 from .sessionkit import ALICE, Peer, World, frame_bytes
 
 CHAT = "/topic/chat/9"
+MAX_TRANSACTION_FRAMES = 6
 
 LEGAL = [
     "send", "send-chat", "send-chat", "send-tx", "send-chat-tx", "subscribe", "subscribe-chat",
@@ -51,7 +52,7 @@ ILLEGAL = ["connect", "ack", "garbage", "server-frame", "missing-header"]
 class SessionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.world = World(max_transactions=3, max_transaction_frames=6)
+        self.world = World(max_transactions=3, max_transaction_frames=MAX_TRANSACTION_FRAMES)
         self.peer: Peer = self.world.peer()
         self.count = 0
         self.requested: list[str] = []        # receipt ids, in the order frames were written
@@ -67,6 +68,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.now = 0.0
         self.transactions: list[str] = []    # open, as the client believes
         self.held: dict[str, list[str]] = {}   # transaction -> receipts of held chat SENDs
+        self.tx_frames: dict[str, int] = {}    # transaction -> frames written into it
         self.order: dict[str, tuple[int, int, int]] = {}  # receipt -> its place in the order
 
     # ------------------------------------------------------------ helpers
@@ -100,9 +102,15 @@ class SessionMachine(RuleBasedStateMachine):
             headers["destination"] = CHAT if "chat" in kind else "/topic/t"
             if kind.endswith("-tx"):
                 headers["transaction"] = self.transactions[-1] if self.transactions else "none"
-                if "chat" in kind and self.transactions:
-                    self.held.setdefault(self.transactions[-1], []).append(receipt)
-                    del self.order[receipt]     # no place until its transaction ends
+                if self.transactions:
+                    name = self.transactions[-1]
+                    taken = self.tx_frames.get(name, 0)
+                    # the frame past the limit is refused where it stands (ERROR with
+                    # its receipt-id): held, a chat SEND has no place until its end
+                    if taken < MAX_TRANSACTION_FRAMES and "chat" in kind:
+                        self.held.setdefault(name, []).append(receipt)
+                        del self.order[receipt]
+                    self.tx_frames[name] = taken + 1
         elif kind == "subscribe":
             headers.update({"destination": "/topic/t", "id": f"s{self.count}"})
         elif kind == "subscribe-chat":
@@ -294,6 +302,21 @@ class SessionMachine(RuleBasedStateMachine):
             assert session.state is State.CLOSING
             assert self.answered == sorted(
                 [r for r in self.requested if r <= mark], key=self.order.__getitem__)
+
+
+def test_a_chat_send_past_the_transaction_limit_is_refused_where_it_stands() -> None:
+    """The counterexample the machine once found: the 7th frame of a transaction (a chat
+    SEND) is refused at once (ERROR with its receipt-id), not held for the COMMIT; the
+    model had placed it at the COMMIT and called the ERROR an answer out of order."""
+    machine = SessionMachine()
+    machine.hello(64)
+    machine.write("begin")
+    for _ in range(MAX_TRANSACTION_FRAMES + 1):
+        machine.write("send-chat-tx")
+    machine.receive(len(machine.buffer))
+    # r0001 is the CONNECT, r0002 the BEGIN, r0003... the SENDs
+    assert machine.error and machine.answered == ["r0002", f"r{MAX_TRANSACTION_FRAMES + 3:04d}"]
+    machine.teardown()
 
 
 SessionMachine.TestCase.settings = settings(

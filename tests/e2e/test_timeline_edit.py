@@ -146,3 +146,45 @@ def test_private_edit_reaches_both_users_and_resume(
     assert gone["content"] == "" and "edited" not in gone
     clock.offset = 0
     alice.call("POST", f"/api/message/{mid}/edit", {"content": "back"}, expect=9001)
+
+
+def test_a_resume_brings_no_edit_of_a_message_deleted_for_me(
+    start_node: Callable[..., FullNode], devices: Devices
+) -> None:
+    """Bob deleted alice's edited message for himself, carol cleared the group: resuming
+    with x-since-seq, neither is told of edits to what they no longer see. (The first
+    frame after the replay is a new live message: an edit replayed would come first.)"""
+    node = start_node(im={"edit_window_seconds": 60})
+    clock = with_clock(node)
+    alice, bob, carol = (Person(node, n) for n in ("alice", "bob", "carol"))
+    alice.befriend(bob)
+    alice.befriend(carol)
+    gid = alice.group_with("g", bob, carol)
+    alice_dev = devices.device(alice)
+    bob_dev = devices.device(bob)
+    bob_dev.subscribe("/user/queue/chat", "q")
+    private = alice_dev.stored(PRIVATE, {"toUserId": bob.id, "content": "hi bob"})
+    [seen] = bob_dev.wait_on("q", 1, "the private message")
+    place = int(seen.headers["seq"])
+    group = alice_dev.stored(GROUP, {"groupId": gid, "content": "hi all"})
+    clock.offset = 30_000
+    for sent in (private, group):
+        alice.call("POST", f"/api/message/{sent['message-id']}/edit", {"content": "edited"})
+    bob_dev.log.wait(lambda: bool(bob_dev.events("q", "edit")), "the live edit")
+
+    bob.call("POST", "/api/message/delete", {"messageIds": [int(private["message-id"])]})
+    carol.call("POST", f"/api/conversation/{group['conversation-id']}/clear")
+    again = devices.device(bob, label="bob-again")
+    again.subscribe("/user/queue/chat", "q", **{"x-since-seq": str(place)})
+    tablet = devices.device(carol, label="carol-tablet")
+    tablet.subscribe(f"/topic/chat/{gid}", "g", **{"x-since-seq": group["seq"]})
+    alice_dev.stored(PRIVATE, {"toUserId": bob.id, "content": "next"})
+    alice_dev.stored(GROUP, {"groupId": gid, "content": "next"})
+    for dev, sub in ((again, "q"), (tablet, "g")):
+        first = dev.wait_on(sub, 1, "the next live message")[0]
+        assert first.headers.get("x-event") is None and json_of(first)["content"] == "next"
+    # one who still sees the message is told of the edit it missed
+    alice_again = devices.device(alice, label="alice-again")
+    alice_again.subscribe(f"/topic/chat/{gid}", "g", **{"x-since-seq": group["seq"]})
+    event = alice_again.wait_on("g", 1, "the missed edit")[0]   # then the live "next"
+    assert event.headers["x-event"] == "edit" and json_of(event)["content"] == "edited"

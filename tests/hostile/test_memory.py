@@ -25,11 +25,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from promscrape import scrape
+from served import RssSampler, ServedNode
 from stompclient import StompClient
 
 from stompim.frames import Command
-
-from ._served import HostileNode, RssSampler
 
 pytestmark = pytest.mark.slow
 
@@ -42,15 +41,15 @@ CONNECT_HEAD = (b"CONNECT\naccept-version:1.2\nlogin:mallory\npasscode:" + PASSW
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, **settings: str) -> Iterator[HostileNode]:
-    node = HostileNode.start(tmp_path, **settings)
+def served(tmp_path: Path, **settings: str) -> Iterator[ServedNode]:
+    node = ServedNode.start(tmp_path, **settings)
     try:
         yield node
     finally:
         node.stop()
 
 
-async def _metrics(node: HostileNode) -> dict[str, float]:
+async def _metrics(node: ServedNode) -> dict[str, float]:
     """The node's gauges this file reads, from /metrics (summed over transports)."""
     async with aiohttp.ClientSession() as http:
         found = await scrape(http, node.http)
@@ -58,7 +57,7 @@ async def _metrics(node: HostileNode) -> dict[str, float]:
         "sessions", "preauth_bytes", "preauth_connections", "queues", "queued_bytes")}
 
 
-async def _settled_rss(node: HostileNode, base: int, bound: int) -> int:
+async def _settled_rss(node: ServedNode, base: int, bound: int) -> int:
     """RSS over `base` once no session is left on the node and the node had its chance
     to give freed heap back (its sweep trims at most once a second): polled until under
     `bound`, for at most 5 s; the last value."""
@@ -72,7 +71,7 @@ async def _settled_rss(node: HostileNode, base: int, bound: int) -> int:
     return after
 
 
-async def _register(node: HostileNode) -> None:
+async def _register(node: ServedNode) -> None:
     async with aiohttp.ClientSession() as http, http.post(
         f"http://127.0.0.1:{node.http}/api/user/register",
         json={"username": "mallory", "password": PASSWORD},

@@ -1,8 +1,9 @@
 """/metrics with several worker processes (prometheus-client's multiprocess mode): two
 `stompim serve` processes sharing PROMETHEUS_MULTIPROC_DIR and one SQLite file stand in
 for the workers of one node.  Either worker's /metrics answers for both: the library
-families (REST requests) and the broker's collected ones (sessions, connections); after
-one worker exits its counters stay, its gauges go."""
+families (REST requests) and the broker's collected ones (sessions, connections; users
+counted once however many workers hold their sessions); after one worker exits its
+counters stay, its gauges go."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ async def test_each_worker_answers_for_all_workers(tmp_path: Path) -> None:
             for worker in workers:
                 got = await until(session, worker.http, "stompim_stomp_sessions", 2,
                                   transport="tcp")
+                # one user with a session on each worker: one user, not two
+                got = await until(session, worker.http, "stompim_stomp_users", 1)
                 assert got.value("stompim_http_requests_total", method="POST",
                                  route="/api/user/register", status="200") == 1
                 assert got.has_family("stompim_stomp_frames_received_total")

@@ -33,6 +33,9 @@ __all__ = ["BROWSER_DIR", "Chromium", "PageServer"]
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 BUNDLE = Path("node_modules/@stomp/stompjs/bundles/stomp.umd.min.js")
 
+EVALUATE_SECONDS = 30.0
+"""How long a page may take to answer one Runtime.evaluate (a busy renderer)."""
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",  # tests may run as root in a container
@@ -144,8 +147,10 @@ class Chromium:
             time.sleep(0.1)
         raise AssertionError(f"chromium shows no page for {page}: {self.log_tail()}")
 
-    def evaluate(self, expression: str) -> Any:
-        """Value of a JavaScript expression in the page (Runtime.evaluate)."""
+    def evaluate(self, expression: str, timeout: float = EVALUATE_SECONDS) -> Any:
+        """Value of a JavaScript expression in the page (Runtime.evaluate). The answer
+        waits for the page's main thread, which a loaded machine may keep busy for
+        seconds (parsing a large bundle): bounded by `timeout`, not by the socket's."""
         assert self._ws is not None
         call_id = next(self._ids)
         self._ws.send(
@@ -157,8 +162,15 @@ class Chromium:
                 }
             )
         )
+        deadline = time.monotonic() + timeout
         while True:
-            reply = json.loads(self._ws.recv())
+            self._ws.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                reply = json.loads(self._ws.recv())
+            except websocket.WebSocketTimeoutException:
+                raise AssertionError(
+                    f"no answer to Runtime.evaluate in {timeout}s: {self.log_tail()}"
+                ) from None
             if reply.get("id") == call_id:
                 if "error" in reply:
                     raise AssertionError(f"Runtime.evaluate failed: {reply['error']}")

@@ -56,7 +56,7 @@ def browser(
         chromium.close()
 
 
-def wait_for(browser: Chromium, expression: str, timeout: float = 20.0) -> Any:
+def wait_for(browser: Chromium, expression: str, timeout: float = 45.0) -> Any:
     """Poll a JavaScript expression until it is truthy; its value."""
     deadline = time.monotonic() + timeout
     while True:

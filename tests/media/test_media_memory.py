@@ -18,11 +18,11 @@ from typing import Self
 import aiohttp
 import psutil
 import pytest
+from served import ServedNode
 
 from stompim.im.errors import FILE_TOO_LARGE
 
 from ._files import pdf, png
-from ._served import ServedNode
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ async def _upload(
 
 
 async def test_one_gib_over_the_limit_is_refused_with_flat_memory(tmp_path: Path) -> None:
-    node = ServedNode.start(tmp_path, media_max_chat_bytes=str(LIMIT))
+    node = ServedNode.start(tmp_path, server_tcp_port="-1", media_max_chat_bytes=str(LIMIT))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
             account = {"username": "bigsender", "password": "passw0rd-ok"}

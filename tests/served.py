@@ -1,10 +1,12 @@
 """A whole node in a process of its own (`python -m stompim serve` on a SQLite file), so
-the RSS an attack costs it can be measured, and a sampler of that RSS.
+the RSS a test costs it can be measured (tests/hostile, tests/media), and a sampler of
+that RSS.
 
-Call order: `node = HostileNode.start(workdir, **settings)` (settings are
-`STOMPIM_<SECTION>_<KEY>` names without the prefix, lower case), use `node.http`,
-`node.ws`, `node.tcp`, `node.pid`; `with RssSampler(node.pid) as rss: ...` then
-`rss.peak`; finally `node.stop()` (SIGTERM, then SIGKILL after a bound).
+Call order: `node = ServedNode.start(workdir, **settings)` (settings are
+`STOMPIM_<SECTION>_<KEY>` names without the prefix, lower case, e.g.
+`server_tcp_port="-1"`), use `node.http` / `node.base`, `node.ws`, `node.tcp` (None
+when off), `node.pid`; `with RssSampler(node.pid) as rss: ...` then `rss.peak`; finally
+`node.stop()` (SIGTERM, then SIGKILL after a bound).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from typing import Self
 
 import psutil
 
-SECRET = "hostile-node-secret-of-the-memory-tests-0123"
+SECRET = "served-node-secret-of-the-memory-tests-0123"
 _PORTS = re.compile(r"REST http://127\.0\.0\.1:(\d+)/api, STOMP ws://127\.0\.0\.1:(\d+)/ws, "
-                    r"STOMP tcp (\d+)")
+                    r"STOMP tcp (\d+)?")
 
 
-class HostileNode:
-    def __init__(self, proc: subprocess.Popen[str], http: int, ws: int, tcp: int) -> None:
+class ServedNode:
+    def __init__(self, proc: subprocess.Popen[str], http: int, ws: int, tcp: int | None) -> None:
         self.proc = proc
         self.http, self.ws, self.tcp = http, ws, tcp
         self.log: list[str] = []
@@ -37,6 +39,10 @@ class HostileNode:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
 
     def rss(self) -> int:
         return int(psutil.Process(self.pid).memory_info().rss)
@@ -48,7 +54,7 @@ class HostileNode:
                 self.log.append(line.rstrip())
 
     @classmethod
-    def start(cls, workdir: Path, **settings: str) -> HostileNode:
+    def start(cls, workdir: Path, **settings: str) -> ServedNode:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STOMPIM_")}
         env.update(
             STOMPIM_SERVER_HOST="127.0.0.1",
@@ -75,7 +81,8 @@ class HostileNode:
             seen.append(line)
             match = _PORTS.search(line)
             if match:
-                return cls(proc, int(match[1]), int(match[2]), int(match[3]))
+                tcp = int(match[3]) if match[3] else None
+                return cls(proc, int(match[1]), int(match[2]), tcp)
         proc.kill()
         proc.wait(timeout=10)
         raise AssertionError(f"the node did not start: {''.join(seen)[-2000:]}")
