@@ -44,6 +44,7 @@ from stompim.errors import INTERNAL_ERROR_MESSAGE, RemoteProtocolError
 from stompim.frames import Command
 
 from .core import SessionCore
+from .destinations import Kind, Route
 from .errors import FrameRefused
 from .message import message_ids, plain_message
 from .states import Hold, State
@@ -67,6 +68,7 @@ _DESTINATION_LINE = b"\ndestination:"
 _TAKEN = frozenset({b"destination", b"receipt", b"content-length"})
 
 _SEND = Command.SEND
+_TOPIC = Kind.TOPIC
 _CONNECTED = State.CONNECTED
 
 
@@ -80,6 +82,10 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
     stats = ctx.stats
     rules = ctx.rules
     exchange = ctx.exchange
+    # Without a bridge, a topic's deliveries are made here: Router.publish's topic
+    # branch, inlined (this is the broker's hottest loop).
+    topics = exchange.router.topics if exchange.forward is None else None
+    last: tuple[str, Route] | None = None   # the route of the previous SEND
     principal = session.principal
     assert principal is not None
     limits = ctx.limits
@@ -136,10 +142,14 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
                 break
         if body_end - pos > max_frame:
             break
-        try:
-            route = rules.for_send(destination, principal)
-        except Exception:   # the general path refuses it (ERROR and close)
-            break
+        if last is not None and last[0] == destination:
+            route = last[1]
+        else:
+            try:
+                route = rules.for_send(destination, principal)
+            except Exception:   # the general path refuses it (ERROR and close)
+                break
+            last = (destination, route)
         if route.handler is not None or route.destination != destination:
             break
         # Taken: from here on, what the general path does with this frame.
@@ -156,7 +166,15 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
         message = plain_message(destination, lines, data[head_end + 2:body_end], message_id,
                                 tail)
         try:
-            congested = exchange.publish_message(route.kind, message)
+            if topics is not None and route.kind is _TOPIC:
+                congested = False
+                subs = topics.get(destination)
+                if subs:
+                    for sub in tuple(subs):
+                        if sub.consumer.deliver(sub, message, False):
+                            congested = True
+            else:
+                congested = exchange.publish_message(route.kind, message)
         except FrameRefused as exc:
             session.fail(exc.message, receipt, exc.body, exc.headers)
             return pos
