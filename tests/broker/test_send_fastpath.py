@@ -252,3 +252,22 @@ def test_a_plain_message_has_the_tail_and_headers_of_a_message(
     for version in (V1_0, V1_1, V1_2):
         assert plain.tail(version) == reference.tail(version)
         assert plain.template(version) == reference.template(version)
+
+
+def test_the_bridge_gets_the_same_headers() -> None:
+    """With a bridge (the exchange's `forward`), a plain SEND's topic message is
+    forwarded with the headers the general path forwards, parsed from its bytes."""
+    forwarded: dict[bool, list[tuple[str, Any, bytes]]] = {}
+    for fast in (True, False):
+        same_ids()
+        run = Run(fast, V1_2, 8192)
+        got = forwarded[fast] = []
+        run.world.exchange.forward = lambda d, h, b, got=got: got.append((d, h, b))
+        run.feed(b"SEND\ndestination:/topic/t\ncontent-type:text/plain\nx-a:\xc3\xa9\n"
+                 b"receipt:1\n\nbody\x00SEND\ncontent-length:2\ndestination:/queue/q\n\nq!\x00"
+                 b"SEND\nreceipt:2\ndestination:/topic/t\n\n\x00")
+        assert run.outcome()["wire"][0].count(b"RECEIPT") == 2
+    assert forwarded[True] == forwarded[False] == [
+        ("/topic/t", (("content-type", "text/plain"), ("x-a", "\u00e9")), b"body"),
+        ("/topic/t", (), b""),
+    ]
