@@ -44,7 +44,7 @@ from stompim.errors import INTERNAL_ERROR_MESSAGE, RemoteProtocolError
 from stompim.frames import Command
 
 from .core import SessionCore
-from .destinations import Kind, Route
+from .destinations import Kind
 from .errors import FrameRefused
 from .message import message_ids, plain_message
 from .states import Hold, State
@@ -85,7 +85,15 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
     # Without a bridge, a topic's deliveries are made here: Router.publish's topic
     # branch, inlined (this is the broker's hottest loop).
     topics = exchange.router.topics if exchange.forward is None else None
-    last: tuple[str, Route] | None = None   # the route of the previous SEND
+    # The previous SEND's head (header lines) and what it said: the same head says
+    # the same (the limits are the session's, the routes of generic destinations
+    # stay put while this runs).
+    last_head = b""
+    destination = ""
+    wire = lines = b""
+    receipt: str | None = None
+    length = -1
+    kind = _TOPIC
     principal = session.principal
     assert principal is not None
     limits = ctx.limits
@@ -110,28 +118,19 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
         if head_end < 0 or head_end - pos > max_line:
             break
         head = data[pos + 4:head_end + 1]
-        if not _PLAIN_HEAD(head):
-            break
-        if len(head) > max_length and head.count(b"\n") - 1 > max_headers:
-            break
-        if not head.isascii():
+        if head != last_head:   # a client streaming to one destination repeats its head
+            seen = _judge(head, max_length, max_headers)
+            if seen is None:
+                break
             try:
-                head.decode()
-            except UnicodeDecodeError:
+                route = rules.for_send(seen[0], principal)
+            except Exception:   # the general path refuses it (ERROR and close)
                 break
-        names = _SPECIAL(head)
-        if names == _DESTINATION_ONLY and startswith(b"SEND\ndestination:", pos):
-            dest_end = head.find(b"\n", 13)
-            destination = head[13:dest_end].decode()
-            lines = head[dest_end:]
-            wire = head
-            receipt = None
-            length = -1
-        else:
-            cut = _cut(head, names)
-            if cut is None:
+            if route.handler is not None or route.destination != seen[0]:
                 break
-            destination, wire, lines, receipt, length = cut
+            destination, wire, lines, receipt, length = seen
+            kind = route.kind
+            last_head = head
         if length < 0:
             body_end = find(b"\x00", head_end + 2)
             if body_end < 0:
@@ -141,16 +140,6 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
             if body_end >= end or data[body_end]:
                 break
         if body_end - pos > max_frame:
-            break
-        if last is not None and last[0] == destination:
-            route = last[1]
-        else:
-            try:
-                route = rules.for_send(destination, principal)
-            except Exception:   # the general path refuses it (ERROR and close)
-                break
-            last = (destination, route)
-        if route.handler is not None or route.destination != destination:
             break
         # Taken: from here on, what the general path does with this frame.
         pos = body_end + 1
@@ -166,7 +155,7 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
         message = plain_message(destination, lines, data[head_end + 2:body_end], message_id,
                                 tail)
         try:
-            if topics is not None and route.kind is _TOPIC:
+            if topics is not None and kind is _TOPIC:
                 congested = False
                 subs = topics.get(destination)
                 if subs:
@@ -174,7 +163,7 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
                         if sub.consumer.deliver(sub, message, False):
                             congested = True
             else:
-                congested = exchange.publish_message(route.kind, message)
+                congested = exchange.publish_message(kind, message)
         except FrameRefused as exc:
             session.fail(exc.message, receipt, exc.body, exc.headers)
             return pos
@@ -194,6 +183,29 @@ def take_sends(session: SessionCore, data: bytes, pos: int) -> int:
         if session.hold is not None:
             return pos
     return pos
+
+
+def _judge(head: bytes, max_length: int,
+           max_headers: int) -> tuple[str, bytes, bytes, str | None, int] | None:
+    """What the fast path needs of a SEND's header lines (`head`: from the LF ending
+    the command line through the LF before the empty line): its destination, the
+    header lines of its MESSAGE (the ``destination`` line first, ``receipt`` cut out),
+    the others alone, its receipt and its content-length (-1: none); None when the
+    general path must judge it."""
+    if not _PLAIN_HEAD(head):
+        return None
+    if len(head) > max_length and head.count(b"\n") - 1 > max_headers:
+        return None
+    if not head.isascii():
+        try:
+            head.decode()
+        except UnicodeDecodeError:
+            return None
+    names = _SPECIAL(head)
+    if names == _DESTINATION_ONLY and head.startswith(_DESTINATION_LINE):
+        stop = head.find(b"\n", 13)
+        return head[13:stop].decode(), head, head[stop:], None, -1
+    return _cut(head, names)
 
 
 def _cut(head: bytes, names: list[bytes]) -> tuple[str, bytes, bytes, str | None, int] | None:
