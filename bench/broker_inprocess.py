@@ -13,6 +13,10 @@ Compare two trees by alternating them, each run naming its tree with PYTHONPATH:
     PYTHONPATH=/path/to/before .venv/bin/python -m bench.broker_inprocess before
     PYTHONPATH=. .venv/bin/python -m bench.broker_inprocess after
 
+(from a directory other than the repository's, so that PYTHONPATH decides the tree).
+A third argument `tcp` runs the TCP 1->1 case alone, e.g. under py-spy:
+`py-spy record -f raw -o out.txt -- .venv/bin/python -m bench.broker_inprocess after tcp`.
+
 Trees from before the sans-I/O session (stompim/broker/session.py with `feed`) are
 driven through `Broker.open_session`; later ones through `Broker.accept`.  No socket.
 """
@@ -94,9 +98,9 @@ async def case(subscribers: int, sends: int, websocket: bool) -> float:
     return cpu / (sends * subscribers)
 
 
-async def run(label: str) -> str:
+async def run(label: str, only_tcp: bool = False) -> str:
     parts = []
-    for subscribers, sends, websocket in CASES:
+    for subscribers, sends, websocket in CASES[:1] if only_tcp else CASES:
         per = await case(subscribers, sends, websocket)
         kind = "ws" if websocket else "tcp"
         parts.append(f"{kind} x{subscribers} {per * 1e6:.3f}")
@@ -104,4 +108,5 @@ async def run(label: str) -> str:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(run(sys.argv[1] if len(sys.argv) > 1 else "run")))
+    print(asyncio.run(run(sys.argv[1] if len(sys.argv) > 1 else "run",
+                          only_tcp=sys.argv[2:3] == ["tcp"])))

@@ -77,6 +77,7 @@ class StompConfig:
     max_queues: int = 10000
     queue_message_ttl_ms: int = 3600000
     ws_fast_path: bool = True
+    send_fast_path: bool = True
     application_destination_prefixes: tuple[str, ...] = ("/app",)
     user_destination_prefix: str = "/user"
 

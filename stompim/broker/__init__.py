@@ -10,8 +10,9 @@ destination plug-in contract (`DestinationHandler`), the cluster seam (`Bridge`,
 Modules, bottom to top (each imports only modules listed before it, so there is no
 cycle; checked by tests/broker/test_module_order.py): errors, values, memory, fills, auth,
 states, message, destinations, router, exchange, context, records, events, link, core, send,
-transactions, subscribe, connect, session, listeners, publisher, budget, connection, tcp,
-ws_fastpath, websocket, sockjs, http_ws, http_sockjs, http_endpoints, broker, metrics.
+send_fastpath, transactions, subscribe, connect, session, listeners, publisher, budget,
+connection, tcp, ws_fastpath, websocket, sockjs, http_ws, http_sockjs, http_endpoints, broker,
+metrics.
 """
 
 from __future__ import annotations

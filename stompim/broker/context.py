@@ -57,3 +57,9 @@ class SessionContext:
         self.connect_timeout = config.connect_timeout_ms / 1000.0
         self.drain = config.send_drain_ms / 1000.0
         self.heart_beat = f"{config.heartbeat_send_ms},{config.heartbeat_receive_ms}"
+        # The SEND fast path (stompim.broker.send_fastpath) makes message ids by this
+        # prefix; None (the path off) by config, or for a node id that would need
+        # escaping in a header.
+        node = exchange.node_id
+        plain = not any(c in node for c in ":\\\r\n")
+        self.id_prefix = f"{node}m".encode() if config.send_fast_path and plain else None

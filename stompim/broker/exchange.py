@@ -101,3 +101,12 @@ class Exchange:
         if forward and kind is Kind.TOPIC and self.forward is not None:
             self.forward(destination, headers, body)
         return congested
+
+    def publish_message(self, kind: Kind, message: Message) -> bool:
+        """`publish` (forwarded) of a message already built: a client SEND the SEND fast
+        path took (stompim.broker.send_fastpath); its headers are parsed only for the
+        bridge."""
+        congested = self.router.publish(kind, message)
+        if kind is Kind.TOPIC and self.forward is not None:
+            self.forward(message.destination, message.headers, message.body)
+        return congested

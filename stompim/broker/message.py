@@ -13,16 +13,23 @@ MESSAGE's ``message-id`` for every subscriber.  Otherwise (client SENDs, whose
 sets itself (``message-id``, ``subscription``, ``ack``, ``redelivered``,
 ``destination``) never reach the shared part, so no frame carries one twice.
 
-Call order: build a `Message` per publish; `Subscription.prefix` is computed once
-per subscription (escaped for its session's version); `tail(version)` or
-`render()` per delivery.
+A client SEND taken by the SEND fast path (stompim.broker.send_fastpath) becomes a
+`plain_message`: its tail is cut from the SEND's own bytes (the same in every
+version, because nothing in it needs escaping), and its `headers` are parsed from
+those bytes only if something asks for them (a client-ack delivery, a queue's
+accounting, the cluster bridge), so a 1->1 or fan-out delivery in auto-ack never
+builds them.
+
+Call order: build a `Message` (or a `plain_message`) per publish; `Subscription.prefix`
+is computed once per subscription (escaped for its session's version); `tail(version)`
+or `render()` per delivery.
 """
 
 from __future__ import annotations
 
 import itertools
 
-from stompim.frames import V1_0, V1_1, Command, Frame, encode
+from stompim.frames import V1_0, V1_1, V1_2, Command, Frame, encode
 
 __all__ = [
     "PER_DELIVERY_HEADERS",
@@ -30,6 +37,8 @@ __all__ = [
     "Headers",
     "Message",
     "escape_value",
+    "message_ids",
+    "plain_message",
     "unacked_size",
 ]
 
@@ -48,7 +57,8 @@ PER_DELIVERY_HEADERS = frozenset(
     {"destination", "message-id", "subscription", "ack", "redelivered"}
 )
 
-_ids = itertools.count(1)
+message_ids = itertools.count(1)
+"""The numbers of the ids the broker makes up (``<node id>m<n>``), one sequence per process."""
 
 
 def escape_value(value: str, version: str) -> str:
@@ -73,13 +83,14 @@ class Message:
     """
 
     __slots__ = (
+        "_headers",
+        "_raw",
         "_seq",
         "_tails",
         "_text",
         "_tpls",
         "body",
         "destination",
-        "headers",
         "message_id",
     )
 
@@ -111,11 +122,23 @@ class Message:
                     continue
                 kept.append((name, value))
             headers = tuple(kept)
-        self.headers = headers
+        self._headers: Headers | None = headers
+        self._raw: bytes | None = None
         if supplied and "\n" not in supplied and "\r" not in supplied:
             self.message_id = supplied.encode()
         else:
-            self.message_id = f"{node_id}m{next(_ids)}".encode()
+            self.message_id = f"{node_id}m{next(message_ids)}".encode()
+
+    @property
+    def headers(self) -> Headers:
+        """The user headers in wire order (of a `plain_message`: parsed on first use)."""
+        headers = self._headers
+        if headers is None:
+            raw = self._raw
+            assert raw is not None
+            pairs = [line.partition(":") for line in raw.decode().split("\n")[1:-1]]
+            headers = self._headers = tuple([(name, value) for name, _, value in pairs])
+        return headers
 
     @property
     def seq(self) -> int | None:
@@ -230,3 +253,35 @@ def unacked_size(message: Message) -> int:
     """What an unacknowledged delivery of `message` holds, for stomp.max_unacked_bytes:
     its body and headers (as stompim.broker.records.held_size counts a held frame)."""
     return len(message.body) + sum([len(k) + len(v) + 2 for k, v in message.headers])
+
+
+_new_message = Message.__new__
+
+
+def plain_message(
+    destination: str, lines: bytes, body: bytes, message_id: bytes, tail: bytes
+) -> Message:
+    """The message of a client SEND taken by the SEND fast path, built from its bytes.
+
+    `lines` are the SEND's header lines as received, without ``destination`` and the
+    headers a MESSAGE never carries: each one ``\\n<name>:<value>``, then the LF that
+    ended the last (just ``\\n`` when there is none), all UTF-8 with nothing to escape in
+    any version (no ``\\\\``, no CR, one ``:`` per line).  `message_id` is one the
+    broker made up (``message_ids``, nothing to escape in it either) and `tail` what
+    `tail(version)` returns for every version: `message_id`, the ``destination`` line,
+    `lines`, a ``content-length`` line unless `lines` has one (none for an empty body),
+    the empty line, `body` and NUL: the bytes `Message(...).tail(version)` makes of the
+    same message (tests/broker/test_send_fastpath.py checks it)."""
+    message: Message = _new_message(Message)
+    message.destination = destination
+    message.body = body
+    message._headers = None
+    message._raw = lines
+    message.message_id = message_id
+    message._tails = {V1_0: tail, V1_1: tail, V1_2: tail}
+    message._tpls = None
+    message._seq = -1
+    message._text = True if body.isascii() else None
+    if message._text is None:
+        message._text = message.is_text
+    return message

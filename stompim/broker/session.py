@@ -35,6 +35,7 @@ from .context import MAX_BACKLOG, REPLAY_DEDUPE_SECONDS
 from .core import Handler, SessionCore
 from .records import Finale
 from .router import Subscription
+from .send_fastpath import take_sends
 from .states import INPUT, Hold, Input, State, Trigger
 
 __all__ = ["HANDLERS", "SHUTDOWN_MESSAGE", "Session"]
@@ -71,7 +72,33 @@ class Session(SessionCore):
             return
         self.last_rx = now
         self.ctx.stats.bytes_in += len(data)
+        if state is State.CONNECTED and self.ctx.id_prefix is not None and self.hold is None:
+            data = self._take_sends(data)
+            if not data:
+                return
         frames: list[Any] = self.parser.feed(data)
+        self._run_parsed(frames)
+
+    def _take_sends(self, data: bytes) -> bytes:
+        """The SEND fast path (stompim.broker.send_fastpath) over `data`: the frame the
+        parser held over is finished (and run) first, then the plain SENDs are taken;
+        what is left (from a frame boundary) for the parser, b"" for nothing."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        parser = self.parser
+        frames, pos = parser.feed_held(data)
+        if frames or parser.error is not None:
+            self._run_parsed(frames)
+        if pos < 0:
+            return b""
+        if self.state is State.CONNECTED and self.hold is None and self.backlog is None:
+            pos = take_sends(self, data, pos)
+        if self.state is not State.CONNECTED and INPUT[self.state] is Input.IGNORE:
+            return b""   # closed meanwhile: the rest is never read (nor held)
+        return data[pos:] if pos else data
+
+    def _run_parsed(self, frames: list[Any]) -> None:
+        """Run what the parser gave, its error (once) last."""
         error = self.parser.error
         if error is not None and not self.parse_failed:
             self.parse_failed = True

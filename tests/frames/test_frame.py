@@ -12,7 +12,8 @@ from stompim.frames import SUPPORTED_VERSIONS, Command, Frame, Limits
 
 def test_all_is_complete_and_importable() -> None:
     public = {name for name in dir(frames) if not name.startswith("_")}
-    modules = {"commands", "encoder", "errors", "escaping", "frame", "parser", "annotations"}
+    modules = {"commands", "encoder", "errors", "escaping", "frame", "general", "parser",
+               "annotations"}
     assert set(frames.__all__) == public - modules
     for name in frames.__all__:
         assert getattr(frames, name) is not None

@@ -228,3 +228,37 @@ def test_fast_path_general_path_and_every_split_agree(
             assert split.exact() == whole.exact(), cuts
         else:
             assert split.verdict() == whole.verdict(), cuts
+
+
+def held_first(data: bytes, cuts: list[int], limits: Limits, version: str) -> Outcome:
+    """``data`` fed split at ``cuts`` the way the broker's SEND fast path feeds it:
+    `feed_held` first, then (from the frame boundary it returns) `feed`."""
+    parser = FrameParser(limits, version)
+    frames: list[Frame] = []
+    previous = 0
+    for cut in [*cuts, len(data)]:
+        chunk = data[previous:cut]
+        previous = cut
+        got, pos = parser.feed_held(chunk)
+        frames += got
+        if pos >= 0:
+            assert parser.buffered == 0
+            frames += parser.feed(chunk[pos:])
+    return Outcome(tuple(frames), parser.error, parser.heartbeats, parser.buffered)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=30) | st.sampled_from(TOKENS), max_size=12),
+    st.sampled_from(["1.0", "1.1", "1.2"]),
+    st.data(),
+)
+def test_feed_held_then_feed_is_feed(chunks: list[bytes], version: str,
+                                     data: st.DataObject) -> None:
+    """`feed_held` then `feed` of the rest gives what `feed` alone gives, in every
+    respect, wherever the input is cut."""
+    wire = b"".join(chunks)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(wire) - 1)), max_size=6))))
+    cuts = [cut for cut in cuts if cut < len(wire)]
+    assert held_first(wire, cuts, LIMITS, version).exact() == parse(
+        wire, cuts, LIMITS, version).exact()
