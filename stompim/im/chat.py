@@ -27,15 +27,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from stompim.config import ImConfig
-from stompim.im.chat_batch import (
-    ADMIN_ROLE,
-    PendingSend,
-    SendBatcher,
-    SendFuture,
-    SendResult,
-    SocialFacts,
-    social_facts,
-)
+from stompim.im.chat_batch import PendingSend, SendBatcher, SendFuture, SendResult
+from stompim.im.chat_facts import ADMIN_ROLE, SocialFacts, social_facts
 from stompim.im.clock import Clock, now_ms
 from stompim.im.conversations import (
     ConversationService,

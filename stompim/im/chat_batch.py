@@ -16,7 +16,7 @@ Call order, for one send (ChatService.send_private / send_group):
      returns False and the Future still resolves with what became of it;
   3. the writer task (started on demand, gone when the queue is empty) takes
      everything queued, at most `max_batch`, and for that batch:
-     a. rights, one query per kind of fact for the whole batch (`SocialFacts`):
+     a. rights, one query per kind of fact for the whole batch (stompim.im.chat_facts):
         blocks and friendships of every (sender, recipient) pair; groups and
         memberships of every (group, sender) pair. A refused send gets its own
         ImError; the rest of the batch goes on;
@@ -27,15 +27,23 @@ Call order, for one send (ChatService.send_private / send_group):
         stompim.im.media_chat), a few queries for the batch; a refused one fails alone;
      d. idempotency: stored copies of every clientMsgId, one query; a clientMsgId
         that occurs twice in the batch is written once, the later sends get the
-        first one's row (`duplicate`);
+        first one's row (`duplicate`); one that the batch committing meanwhile
+        stored (see below) gets that row too;
      e. MessageRepository.write_batch: one transaction, one commit; a message the
         store refuses (a value out of range, a racing resend) fails alone, the
         rest of the batch is stored;
      f. hand each new message to the Publisher (batch order, so seq order per
         conversation; it never waits on another node), then resolve the Futures:
         a receipt means "committed".
-Sends that arrive while a batch is written form the next batch: no timer, so a
-lone send costs one batch and under load the commit is shared. One writer, not
+Steps a-d are the batch's preparation, e-f its commit. Two stages: while batch N
+commits (e-f), batch N+1 (whatever was queued when N's commit began) is prepared
+(a-d) in a task of its own, so the checks' round trips overlap the write instead of
+adding to it; N+1 commits only after N has, so commits keep queue order. A
+clientMsgId that N+1 shares with N is not yet stored when N+1 looks for it: the
+commit stage settles it from N's outcome (`_recent`) before writing. At most two
+batches are in the writer at once. Sends that arrive while a batch is written form
+the next batch: no timer, so a lone send costs one batch and under load the commit
+is shared. One writer, not
 several: batches then commit in queue order, so seqs follow the order of the
 sends and this node publishes them in increasing order. (Several nodes, or
 workers, each have their writer: the seqs that order a subscription, the
@@ -46,8 +54,11 @@ see stompim.store.messages and DestinationHandler.ordered.)
 Faults: a database that does not answer in time or refuses (`Unavailable`, bounded by
 the store's timeouts) fails the batch and every send still queued behind it at once,
 with that Unavailable (the STOMP binding answers it as refusal 3001: "not stored, send
-it again"); the writer then goes on with whatever is queued next. Any other error of a
-batch (a bug) fails that batch with ImError 3001, logged once per interval.
+it again"); a batch already prepared behind a commit that failed so is failed with it
+(it would only wait out the same timeout); the writer then goes on with whatever is
+queued next. Any other error of a batch (a bug) fails that batch with ImError 3001,
+logged once per interval. Shutdown (the writer cancelled) fails both batches in the
+writer and every queued send with 3001: whether a commit in flight landed is unknown.
 """
 
 from __future__ import annotations
@@ -56,31 +67,20 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from stompim.config import ImConfig
 from stompim.errors import InvalidValue, StoreError, Unavailable
-from stompim.im.conversations import FriendChecks, GroupChecks, UserLookup
-from stompim.im.errors import (
-    BAD_REQUEST,
-    BLOCKED,
-    GROUP_MUTED,
-    GROUP_NOT_FOUND,
-    NOT_FRIENDS,
-    NOT_GROUP_MEMBER,
-    SEND_FAILED,
-    USER_NOT_FOUND,
-    ImError,
-)
+from stompim.im.chat_facts import BatchRights, SocialFacts
+from stompim.im.conversations import UserLookup
+from stompim.im.errors import BAD_REQUEST, SEND_FAILED, ImError
 from stompim.im.messages import ChatType, MessageDraft, MessageRecord
 from stompim.logs import detached_context
 from stompim.metrics import CHAT_BATCH_SECONDS, CHAT_BATCH_SIZE, CHAT_STORED
 from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.conversations import ConversationRepository, pair_key
-from stompim.store.friends import FriendRepository, PairFacts
-from stompim.store.groups import GroupRepository
 from stompim.store.messages import MessageRepository, NewMessage
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,6 @@ MAX_BATCH = 500
 
 MAX_REMEMBERED_CONVERSATIONS = 100_000
 """Conversation ids kept in memory (key -> id); the map starts over when full."""
-
-ADMIN_ROLE = 1  # MemberRecord.role: 0 member, 1 admin, 2 owner
-
 
 @dataclass(frozen=True)
 class SendResult:
@@ -144,77 +141,6 @@ DraftResolver = Callable[
 """The sends of a batch (conversation ids attached) -> each draft to store, or its refusal."""
 
 
-# -- rights, for a whole batch ------------------------------------------------------
-
-
-class SocialFacts(Protocol):
-    """What the rights checks of one batch need, asked for all its sends at once."""
-
-    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
-        """Of the (sender, recipient) pairs: which are blocked either way, and which
-        are friendships from sender to recipient."""
-        ...
-
-    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
-        """Active groups (GroupLike) by id; unknown or dissolved ones are absent."""
-        ...
-
-    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
-        """Active memberships (MemberLike) by (group_id, user_id)."""
-        ...
-
-
-class CallFacts:
-    """SocialFacts through the per-call FriendChecks / GroupChecks methods (any
-    implementation of those protocols; used when no batch queries are at hand)."""
-
-    def __init__(self, friends: FriendChecks, groups: GroupChecks) -> None:
-        self._friends = friends
-        self._groups = groups
-
-    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
-        blocked = frozenset([p for p in pairs if await self._friends.blocked_either(*p)])
-        friends = frozenset([p for p in pairs if await self._friends.is_friend(*p)])
-        return PairFacts(blocked, friends)
-
-    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
-        found = {gid: await self._groups.get(gid) for gid in group_ids}
-        return {gid: g for gid, g in found.items() if g is not None}
-
-    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
-        found = {p: await self._groups.member(*p) for p in pairs}
-        return {p: m for p, m in found.items() if m is not None}
-
-
-class RepositoryFacts:
-    """SocialFacts in one query each, from the tables FriendService and GroupService
-    read (the same rules as their `blocked_either`, `is_friend`, `get`, `member`)."""
-
-    def __init__(self, friends: FriendRepository, groups: GroupRepository) -> None:
-        self._friends = friends
-        self._groups = groups
-
-    async def private(self, pairs: set[tuple[int, int]]) -> PairFacts:
-        return await self._friends.pair_facts(pairs)
-
-    async def groups(self, group_ids: set[int]) -> Mapping[int, Any]:
-        found = await self._groups.get_groups(sorted(group_ids))
-        return {gid: g for gid, g in found.items() if g.status == 1}
-
-    async def members(self, pairs: set[tuple[int, int]]) -> Mapping[tuple[int, int], Any]:
-        return await self._groups.members_many(pairs)
-
-
-def social_facts(friends: FriendChecks, groups: GroupChecks) -> SocialFacts:
-    """Batch queries when the social services are the SQL ones (they expose their
-    repositories as `.repo`), else the per-call protocol methods."""
-    friend_repo = getattr(friends, "repo", None)
-    group_repo = getattr(groups, "repo", None)
-    if isinstance(friend_repo, FriendRepository) and isinstance(group_repo, GroupRepository):
-        return RepositoryFacts(friend_repo, group_repo)
-    return CallFacts(friends, groups)
-
-
 # -- the queue and its writer -------------------------------------------------------
 
 
@@ -250,6 +176,15 @@ class PendingSend:
             self.done.set_result(SendResult(record, duplicate))
 
 
+@dataclass(eq=False)
+class _Prepared:
+    """A batch through steps a-d: every send still live, and those of them to write."""
+
+    live: list[PendingSend]
+    writers: list[PendingSend]
+    started: float  # perf_counter when its preparation began (stompim_chat_batch_seconds)
+
+
 class SendBatcher:
     """The send queue of one ChatService and its single writer task."""
 
@@ -266,8 +201,7 @@ class SendBatcher:
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.config = config
-        self.facts = facts
-        self.users = users
+        self.rights = BatchRights(config, facts, users)
         self.conversations = conversations
         self.messages = messages
         self.publish = publish
@@ -276,7 +210,13 @@ class SendBatcher:
         self._queue: deque[PendingSend] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._conversation_ids: dict[str, int] = {}  # key -> id; rows are never deleted
+        # (sender, clientMsgId) -> its row, of the batch committed last (see _commit)
+        self._recent: dict[tuple[int, str], MessageRecord] = {}
         self.batches = 0  # batches written so far (tests and metrics)
+
+    @property
+    def facts(self) -> SocialFacts:
+        return self.rights.facts
 
     @property
     def writing(self) -> bool:
@@ -312,37 +252,96 @@ class SendBatcher:
         """`enqueue` and wait: returns once committed (or raises its ImError)."""
         return await self.enqueue(chat_type, sender_id, target_id, draft, now)
 
-    async def _drain(self) -> None:
-        """The writer: one batch after another until nothing is queued."""
-        try:
-            while self._queue:
-                take = min(len(self._queue), self.max_batch)
-                batch = [self._queue.popleft() for _ in range(take)]
-                batch = [p for p in batch if not p.done.done()]  # withdrawn by the sender
-                if not batch:
-                    continue
+    def _take(self) -> list[PendingSend]:
+        """The next batch: what is queued, at most `max_batch`, less the withdrawn
+        sends; marked `committing` (no longer withdrawable)."""
+        while self._queue:
+            take = min(len(self._queue), self.max_batch)
+            batch = [self._queue.popleft() for _ in range(take)]
+            batch = [p for p in batch if not p.done.done()]  # withdrawn by the sender
+            if batch:
                 for pending in batch:
                     pending.done.committing = True
-                try:
-                    await self._handle(batch)
-                except asyncio.CancelledError:  # shutdown: whether it committed is unknown
-                    for pending in batch:
-                        pending.fail(store_failed())
-                    raise
-                except Unavailable as exc:
-                    self._fail_all(batch, exc)
-                except Exception as exc:
-                    _quiet.exception(("batch", type(exc)), "a batch of %d chat sends failed",
-                                     len(batch))
-                    for pending in batch:
-                        pending.fail(store_failed())
+                return batch
+        return []
+
+    def _start_preparing(self) -> asyncio.Task[_Prepared | None] | None:
+        """Steps a-d of the next batch in a task of its own, or None: nothing queued."""
+        batch = self._take()
+        if not batch:
+            return None
+        return asyncio.get_running_loop().create_task(
+            self._prepare_guarded(batch), name="chat-send-prepare"
+        )
+
+    async def _drain(self) -> None:
+        """The writer: commits one batch after another until nothing is queued, the
+        next one prepared while the current one commits (module docstring)."""
+        preparing: asyncio.Task[_Prepared | None] | None = None
+        try:
+            while True:
+                if preparing is None:
+                    preparing = self._start_preparing()
+                    if preparing is None:
+                        break
+                prepared = await preparing
+                preparing = None
+                if prepared is None:  # failed, or nothing left to write: answered
+                    continue
+                preparing = self._start_preparing()  # overlaps the commit below
+                down = await self._commit_guarded(prepared)
+                if down is not None and preparing is not None:
+                    ready = await preparing
+                    preparing = None
+                    if ready is not None:
+                        self._fail_all(ready.live, down)
         finally:
+            if preparing is not None and not preparing.done():
+                preparing.cancel()  # its own handler answers its batch
             self._writer = None
             if self._queue:  # cancelled (shutdown): nobody will write these
                 while self._queue:
                     self._queue.popleft().fail(store_failed())
 
-    def _fail_all(self, batch: list[PendingSend], exc: Unavailable) -> None:
+    async def _prepare_guarded(self, batch: list[PendingSend]) -> _Prepared | None:
+        """`_prepare`, its failures answered here (None then)."""
+        try:
+            return await self._prepare(batch)
+        except asyncio.CancelledError:  # shutdown
+            for pending in batch:
+                pending.fail(store_failed())
+            raise
+        except Unavailable as exc:
+            self._fail_all(batch, exc)
+        except Exception as exc:
+            self._failed(batch, exc)
+        return None
+
+    async def _commit_guarded(self, prepared: _Prepared) -> Unavailable | None:
+        """`_commit`, its failures answered here; the Unavailable that failed it, if any."""
+        try:
+            await self._commit(prepared)
+        except asyncio.CancelledError:  # shutdown: whether it committed is unknown
+            for pending in prepared.live:
+                pending.fail(store_failed())
+            raise
+        except Unavailable as exc:
+            self._fail_all(prepared.live, exc)
+            return exc
+        except Exception as exc:
+            self._failed(prepared.live, exc)
+        finally:
+            CHAT_BATCH_SECONDS.observe(time.perf_counter() - prepared.started)
+        return None
+
+    @staticmethod
+    def _failed(batch: Sequence[PendingSend], exc: Exception) -> None:
+        """A bug: 3001 for the batch, logged (with the traceback being handled)."""
+        _quiet.exception(("batch", type(exc)), "a batch of %d chat sends failed", len(batch))
+        for pending in batch:
+            pending.fail(store_failed())
+
+    def _fail_all(self, batch: Sequence[PendingSend], exc: Unavailable) -> None:
         """The database is down: refuse the batch and everything queued behind it now,
         rather than let each wait out its own timeout."""
         waiting = list(self._queue)
@@ -353,24 +352,35 @@ class SendBatcher:
         for pending in (*batch, *waiting):
             pending.fail(exc)
 
-    async def _handle(self, batch: list[PendingSend]) -> None:
-        """Write one batch; its size and time go to /metrics (stompim_chat_batch_*)."""
+    async def _prepare(self, batch: list[PendingSend]) -> _Prepared | None:
+        """Steps a-d: the sends refused here are answered; None when none is left."""
         CHAT_BATCH_SIZE.observe(len(batch))
         started = time.perf_counter()
-        try:
-            await self._write(batch)
-        finally:
-            CHAT_BATCH_SECONDS.observe(time.perf_counter() - started)
-
-    async def _write(self, batch: list[PendingSend]) -> None:
-        live = await self._check_rights(batch)
+        live = await self.rights.check(batch)
         if live:
             await self._attach_conversations(live)
         if live and self.resolve is not None:
             live = await self._resolve_drafts(live)
         if not live:
-            return
-        writers = await self._dedupe(live)
+            return None
+        return _Prepared(live, await self._dedupe(live), started)
+
+    async def _commit(self, prepared: _Prepared) -> None:
+        """Steps e-f: write, publish in batch order, then answer every live send."""
+        stored: dict[int, tuple[MessageRecord, bool]] = {}
+        refused: dict[int, StoreError] = {}
+        writers = prepared.writers
+        recent = self._recent
+        if recent:  # stored by the batch that committed while this one was prepared
+            writers = []
+            for p in prepared.writers:
+                cmid = p.draft.client_msg_id
+                earlier = recent.get((p.sender_id, cmid)) if cmid else None
+                if earlier is None:
+                    writers.append(p)
+                else:
+                    stored[id(p)] = (earlier, True)
+        self._recent = {}
         items = [
             NewMessage(p.conversation_id, p.sender_id, p.chat_type, p.target_id, p.draft,
                        p.now, p.joined_at)
@@ -378,8 +388,6 @@ class SendBatcher:
         ]
         outcomes = await self.messages.write_batch(items)  # Unavailable: see _drain
         self.batches += 1
-        stored: dict[int, tuple[MessageRecord, bool]] = {}
-        refused: dict[int, StoreError] = {}
         for pending, outcome in zip(writers, outcomes, strict=True):
             if isinstance(outcome, StoreError):
                 _quiet.warning(("refused", type(outcome)), "storing a chat message failed: %r",
@@ -388,10 +396,12 @@ class SendBatcher:
                 continue
             stored[id(pending)] = outcome
             record, duplicate = outcome
+            if pending.draft.client_msg_id:
+                self._recent[(pending.sender_id, pending.draft.client_msg_id)] = record
             if not duplicate:
                 CHAT_STORED.inc()
                 await self._publish(record)
-        for pending in live:
+        for pending in prepared.live:
             source = pending.leader or pending
             found = stored.get(id(source))
             if found is None:
@@ -409,75 +419,6 @@ class SendBatcher:
             await self.publish(record)
         except Exception as exc:
             _quiet.exception(("publish", type(exc)), "publishing a stored message failed")
-
-    async def _check_rights(self, batch: list[PendingSend]) -> list[PendingSend]:
-        """Refuse the sends their senders may not make; the ones left, in order."""
-        checked = [p for p in batch if not p.system]
-        private = {(p.sender_id, p.target_id) for p in checked if p.chat_type is ChatType.PRIVATE}
-        in_group = {(p.target_id, p.sender_id) for p in checked if p.chat_type is ChatType.GROUP}
-        facts = (
-            await self.facts.private(private)
-            if private
-            else PairFacts(frozenset(), frozenset())
-        )
-        blocked, friends = facts.blocked, facts.friends
-        strangers = {target for _, target in private - blocked - friends}
-        known: set[int] = set()
-        if strangers and self.config.allow_stranger_chat:
-            known = set((await self.users.get_many(sorted(strangers))).keys())
-        groups = await self.facts.groups({g for g, _ in in_group}) if in_group else {}
-        members = await self.facts.members(in_group) if in_group else {}
-        live = []
-        for p in batch:
-            if p.system:
-                error = None
-            elif p.chat_type is ChatType.PRIVATE:
-                error = self._private_refusal((p.sender_id, p.target_id), blocked, friends, known)
-            else:
-                error = self._group_refusal(p, groups, members)
-            if error is None:
-                live.append(p)
-            else:
-                p.fail(error)
-        return live
-
-    def _private_refusal(
-        self,
-        pair: tuple[int, int],
-        blocked: frozenset[tuple[int, int]],
-        friends: frozenset[tuple[int, int]],
-        known: set[int],
-    ) -> ImError | None:
-        if pair in blocked:
-            return ImError(BLOCKED, "blocked", 403)
-        if pair in friends:
-            return None
-        if not self.config.allow_stranger_chat:
-            return ImError(NOT_FRIENDS, "not friends", 403)
-        if pair[1] not in known:
-            return ImError(USER_NOT_FOUND, "user not found", 404)
-        return None
-
-    @staticmethod
-    def _group_refusal(
-        p: PendingSend, groups: Mapping[int, Any], members: Mapping[tuple[int, int], Any]
-    ) -> ImError | None:
-        group = groups.get(p.target_id)
-        if group is None:
-            return ImError(GROUP_NOT_FOUND, "group not found", 404)
-        member = members.get((p.target_id, p.sender_id))
-        if member is None:
-            return ImError(NOT_GROUP_MEMBER, "not a member of the group", 403)
-        until = int(getattr(member, "muted_until", 0))
-        if until > p.now:
-            left = -(-(until - p.now) // 1000)  # whole seconds, rounded up
-            return ImError(
-                GROUP_MUTED, f"muted in this group for {left} more seconds (until {until})", 403
-            )
-        if member.muted or (group.all_muted and member.role < ADMIN_ROLE):
-            return ImError(GROUP_MUTED, "muted in this group", 403)
-        p.joined_at = int(member.joined_at)
-        return None
 
     async def _resolve_drafts(self, live: list[PendingSend]) -> list[PendingSend]:
         """Each draft as `resolve` makes it (references, files), or its refusal."""

@@ -40,7 +40,8 @@ from stompim.im.roles import Role
 from stompim.store.messages import MessageRepository
 
 if TYPE_CHECKING:
-    from stompim.im.chat_batch import PendingSend, SocialFacts
+    from stompim.im.chat_batch import PendingSend
+    from stompim.im.chat_facts import SocialFacts
 
 __all__ = ["QUOTE_CHARS", "TimelineRefs", "quote_of"]
 

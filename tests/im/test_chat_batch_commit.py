@@ -18,7 +18,7 @@ from _chat_support import Clock
 from stompim.config import ImConfig
 from stompim.errors import InvalidValue
 from stompim.im.chat import ChatService, SendResult
-from stompim.im.chat_batch import CallFacts, RepositoryFacts
+from stompim.im.chat_facts import CallFacts, RepositoryFacts
 from stompim.im.errors import (
     BAD_REQUEST,
     BLOCKED,
