@@ -296,12 +296,21 @@ class SendBatcher:
                     if ready is not None:
                         self._fail_all(ready.live, down)
         finally:
-            if preparing is not None and not preparing.done():
-                preparing.cancel()  # its own handler answers its batch
+            if preparing is not None:  # cancelled (shutdown) during a commit
+                self._abandon(preparing)
             self._writer = None
             if self._queue:  # cancelled (shutdown): nobody will write these
                 while self._queue:
                     self._queue.popleft().fail(store_failed())
+
+    @staticmethod
+    def _abandon(preparing: asyncio.Task[_Prepared | None]) -> None:
+        """Shutdown: answer the batch prepared (or being prepared) behind the commit."""
+        if not preparing.done():
+            preparing.cancel()  # _prepare_guarded answers its batch
+        elif not preparing.cancelled() and (ready := preparing.result()) is not None:
+            for pending in ready.live:
+                pending.fail(store_failed())
 
     async def _prepare_guarded(self, batch: list[PendingSend]) -> _Prepared | None:
         """`_prepare`, its failures answered here (None then)."""
@@ -386,8 +395,10 @@ class SendBatcher:
                        p.now, p.joined_at)
             for p in writers
         ]
-        outcomes = await self.messages.write_batch(items)  # Unavailable: see _drain
-        self.batches += 1
+        outcomes: list[Any] = []
+        if items:  # else every send was a resend of the batch before
+            outcomes = await self.messages.write_batch(items)  # Unavailable: see _drain
+            self.batches += 1
         for pending, outcome in zip(writers, outcomes, strict=True):
             if isinstance(outcome, StoreError):
                 _quiet.warning(("refused", type(outcome)), "storing a chat message failed: %r",
