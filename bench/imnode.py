@@ -18,6 +18,7 @@ the ceiling loop there).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -66,8 +67,12 @@ async def im_database(kind: str, tag: str) -> AsyncIterator[ImDatabase]:
 async def im_node(
     db: ImDatabase, opts: Options, *, batch_log: bool = False
 ) -> AsyncIterator[Target]:
-    """A stompim node on `db` with accounts required (no anonymous CONNECT)."""
+    """A stompim node on `db` with accounts required (no anonymous CONNECT). A node on
+    MySQL/MariaDB refuses to start without `auth.jwt_secret` (every node of a cluster
+    must sign alike), so the bench gives it a fresh one."""
     env = tuple(opts.extra_env)
+    if not db.url.startswith("sqlite"):
+        env += (("STOMPIM_AUTH_JWT_SECRET", secrets.token_hex(32)),)
     module = opts.module
     if batch_log:
         env += (("BENCH_BATCH_LOG", str(db.batch_log)),)
