@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from stompim.config import ImConfig
-from stompim.im.chat_batch import PendingSend, SendBatcher, SendFuture, SendResult
+from stompim.im.chat_batch import SendBatcher
 from stompim.im.chat_facts import ADMIN_ROLE, SocialFacts, social_facts
+from stompim.im.chat_sends import PendingSend, SendFuture, SendResult
 from stompim.im.clock import Clock, now_ms
 from stompim.im.conversations import (
     ConversationService,

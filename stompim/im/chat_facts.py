@@ -31,7 +31,7 @@ from stompim.store.friends import FriendRepository, PairFacts
 from stompim.store.groups import GroupRepository
 
 if TYPE_CHECKING:
-    from stompim.im.chat_batch import PendingSend
+    from stompim.im.chat_sends import PendingSend
 
 ADMIN_ROLE = 1  # MemberRecord.role: 0 member, 1 admin, 2 owner
 

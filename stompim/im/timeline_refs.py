@@ -40,8 +40,8 @@ from stompim.im.roles import Role
 from stompim.store.messages import MessageRepository
 
 if TYPE_CHECKING:
-    from stompim.im.chat_batch import PendingSend
     from stompim.im.chat_facts import SocialFacts
+    from stompim.im.chat_sends import PendingSend
 
 __all__ = ["QUOTE_CHARS", "TimelineRefs", "quote_of"]
 

@@ -38,6 +38,7 @@ from stompim.store.database import (
     count_db_error,
     is_insert,
 )
+from stompim.store.plan import Plan, drive
 
 T = TypeVar("T")
 _UNAVAILABLE_TEXT = ("locked", "disk i/o", "unable to open", "readonly", "read-only", "full")
@@ -222,6 +223,16 @@ class SqliteDatabase:
                 tx.closed = True
                 self._tx_var.reset(token)
 
+    async def run_plan(self, plan: Plan[T]) -> T:
+        """The whole transaction of `plan` (stompim.store.plan), BEGIN IMMEDIATE to
+        COMMIT, in one hand-off to the connection's thread; inside a transaction this
+        task has open, statement by statement in a savepoint."""
+        if self._joined() is not None:
+            async with self.transaction() as tx:
+                return await drive(tx, plan)
+        async with self._connection() as conn:
+            return await _translated(_on_thread(conn, _run_plan, plan), "plan")
+
     def pool_usage(self) -> tuple[int, int, int, int]:
         """(connections in use, open, the most there may be, tasks waiting for it), for
         /metrics: SQLite has one connection."""
@@ -288,6 +299,36 @@ def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> 
     `Connection._execute` is aiosqlite's own queue to that thread (every public method
     goes through it)."""
     return conn._execute(lambda: fn(conn._conn, *args))  # type: ignore[no-untyped-call]
+
+
+def _run_plan(db: sqlite3.Connection, plan: Plan[T]) -> T:
+    """On the connection's thread: BEGIN IMMEDIATE, every step of `plan`, COMMIT; ROLLBACK
+    when a step or the plan raises (the caller translates sqlite3 errors)."""
+    _run(db, "BEGIN IMMEDIATE", ())
+    try:
+        step = next(plan)
+        while True:
+            if step.fetch:
+                result: list[dict[str, Any]] | None = _rows(
+                    db, step.sql, checked_params(step.params)
+                )
+            else:
+                _run(db, step.sql, checked_params(step.params))
+                result = None
+            step = plan.send(result)
+    except StopIteration as done:
+        value: T = done.value
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            _run(db, "ROLLBACK", ())
+        raise
+    try:
+        _run(db, "COMMIT", ())
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            _run(db, "ROLLBACK", ())
+        raise
+    return value
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

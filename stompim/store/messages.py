@@ -53,8 +53,9 @@ import orjson
 from stompim.errors import DuplicateKey, NotFoundInStore, StoreError
 from stompim.store.conversations import cursor_upsert_sql
 from stompim.store.database import Database
+from stompim.store.plan import Plan, Step, run_plan
 from stompim.store.records import ChatType, MessageDraft, MessageRecord, MessageStatus
-from stompim.store.search_index import index_rows, unindex_sql
+from stompim.store.search_index import index_statement, unindex_sql
 
 _COLS = (
     "id, conversation_id, seq, sender_id, chat_type, target_id, msg_type, content, extra,"
@@ -251,7 +252,19 @@ class MessageRepository:
         self._inboxes.update(missing)
 
     async def _write(self, batch: Sequence[NewMessage]) -> list[Stored]:
-        """The statements of one batch, in one transaction."""
+        """The statements of one batch, in one transaction (`_plan`)."""
+        inbox_users = sorted({
+            user
+            for item in batch if item.chat_type is ChatType.PRIVATE
+            for user in (item.sender_id, item.target_id)
+        })
+        await self._ensure_inboxes(inbox_users)
+        returning = await self._insert_returning()
+        return await run_plan(self._db, self._plan(batch, returning))
+
+    def _plan(self, batch: Sequence[NewMessage], returning: bool) -> Plan[list[Stored]]:
+        """One batch's transaction as a plan (stompim.store.plan: on SQLite it runs on
+        the connection's thread in one hand-off, so it touches nothing but its input)."""
         counts: dict[int, int] = {}
         inbox_counts: dict[int, int] = {}
         for item in batch:
@@ -261,115 +274,117 @@ class MessageRepository:
                     inbox_counts[user] = inbox_counts.get(user, 0) + 1
         conversation_ids = sorted(counts)  # one lock order for every writer:
         users = sorted(inbox_counts)       # conversations, then inboxes, each by id
-        await self._ensure_inboxes(users)
-        returning = await self._insert_returning()
         marks = ", ".join("?" for _ in conversation_ids)
         cases = " ".join("WHEN ? THEN ?" for _ in conversation_ids)
         user_marks = ", ".join("?" for _ in users)
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                f"UPDATE chat_conversation SET last_seq = last_seq + CASE id {cases} END,"
-                f" updated_at = ? WHERE id IN ({marks})",
-                [v for cid in conversation_ids for v in (cid, counts[cid])]
-                + [max(item.now for item in batch)] + conversation_ids,
+        dialect = self._db.dialect
+        yield Step(
+            f"UPDATE chat_conversation SET last_seq = last_seq + CASE id {cases} END,"
+            f" updated_at = ? WHERE id IN ({marks})",
+            [v for cid in conversation_ids for v in (cid, counts[cid])]
+            + [max(item.now for item in batch)] + conversation_ids,
+        )
+        select = f"SELECT 0 AS k, id, last_seq FROM chat_conversation WHERE id IN ({marks})"
+        params: list[Any] = list(conversation_ids)
+        if users:
+            user_cases = " ".join("WHEN ? THEN ?" for _ in users)
+            yield Step(
+                f"UPDATE chat_inbox SET last_seq = last_seq + CASE user_id {user_cases} END"
+                f" WHERE user_id IN ({user_marks})",
+                [v for u in users for v in (u, inbox_counts[u])] + users,
             )
-            select = f"SELECT 0 AS k, id, last_seq FROM chat_conversation WHERE id IN ({marks})"
-            params: list[Any] = list(conversation_ids)
-            if users:
-                user_cases = " ".join("WHEN ? THEN ?" for _ in users)
-                await tx.execute(
-                    f"UPDATE chat_inbox SET last_seq = last_seq + CASE user_id {user_cases} END"
-                    f" WHERE user_id IN ({user_marks})",
-                    [v for u in users for v in (u, inbox_counts[u])] + users,
-                )
-                select += (
-                    " UNION ALL SELECT 1 AS k, user_id AS id, last_seq FROM chat_inbox"
-                    f" WHERE user_id IN ({user_marks})"
-                )
-                params += users
-            rows = await tx.fetch_all(select, params)
-            next_seq = {
-                int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1
-                for r in rows if int(r["k"]) == 0
-            }
-            next_inbox = {
-                int(r["id"]): int(r["last_seq"]) - inbox_counts[int(r["id"])] + 1
-                for r in rows if int(r["k"]) == 1
-            }
-            missing = set(counts) - set(next_seq)
-            if missing:
-                raise NotFoundInStore(f"no conversation rows {sorted(missing)}")
-            if set(inbox_counts) - set(next_inbox):  # a row deleted since it was remembered
-                self._inboxes.clear()
-                raise NotFoundInStore("no chat_inbox rows for some users")
-            seqs: list[int] = []
-            inboxes: list[tuple[int, int]] = []
-            cursors: dict[tuple[int, int], tuple[NewMessage, int]] = {}
-            for item in batch:
-                seq = next_seq[item.conversation_id]
-                next_seq[item.conversation_id] = seq + 1
-                seqs.append(seq)
-                if item.chat_type is ChatType.PRIVATE:
-                    own = next_inbox[item.sender_id]
-                    theirs = next_inbox[item.target_id]
-                    next_inbox[item.sender_id] = own + 1
-                    next_inbox[item.target_id] = theirs + 1
-                    inboxes.append((own, theirs))
-                else:
-                    inboxes.append((0, 0))
-                cursors[(item.conversation_id, item.sender_id)] = (item, seq)  # last wins
-            values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)" for _ in batch)
-            rows_in = [v for item, seq in zip(batch, seqs, strict=False) for v in item.row(seq)]
-            if returning:  # the new ids come back with the INSERT: one round trip less
-                stored = await tx.fetch_all(
-                    f"{_INSERT_HEAD} VALUES {values} RETURNING id, conversation_id, seq", rows_in
-                )
+            select += (
+                " UNION ALL SELECT 1 AS k, user_id AS id, last_seq FROM chat_inbox"
+                f" WHERE user_id IN ({user_marks})"
+            )
+            params += users
+        rows = (yield Step(select, params, True)) or []
+        next_seq = {
+            int(r["id"]): int(r["last_seq"]) - counts[int(r["id"])] + 1
+            for r in rows if int(r["k"]) == 0
+        }
+        next_inbox = {
+            int(r["id"]): int(r["last_seq"]) - inbox_counts[int(r["id"])] + 1
+            for r in rows if int(r["k"]) == 1
+        }
+        missing = set(counts) - set(next_seq)
+        if missing:
+            raise NotFoundInStore(f"no conversation rows {sorted(missing)}")
+        if set(inbox_counts) - set(next_inbox):  # a row deleted since it was remembered
+            self._inboxes = set()  # a new set, never a change to one the loop reads
+            raise NotFoundInStore("no chat_inbox rows for some users")
+        seqs: list[int] = []
+        inboxes: list[tuple[int, int]] = []
+        cursors: dict[tuple[int, int], tuple[NewMessage, int]] = {}
+        for item in batch:
+            seq = next_seq[item.conversation_id]
+            next_seq[item.conversation_id] = seq + 1
+            seqs.append(seq)
+            if item.chat_type is ChatType.PRIVATE:
+                own = next_inbox[item.sender_id]
+                theirs = next_inbox[item.target_id]
+                next_inbox[item.sender_id] = own + 1
+                next_inbox[item.target_id] = theirs + 1
+                inboxes.append((own, theirs))
             else:
-                await tx.execute(f"{_INSERT_HEAD} VALUES {values}", rows_in)
-                where = " OR ".join("(conversation_id = ? AND seq = ?)" for _ in batch)
-                stored = await tx.fetch_all(
-                    f"SELECT id, conversation_id, seq FROM chat_message WHERE {where}",
-                    [
-                        v
-                        for item, seq in zip(batch, seqs, strict=False)
-                        for v in (item.conversation_id, seq)
-                    ],
-                )
-            ids = {(int(r["conversation_id"]), int(r["seq"])): int(r["id"]) for r in stored}
-            entries = [
-                v
-                for item, seq, (own, theirs) in zip(batch, seqs, inboxes, strict=True)
-                if own
-                for v in (
-                    item.sender_id, own, ids[(item.conversation_id, seq)],
-                    item.target_id, theirs, ids[(item.conversation_id, seq)],
-                )
-            ]
-            if entries:
-                await tx.execute(
-                    "INSERT INTO chat_inbox_message (user_id, seq, message_id) VALUES "
-                    + ", ".join("(?, ?, ?)" for _ in range(len(entries) // 3)),
-                    entries,
-                )
-            await index_rows(tx, self._db.dialect, [  # the full-text index (store.search)
-                (ids[(item.conversation_id, seq)], item.conversation_id, item.draft.content)
-                for item, seq in zip(batch, seqs, strict=False)
-            ])
-            # own messages count as read by their sender
-            await tx.execute(
-                cursor_upsert_sql(self._db.dialect, rows=len(cursors)),
+                inboxes.append((0, 0))
+            cursors[(item.conversation_id, item.sender_id)] = (item, seq)  # last wins
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)" for _ in batch)
+        rows_in = [v for item, seq in zip(batch, seqs, strict=False) for v in item.row(seq)]
+        if returning:  # the new ids come back with the INSERT: one round trip less
+            stored = (yield Step(
+                f"{_INSERT_HEAD} VALUES {values} RETURNING id, conversation_id, seq", rows_in,
+                True,
+            )) or []
+        else:
+            yield Step(f"{_INSERT_HEAD} VALUES {values}", rows_in)
+            where = " OR ".join("(conversation_id = ? AND seq = ?)" for _ in batch)
+            stored = (yield Step(
+                f"SELECT id, conversation_id, seq FROM chat_message WHERE {where}",
                 [
                     v
-                    for item, seq in cursors.values()
-                    for v in (
-                        item.conversation_id,
-                        item.sender_id,
-                        seq,
-                        item.sender_joined_at,
-                        item.now,
-                    )
+                    for item, seq in zip(batch, seqs, strict=False)
+                    for v in (item.conversation_id, seq)
                 ],
+                True,
+            )) or []
+        ids = {(int(r["conversation_id"]), int(r["seq"])): int(r["id"]) for r in stored}
+        entries = [
+            v
+            for item, seq, (own, theirs) in zip(batch, seqs, inboxes, strict=True)
+            if own
+            for v in (
+                item.sender_id, own, ids[(item.conversation_id, seq)],
+                item.target_id, theirs, ids[(item.conversation_id, seq)],
             )
+        ]
+        if entries:
+            yield Step(
+                "INSERT INTO chat_inbox_message (user_id, seq, message_id) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in range(len(entries) // 3)),
+                entries,
+            )
+        index = index_statement(dialect, [  # the full-text index (store.search)
+            (ids[(item.conversation_id, seq)], item.conversation_id, item.draft.content)
+            for item, seq in zip(batch, seqs, strict=False)
+        ])
+        if index is not None:
+            yield Step(*index)
+        # own messages count as read by their sender
+        yield Step(
+            cursor_upsert_sql(dialect, rows=len(cursors)),
+            [
+                v
+                for item, seq in cursors.values()
+                for v in (
+                    item.conversation_id,
+                    item.sender_id,
+                    seq,
+                    item.sender_joined_at,
+                    item.now,
+                )
+            ],
+        )
         return [
             (item.record(ids[(item.conversation_id, seq)], seq, inbox), False)
             for item, seq, inbox in zip(batch, seqs, inboxes, strict=True)

@@ -41,6 +41,7 @@ __all__ = [
     "TRIGRAM",
     "ensure_search_index",
     "index_rows",
+    "index_statement",
     "unindex_sql",
 ]
 
@@ -115,28 +116,40 @@ async def _backfill(db: Database) -> None:
         log.info("search index: %d stored messages indexed", done)
 
 
+def index_statement(
+    dialect: str, rows: Sequence[tuple[int, int, str]], *, ignore: bool = False
+) -> tuple[str, list[Any]] | None:
+    """The statement (SQL, parameters) that indexes new messages `(id, conversation_id,
+    content)`, or None when none of them has words to index. Pure: a transaction plan
+    (stompim.store.plan) runs it off the event loop."""
+    if dialect == "sqlite":
+        wanted = [(mid, content) for mid, _, content in rows if content]
+        if not wanted:
+            return None
+        values = ", ".join("(?, ?)" for _ in wanted)
+        return (
+            f"INSERT INTO {FTS_TABLE}(rowid, content) VALUES {values}",
+            [v for pair in wanted for v in pair],
+        )
+    made = [(mid, cid, tokens(content, cid)) for mid, cid, content in rows]
+    made = [row for row in made if row[2]]
+    if not made:
+        return None
+    values = ", ".join("(?, ?, ?)" for _ in made)
+    verb = "INSERT IGNORE" if ignore else "INSERT"
+    return (
+        f"{verb} INTO {SEARCH_TABLE} (message_id, conversation_id, tokens) VALUES {values}",
+        [v for row in made for v in row],
+    )
+
+
 async def index_rows(
     q: Any, dialect: str, rows: Sequence[tuple[int, int, str]], *, ignore: bool = False
 ) -> None:
     """Index new messages `(id, conversation_id, content)` through `q` (a transaction)."""
-    if dialect == "sqlite":
-        wanted = [(mid, content) for mid, _, content in rows if content]
-        if wanted:
-            values = ", ".join("(?, ?)" for _ in wanted)
-            await q.execute(
-                f"INSERT INTO {FTS_TABLE}(rowid, content) VALUES {values}",
-                [v for pair in wanted for v in pair],
-            )
-        return
-    made = [(mid, cid, tokens(content, cid)) for mid, cid, content in rows]
-    made = [row for row in made if row[2]]
-    if made:
-        values = ", ".join("(?, ?, ?)" for _ in made)
-        verb = "INSERT IGNORE" if ignore else "INSERT"
-        await q.execute(
-            f"{verb} INTO {SEARCH_TABLE} (message_id, conversation_id, tokens) VALUES {values}",
-            [v for row in made for v in row],
-        )
+    statement = index_statement(dialect, rows, ignore=ignore)
+    if statement is not None:
+        await q.execute(*statement)
 
 
 def unindex_sql(dialect: str) -> str:
