@@ -12,7 +12,8 @@ messages, one SELECT of the new values, one multi-row INSERT (in batch order, so
 ids grow with seqs) that returns the new ids (MariaDB, SQLite; on MySQL a SELECT
 of them follows) and one multi-row cursor upsert: four or five statements and one
 commit (one log flush) per batch, whatever its size and whatever the group size; plus
-one multi-row INSERT into the full-text index (stompim.store.search_index).
+one multi-row INSERT into the full-text index (stompim.store.search_index). The
+transaction is a plan (stompim.store.plan): SQLite runs it in one hand-off to its thread.
 
 Private inboxes: a private message also takes the next seq of the recipient's inbox
 and of the sender's (table chat_inbox, one counter row per user; chat_inbox_message
