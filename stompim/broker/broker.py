@@ -43,7 +43,7 @@ from .auth import Authenticator, Principal
 from .budget import PreauthBudget
 from .connection import Connection
 from .context import GAP_GRACE_SECONDS, SessionContext
-from .destinations import DestinationHandler, DestinationRules
+from .destinations import DestinationHandler, DestinationRules, Kind
 from .errors import QueueFull
 from .exchange import Exchange, Stats
 from .fills import Rows, SharedFills
@@ -437,6 +437,13 @@ class Broker:
                                   forward=True)
         except QueueFull:
             log.warning("dropped a server message for full queue %s", destination)
+
+    def wants_remote(self, destination: str) -> bool:
+        """BridgeSink: False when `deliver_remote(destination, ...)` would reach nobody
+        here (no topic subscription on this node and not a generic queue)."""
+        if destination in self.router.topics:
+            return True
+        return destination.startswith("/queue/") and self.rules.kind_of(destination) is Kind.QUEUE
 
     def deliver_remote(self, destination: str, headers: Headers, body: bytes) -> None:
         """BridgeSink: a message another node published."""

@@ -28,6 +28,10 @@ _NOT_PUBLISHED = STRIPPED_SEND_HEADERS - {"message-id"}
 class BridgeSink(Protocol):
     """What a bridge calls on the local broker for remote events."""
 
+    def wants_remote(self, destination: str) -> bool:
+        """False when a message to `destination` would reach nobody on this node, so the
+        bridge may skip decoding it (checked before `deliver_remote`, same loop turn)."""
+
     def deliver_remote(self, destination: str, headers: Headers, body: bytes) -> None: ...
 
     def close_user_sessions_local(

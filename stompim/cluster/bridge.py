@@ -55,7 +55,7 @@ from stompim.cluster.wire import (
     RemoteMessage,
     batch_head,
     decode_origin,
-    decode_records,
+    decode_wanted,
     encode_record,
 )
 from stompim.errors import Unavailable
@@ -79,6 +79,7 @@ class BridgeStats:
     batches_out: int = 0
     records_out: int = 0
     records_in: int = 0
+    records_skipped: int = 0         # heard, but no local session subscribes: not decoded
     dropped: int = 0
     publish_errors: int = 0
     decode_errors: int = 0
@@ -224,19 +225,25 @@ class RedisBridge:
     # ------------------------------------------------------------ incoming
 
     def _on_payload(self, data: bytes) -> None:
+        """Decode a heard batch and hand its events to the local broker, skipping
+        messages no local session subscribes to (`BridgeSink.wants_remote`) before
+        their headers are decoded: most of the records a node hears."""
+        sink = self._sink
         try:
             origin, pos = decode_origin(data)
             if origin == self.node_id:
                 return
-            events = decode_records(data, pos)
+            events, records = decode_wanted(
+                data, pos, sink.wants_remote if sink is not None else None)
         except BridgeDecodeError as exc:
             self.stats.decode_errors += 1
             _quiet.warning("decode", "dropped a malformed cluster payload: %s", exc)
             return
-        sink = self._sink
         if sink is None:
             return
-        self.stats.records_in += len(events)
+        stats = self.stats
+        stats.records_in += records
+        stats.records_skipped += records - len(events)
         for event in events:
             _apply(sink, event)
 

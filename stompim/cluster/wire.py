@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stompim.errors import RemoteProtocolError
@@ -34,6 +34,7 @@ __all__ = [
     "decode_batch",
     "decode_origin",
     "decode_records",
+    "decode_wanted",
     "encode_batch",
     "encode_record",
 ]
@@ -76,6 +77,9 @@ class EndSubscriptions:
 
 
 Event = RemoteMessage | CloseSessions | EndSubscriptions
+
+_MESSAGE = int(RecordKind.MESSAGE)
+_RECORD_SIZE = _RECORD.size
 
 
 class BridgeDecodeError(RemoteProtocolError, ValueError):
@@ -124,22 +128,22 @@ def batch_head(origin: str) -> bytes:
     return MAGIC + _PART.pack(len(raw)) + raw
 
 
-def _read_part(view: memoryview, pos: int) -> tuple[bytes, int]:
-    if pos + 4 > len(view):
+def _read_part(data: bytes, pos: int) -> tuple[bytes, int]:
+    if pos + 4 > len(data):
         raise BridgeDecodeError("truncated part length")
-    (length,) = _PART.unpack_from(view, pos)
+    (length,) = _PART.unpack_from(data, pos)
     pos += 4
     end = pos + length
-    if end > len(view):
+    if end > len(data):
         raise BridgeDecodeError("truncated part")
-    return bytes(view[pos:end]), end
+    return data[pos:end], end
 
 
 def decode_origin(data: bytes) -> tuple[str, int]:
     """(origin node id, offset of the first record); cheap, for the echo check."""
     if not data.startswith(MAGIC):
         raise BridgeDecodeError("not a cluster batch")
-    raw, pos = _read_part(memoryview(data), len(MAGIC))
+    raw, pos = _read_part(data, len(MAGIC))
     try:
         return raw.decode(), pos
     except UnicodeDecodeError:
@@ -171,19 +175,73 @@ def _event(kind: int, parts: list[bytes]) -> Event:
 
 
 def decode_records(data: bytes, pos: int) -> list[Event]:
-    view = memoryview(data)
+    """Every record of `data` from `pos` on (see `decode_wanted`)."""
+    return decode_wanted(data, pos, None)[0]
+
+
+def decode_wanted(
+    data: bytes, pos: int, wanted: Callable[[str], bool] | None
+) -> tuple[list[Event], int]:
+    """(events, records read) from `pos` on: a MESSAGE whose destination `wanted`
+    refuses is checked for framing and skipped without decoding its headers or copying
+    its body (a node where nobody subscribes to it: most records a node hears).
+
+    One pass over `data`, slicing the bytes directly (no memoryview, no part list for a
+    skipped record). A malformed payload raises BridgeDecodeError before any event is
+    returned, so a batch is applied whole or not at all; a skipped record's headers are
+    not checked to be UTF-8, since nothing reads them.
+    """
+    unpack_part = _PART.unpack_from
+    unpack_record = _RECORD.unpack_from
+    end_of_data = len(data)
     events: list[Event] = []
-    while pos < len(view):
-        if pos + _RECORD.size > len(view):
-            raise BridgeDecodeError("truncated record head")
-        kind, count = _RECORD.unpack_from(view, pos)
-        pos += _RECORD.size
-        parts = []
-        for _ in range(count):
-            part, pos = _read_part(view, pos)
-            parts.append(part)
-        events.append(_event(kind, parts))
-    return events
+    records = 0
+    try:
+        while pos < end_of_data:
+            if pos + _RECORD_SIZE > end_of_data:
+                raise BridgeDecodeError("truncated record head")
+            kind, count = unpack_record(data, pos)
+            pos += _RECORD_SIZE
+            records += 1
+            if kind == _MESSAGE and count >= 2 and not count % 2:  # MESSAGE, well formed
+                (length,) = unpack_part(data, pos)
+                end = pos + 4 + length
+                if end > end_of_data:
+                    raise BridgeDecodeError("truncated part")
+                destination = data[pos + 4:end].decode()
+                pos = end
+                if wanted is not None and not wanted(destination):
+                    for _ in range(count - 1):
+                        (length,) = unpack_part(data, pos)
+                        pos += 4 + length
+                    if pos > end_of_data:
+                        raise BridgeDecodeError("truncated part")
+                    continue
+                (length,) = unpack_part(data, pos)
+                end = pos + 4 + length
+                body = data[pos + 4:end]
+                pos = end
+                text = []
+                for _ in range(count - 2):
+                    (length,) = unpack_part(data, pos)
+                    end = pos + 4 + length
+                    text.append(data[pos + 4:end].decode())
+                    pos = end
+                if pos > end_of_data:
+                    raise BridgeDecodeError("truncated part")
+                events.append(RemoteMessage(
+                    destination, tuple(zip(text[0::2], text[1::2], strict=True)), body))
+                continue
+            parts = []
+            for _ in range(count):
+                part, pos = _read_part(data, pos)
+                parts.append(part)
+            events.append(_event(kind, parts))
+    except struct.error:
+        raise BridgeDecodeError("truncated part length") from None
+    except UnicodeDecodeError as exc:
+        raise BridgeDecodeError(f"bad record field: {exc}") from None
+    return events, records
 
 
 def decode_batch(data: bytes) -> tuple[str, list[Event]]:

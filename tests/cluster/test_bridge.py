@@ -23,6 +23,8 @@ from stompim.cluster.wire import (
     EndSubscriptions,
     RemoteMessage,
     decode_batch,
+    decode_origin,
+    decode_wanted,
     encode_batch,
     encode_record,
 )
@@ -87,6 +89,29 @@ def test_malformed_payloads_are_refused(payload: bytes) -> None:
         decode_batch(payload)
 
 
+def test_unwanted_messages_are_skipped_but_still_framed() -> None:
+    events = [
+        RemoteMessage("/queue/chat/1", (("seq", "1"),), b"for user 1"),
+        CloseSessions(42, "logged out", None),
+        RemoteMessage("/queue/chat/2", (("seq", "2"), ("x", "y")), b"for user 2"),
+        EndSubscriptions(44, "/queue/chat/1", "removed"),
+        RemoteMessage("/topic/t", (), b""),
+    ]
+    data = encode_batch("node-A", events)
+    _origin, pos = decode_origin(data)
+    assert decode_wanted(data, pos, None) == (events, 5)
+    assert decode_wanted(data, pos, lambda d: d != "/queue/chat/2") == (
+        [events[0], events[1], events[3], events[4]], 5)
+    # controls are never skipped, whatever their destination
+    assert decode_wanted(data, pos, lambda d: False) == ([events[1], events[3]], 5)
+    # a skipped record is still walked: a truncated one refuses the whole batch
+    with pytest.raises(BridgeDecodeError):
+        decode_wanted(data[:-1], pos, lambda d: False)
+    short = encode_batch("n", [RemoteMessage("/queue/chat/2", (("a", "b"),), b"xy")])[:-3]
+    with pytest.raises(BridgeDecodeError):
+        decode_wanted(short, decode_origin(short)[1], lambda d: False)
+
+
 # ----------------------------------------------------------------------- bridges
 
 
@@ -96,6 +121,11 @@ class Sink:
 
     events: list[object] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    nobody_on: set[str] = field(default_factory=set)
+    """Destinations no local session subscribes to (the bridge skips their messages)."""
+
+    def wants_remote(self, destination: str) -> bool:
+        return destination not in self.nobody_on
 
     def deliver_remote(self, destination: str, headers: Headers, body: bytes) -> None:
         self._add(RemoteMessage(destination, headers, body))
@@ -194,6 +224,22 @@ async def test_buffer_is_bounded_in_bytes_and_close_flushes(pair: Pair) -> None:
     pair.a.forward_message("/topic/late", (), b"x")  # ignored after close
     with pytest.raises(RuntimeError):
         await pair.a.close_user_sessions(1, "r", None)
+
+
+async def test_messages_nobody_here_subscribes_to_are_skipped_in_order(pair: Pair) -> None:
+    pair.sink_b.nobody_on.add("/queue/chat/9")
+    pair.a.forward_message("/queue/chat/9", (("seq", "1"),), b"not here")
+    pair.a.forward_message("/queue/chat/5", (("seq", "2"),), b"here")
+    await pair.a.close_user_sessions(9, "logged out", None)
+    pair.a.forward_message("/queue/chat/9", (), b"not here either")
+    pair.a.forward_message("/topic/last", (), b"end")
+    assert (await pair.sink_b.wait_for(3)) == [
+        RemoteMessage("/queue/chat/5", (("seq", "2"),), b"here"),
+        CloseSessions(9, "logged out", None),
+        RemoteMessage("/topic/last", (), b"end"),
+    ]
+    assert pair.b.stats.records_in == 5
+    assert pair.b.stats.records_skipped == 2
 
 
 async def test_malformed_payload_is_counted_and_stream_goes_on(pair: Pair) -> None:
