@@ -31,10 +31,10 @@ STORED_MSG_S = 106e-6  # node CPU per persisted message (chat bench, MariaDB, la
 PRIVATE_DELIVERY_S = 12.5e-6  # 1->1 routed message
 GROUP_DELIVERY_S = 5.1e-6  # group delivery end to end (upper of 1.9-5.1 us)
 # Node CPU per heard bridge record: the bridge reads the destination and skips the rest when
-# no local session subscribes (bench.bridge_decode, in-process, 5.3 us against 19.6 us for
+# no local session subscribes (bench.bridge_decode, in-process, 5.0 us against 22.2 us for
 # the full decode and hand-off in the same run; was 10 us, decode only, before the skip).
 # A record a local session wants costs more, its delivery counted in the delivery terms.
-RECORD_DECODE_S = 5.3e-6
+RECORD_DECODE_S = 5.0e-6
 REDIS_S_PER_MB_OUT = (0.47e-3, 0.84e-3)  # Redis CPU per MB written to subscribers
 RECORD_BYTES = 600  # a private-chat MESSAGE record on the bridge, about
 # Records each message puts on the bridge. docs/capacity.md (before the 4-node check) took

@@ -27,7 +27,7 @@ def test_node_cpu_terms_add_the_model_units() -> None:
     assert terms["persisted sends"] == pytest.approx(300 * 106e-6)
     # a private message is two records (both users' queues), a group message one; three
     # other nodes' records are decoded
-    assert terms["bridge records decoded"] == pytest.approx((270 * 2 + 30) * 3 * 5.3e-6)
+    assert terms["bridge records decoded"] == pytest.approx((270 * 2 + 30) * 3 * 5.0e-6)
 
 
 def test_below_its_share_a_node_does_the_offered_work() -> None:
