@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from stompim.errors import KvTypeError
 from stompim.rate_limited_log import RateLimitedLog
+from stompim.store.kv import KvOp
 
 if TYPE_CHECKING:
     from stompim.store import KeyValue
@@ -46,7 +47,10 @@ _quiet = RateLimitedLog(log)
 
 DEFAULT_TTL = 60.0
 WRITE_CONCURRENCY = 64
-"""KV commands in flight per refresh step (bounds connections and bursts)."""
+"""Reads in flight per `is_online` step (bounds connections and bursts)."""
+WRITE_BATCH = 500
+"""Users per KV round trip when writing (one `KeyValue.batch`: 2 commands a user).
+Batches of one pass go one after the other, so a pass holds one connection."""
 
 
 def presence_key(user_id: int) -> str:
@@ -100,7 +104,10 @@ class PresenceTracker:
     so writes for one user never overtake each other: a change marks the user
     dirty and `session_opened` / `session_closed` return once the pass that
     wrote it is done (bounded by `write_timeout`).  The same task refreshes all
-    users counted here every `refresh` seconds (default ttl / 3).
+    users counted here every `refresh` seconds (default ttl / 3).  A pass
+    writes its users `WRITE_BATCH` at a time, each batch one KV round trip
+    (HSET + PEXPIRE per online user, HDEL per user gone from this node), so
+    the cost of a refresh grows with users / WRITE_BATCH round trips.
     """
 
     def __init__(
@@ -195,28 +202,38 @@ class PresenceTracker:
 
     async def _write(self, users: set[int]) -> None:
         ordered = list(users)
-        for start in range(0, len(ordered), WRITE_CONCURRENCY):
-            chunk = ordered[start:start + WRITE_CONCURRENCY]
-            await asyncio.gather(*(self._write_one(uid) for uid in chunk))
+        for start in range(0, len(ordered), WRITE_BATCH):
+            await self._write_batch(ordered[start:start + WRITE_BATCH])
 
-    async def _write_one(self, uid: int) -> None:
-        key = presence_key(uid)
-        try:
+    async def _write_batch(self, uids: list[int]) -> None:
+        """One round trip for `uids`; errors are logged (rate-limited), never raised."""
+        ops: list[KvOp] = []
+        owners: list[int] = []
+        for uid in uids:
+            key = presence_key(uid)
             if self._counts.get(uid, 0) > 0:
                 deadline = self._clock() + int(self.ttl * 1000)
-                await self.kv.hset(key, self.node_id, str(deadline))
-                await self.kv.expire(key, self.ttl)
+                ops += (KvOp.hset(key, self.node_id, str(deadline)), KvOp.expire(key, self.ttl))
+                owners += (uid, uid)
                 self._written.add(uid)
             else:
                 self._written.discard(uid)
-                await self.kv.hdel(key, self.node_id)
+                ops.append(KvOp.hdel(key, self.node_id))
+                owners.append(uid)
+        try:
+            results = await self.kv.batch(ops)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # Redis away: the next refresh writes online users again; a stale
             # field of an offline user lapses at its deadline.
-            _quiet.warning(("write", type(exc)), "presence write for user %s failed: %s",
-                           uid, exc)
+            _quiet.warning(("write", type(exc)), "presence write for %d users failed: %s",
+                           len(uids), exc)
+            return
+        for uid, result in zip(owners, results, strict=True):
+            if isinstance(result, Exception):  # e.g. a plain string key in the way
+                _quiet.warning(("write", type(result)),
+                               "presence write for user %s failed: %s", uid, result)
 
     # ------------------------------------------------------------ shutdown
 

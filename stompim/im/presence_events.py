@@ -40,6 +40,7 @@ from stompim.errors import KvTypeError
 from stompim.im.clock import Cancellable, Clock, Schedule, call_later, now_ms
 from stompim.im.presence import DEFAULT_TTL, presence_key
 from stompim.rate_limited_log import RateLimitedLog
+from stompim.store.kv import KvOp
 from stompim.store.presence import PresenceRepository
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ __all__ = ["PresenceAnnouncer", "PresenceStats", "presence_event", "shown_key"]
 
 log = logging.getLogger(__name__)
 _quiet = RateLimitedLog(log)
+
+REFRESH_BATCH = 1000
+"""Markers per KV round trip in the periodic refresh (one PEXPIRE each)."""
 
 
 def shown_key(user_id: int) -> str:
@@ -144,10 +148,16 @@ class PresenceAnnouncer:
         if pending is not None:
             pending.cancel()
         try:
-            fresh = await self.kv.set(shown_key(uid), self.node_id, ttl=self.ttl,
-                                      only_if_absent=True)
-            if not fresh:  # friends know already: another node, or a quick reconnect
-                await self.kv.expire(shown_key(uid), self.ttl)
+            # One round trip: SET NX, and push the expiry forward should the marker
+            # exist already (after a fresh SET the PEXPIRE just repeats the same ttl).
+            created, refreshed = await self.kv.batch([
+                KvOp.set(shown_key(uid), self.node_id, ttl=self.ttl, only_if_absent=True),
+                KvOp.expire(shown_key(uid), self.ttl),
+            ])
+            for result in (created, refreshed):
+                if isinstance(result, Exception):
+                    raise result
+            if not created:  # friends know already: another node, or a quick reconnect
                 self.stats.suppressed += 1
                 return
             await self._tell(uid, True, None)
@@ -233,12 +243,21 @@ class PresenceAnnouncer:
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
-            for uid in list(self._counts):
-                try:
-                    await self.kv.expire(shown_key(uid), self.ttl)
-                except Exception as exc:
-                    _quiet.warning(("refresh", type(exc)), "presence marker refresh: %s", exc)
-                    break
+            await self.refresh_markers()
+
+    async def refresh_markers(self) -> None:
+        """Push forward the markers of users with sessions here, `REFRESH_BATCH` users
+        per KV round trip, one batch after the other; stops at the first failure."""
+        uids = list(self._counts)
+        for start in range(0, len(uids), REFRESH_BATCH):
+            ops = [KvOp.expire(shown_key(u), self.ttl) for u in uids[start:start + REFRESH_BATCH]]
+            try:
+                await self.kv.batch(ops)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _quiet.warning(("refresh", type(exc)), "presence marker refresh: %s", exc)
+                break
 
     async def close(self) -> None:
         """Stop: pending "offline" events are dropped (see the module docstring)."""

@@ -20,7 +20,7 @@ from stompim.store.database import (
     escape_like,
     open_database,
 )
-from stompim.store.kv import KeyValue, KvSettings, Subscription, open_kv
+from stompim.store.kv import KeyValue, KvOp, KvSettings, Subscription, open_kv
 from stompim.store.kv_memory import MemoryKeyValue
 from stompim.store.migrate import SCHEMA_VERSION, migrate
 from stompim.store.users import UserRecord, UserRepository
@@ -32,6 +32,7 @@ __all__ = [
     "ExecResult",
     "InvalidValue",
     "KeyValue",
+    "KvOp",
     "KvSettings",
     "KvTypeError",
     "MemoryKeyValue",

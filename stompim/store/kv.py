@@ -15,7 +15,13 @@ on both):
   (coroutine functions are awaited), so a slow callback delays the next message; a
   callback that raises is logged and the stream goes on;
 * `close()` ends every subscription and releases every connection;
-* `ping()` answers when the store does (a readiness check).
+* `ping()` answers when the store does (a readiness check);
+* `batch(ops)` runs several `KvOp` commands in one round trip (a Redis pipeline without
+  MULTI: not atomic, other clients' commands may run in between). It returns one result
+  per op, in order, as the single-command method would return it (`None` for hset and
+  expire), or the exception that op met (`KvTypeError`, `ValueError`); only a failure of
+  the whole round trip (`Unavailable`) raises. Used where one caller writes many keys at
+  once (presence refreshes), so the cost is one round trip per batch, not per key.
 
 Faults (Redis): every command is bounded in time (`KvSettings`); a command that finds
 every pooled connection busy waits for one (bounded) instead of failing. A Redis that
@@ -32,14 +38,16 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from stompim.errors import KvTypeError
 from stompim.logs import detached_context
 
-__all__ = ["KeyValue", "KvSettings", "KvTypeError", "Subscription", "open_kv", "ttl_ms"]
+__all__ = [
+    "KeyValue", "KvOp", "KvSettings", "KvTypeError", "Subscription", "open_kv", "ttl_ms",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,38 @@ class KvSettings:
     socket_timeout: float = 2.0
     health_check_interval: int = 15
     retry_after: float = 1.0
+
+
+@dataclass(frozen=True)
+class KvOp:
+    """One command of `KeyValue.batch`; build it with the class methods below."""
+
+    name: Literal["set", "expire", "hset", "hdel"]
+    key: str
+    args: tuple[str, ...] = ()
+    ttl: float | None = None
+    only_if_absent: bool = False
+
+    @classmethod
+    def set(
+        cls, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> KvOp:
+        if ttl is not None:
+            ttl_ms(ttl)  # reject a bad ttl when the op is built, not inside the batch
+        return cls("set", key, (str(value),), ttl, only_if_absent)
+
+    @classmethod
+    def expire(cls, key: str, ttl: float) -> KvOp:
+        ttl_ms(ttl)
+        return cls("expire", key, (), ttl)
+
+    @classmethod
+    def hset(cls, key: str, field: str, value: str) -> KvOp:
+        return cls("hset", key, (field, str(value)))
+
+    @classmethod
+    def hdel(cls, key: str, *fields: str) -> KvOp:
+        return cls("hdel", key, tuple(fields))
 
 
 @runtime_checkable
@@ -92,6 +132,8 @@ class KeyValue(Protocol):
     async def hdel(self, key: str, *fields: str) -> int: ...
 
     async def hgetall(self, key: str) -> dict[str, str]: ...
+
+    async def batch(self, ops: Sequence[KvOp]) -> list[object]: ...
 
     async def publish(self, channel: str, data: bytes) -> None: ...
 

@@ -8,13 +8,14 @@ forgotten keys do not pile up. Deadlines use the monotonic clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stompim.errors import KvTypeError
 from stompim.store.kv import (
     ChannelSubscription,
     Dispatcher,
+    KvOp,
     SubscriberRegistry,
     Subscription,
     ttl_ms,
@@ -171,6 +172,31 @@ class MemoryKeyValue:
         self._check_open()
         h = self._hash(key, create=False)
         return {} if h is None else dict(h)
+
+    # -- batches ----------------------------------------------------------------------
+    async def batch(self, ops: Sequence[KvOp]) -> list[object]:
+        """Run `ops` in order; a failing op's exception takes its place in the results."""
+        self._check_open()
+        results: list[object] = []
+        for op in ops:
+            try:
+                results.append(await self._one(op))
+            except (KvTypeError, ValueError) as exc:
+                results.append(exc)
+        return results
+
+    async def _one(self, op: KvOp) -> object:
+        if op.name == "set":
+            return await self.set(op.key, op.args[0], ttl=op.ttl,
+                                  only_if_absent=op.only_if_absent)
+        if op.name == "expire":
+            assert op.ttl is not None
+            await self.expire(op.key, op.ttl)
+            return None
+        if op.name == "hset":
+            await self.hset(op.key, op.args[0], op.args[1])
+            return None
+        return await self.hdel(op.key, *op.args)
 
     # -- pub/sub ----------------------------------------------------------------------
     async def publish(self, channel: str, data: bytes) -> None:

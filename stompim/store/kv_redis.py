@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -48,6 +48,7 @@ from stompim.rate_limited_log import RateLimitedLog
 from stompim.store.kv import (
     ChannelSubscription,
     Dispatcher,
+    KvOp,
     KvSettings,
     SubscriberRegistry,
     Subscription,
@@ -101,6 +102,19 @@ def _translate(exc: ResponseError) -> Exception:
     if "not an integer" in text:
         return ValueError(text)
     return exc
+
+
+def _batch_result(op: KvOp, value: object) -> object:
+    """A pipeline reply -> what the single-command method returns (or the error)."""
+    if isinstance(value, ResponseError):
+        return _translate(value)
+    if isinstance(value, Exception):
+        return value
+    if op.name == "set":
+        return bool(value)
+    if op.name == "hdel":
+        return int(value)  # type: ignore[call-overload]
+    return None
 
 
 class RedisKeyValue:
@@ -249,6 +263,27 @@ class RedisKeyValue:
 
     async def ping(self) -> None:
         await self._do(self._r.ping)
+
+    # -- batches ----------------------------------------------------------------------
+    async def batch(self, ops: Sequence[KvOp]) -> list[object]:
+        """All `ops` in one pipeline (no MULTI), one round trip; see `KeyValue`."""
+        if not ops:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for op in ops:
+            k = self._k(op.key)
+            if op.name == "set":
+                px = ttl_ms(op.ttl) if op.ttl is not None else None
+                pipe.set(k, op.args[0], px=px, nx=op.only_if_absent)
+            elif op.name == "expire":
+                assert op.ttl is not None
+                pipe.pexpire(k, ttl_ms(op.ttl))
+            elif op.name == "hset":
+                pipe.hset(k, op.args[0], op.args[1])
+            else:
+                pipe.hdel(k, *op.args)
+        raw = await self._do(lambda: pipe.execute(raise_on_error=False))
+        return [_batch_result(op, value) for op, value in zip(ops, raw, strict=True)]
 
     # -- pub/sub ----------------------------------------------------------------------
     async def publish(self, channel: str, data: bytes) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from stompim.store import KeyValue, KvTypeError, MemoryKeyValue, open_kv
+from stompim.store import KeyValue, KvOp, KvTypeError, MemoryKeyValue, open_kv
 
 
 async def _eventually(check, timeout: float = 2.0) -> None:  # type: ignore[no-untyped-def]
@@ -244,3 +244,35 @@ async def test_redis_close_is_clean(redis_url: str, kv_prefix: str) -> None:
     await store.close()
     leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("stompim-kv")]
     assert leftover == []
+
+
+async def test_batch_runs_every_op_in_order(kv: KeyValue) -> None:
+    await kv.set("plain", "x")
+    results = await kv.batch([
+        KvOp.set("m", "a", ttl=30, only_if_absent=True),
+        KvOp.set("m", "b", only_if_absent=True),  # exists now: not set
+        KvOp.expire("m", 20),
+        KvOp.hset("h", "n1", "5"),
+        KvOp.hset("h", "n2", "6"),
+        KvOp.expire("h", 0.2),
+        KvOp.hdel("h", "n2", "zz"),
+        KvOp.hset("plain", "f", "v"),  # a string: this op fails, the others go on
+        KvOp.expire("absent", 5),
+    ])
+    assert results[:7] == [True, False, None, None, None, None, 1]
+    assert isinstance(results[7], KvTypeError)
+    assert results[8] is None
+    assert await kv.get("m") == "a"
+    remaining = await kv.ttl("m")
+    assert remaining is not None and 10 < remaining <= 20
+    assert await kv.hgetall("h") == {"n1": "5"}
+    assert await kv.get("plain") == "x"
+    assert await kv.exists("absent") is False
+    await asyncio.sleep(0.35)
+    assert await kv.exists("h") is False  # the batch's expiry applied
+    assert await kv.batch([]) == []
+
+
+def test_batch_op_rejects_bad_ttl() -> None:
+    with pytest.raises(ValueError):
+        KvOp.expire("k", 0)
