@@ -183,7 +183,10 @@ class PresenceTracker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + self.refresh
-        while True:
+        # `close()` cancels this task, but a cancellation that lands inside the KV
+        # client's pipeline can be absorbed there (seen with redis-py's pipeline):
+        # the flag ends the loop whatever became of the cancellation.
+        while not self._closed:
             if not self._dirty:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(),
@@ -245,8 +248,10 @@ class PresenceTracker:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: the loop also stops on `_closed` if the cancellation is absorbed.
+            await asyncio.wait({task}, timeout=self.write_timeout)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("presence writer ended with %r", task.exception())
         if self._pass_done is not None and not self._pass_done.done():
             self._pass_done.set_result(None)
         users = self._written | set(self._counts)

@@ -30,7 +30,6 @@ store closes. Time: `clock` (epoch ms) and `schedule(delay_s, callback)`, inject
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -241,7 +240,9 @@ class PresenceAnnouncer:
     # -- markers of users with sessions here stay alive ----------------------------
 
     async def _refresh_loop(self) -> None:
-        while True:
+        # The flag as well as the cancellation ends it: a cancellation that lands in
+        # the KV client's pipeline can be absorbed there (see PresenceTracker._run).
+        while not self._closed:
             await asyncio.sleep(self.ttl / 3)
             await self.refresh_markers()
 
@@ -271,6 +272,5 @@ class PresenceAnnouncer:
             self._refresher = None
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)   # bounded, as PresenceTracker.close
