@@ -25,7 +25,7 @@ from .queue_state import QueueSettings, QueueStats, Scripts
 
 __all__ = ["SendBatcher"]
 
-_quiet = RateLimitedLog(logging.getLogger("stompim.cluster.queues"))
+_quiet = RateLimitedLog(logging.getLogger(__name__))
 
 MAX_SEND_BATCH = 256       # SENDs stored in one round trip
 Future = asyncio.Future[Mapping[str, str]]

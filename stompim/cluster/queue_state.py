@@ -31,7 +31,7 @@ __all__ = [
 
 GROUP = "stompim"
 
-_quiet = RateLimitedLog(logging.getLogger("stompim.cluster.queues"))
+_quiet = RateLimitedLog(logging.getLogger(__name__))
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ Messages are sent through the broker handler exactly as a STOMP SEND would be.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 
+from stompim.im.clock import now_ms
 from stompim.im.errors import ImError
 from stompim.stomp.chat import ChatDestinationHandler
 
@@ -44,6 +46,11 @@ async def test_conversations_read_history_recall(client: Any) -> None:
     gid = int(group["id"])
     r1 = await stomp_send(client, b, f"/queue/chat/{a}", content="hi alice")
     await stomp_send(client, b, "/app/chat/private", toUserId=a, content="still there?")
+    # The list orders by last activity (ms), then by conversation id; sends this fast can
+    # share a millisecond, so the group's message starts in the next one.
+    started = now_ms()
+    await asyncio.sleep(0.002)
+    assert now_ms() > started
     r3 = await stomp_send(client, b, "/app/chat/group", groupId=gid, content="hello team")
     conv_private, conv_group = int(r1["conversation-id"]), int(r3["conversation-id"])
 
