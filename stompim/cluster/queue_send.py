@@ -97,25 +97,6 @@ class SendBatcher:
             if self._closed:
                 return
 
-    def _settle_send(self, name: str, future: Future,
-                     result: Any) -> None:
-        if future.done():
-            return
-        if isinstance(result, bytes):
-            self.stats.stored += 1
-            future.set_result({"message-id": result.decode()})
-        elif result == -1:
-            self.stats.full += 1
-            future.set_exception(QueueFull(f"queue {name} is full"))
-        elif result == -2:
-            self.stats.full += 1
-            future.set_exception(QueueFull(
-                f"too many queues ({self.settings.max_queues}): {name} refused"))
-        else:
-            self.stats.send_refused += 1
-            _quiet.warning("send", "storing a queue message failed: %r", result)
-            future.set_exception(Unavailable("redis", "the queue store refused the message"))
-
     def _settle(self, name: str, future: Future, result: Any) -> None:
         if future.done():
             return

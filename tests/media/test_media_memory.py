@@ -9,16 +9,14 @@ spool 64 MiB, refuse, and discard the rest, all in bounded buffers.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Self
 
 import aiohttp
 import psutil
 import pytest
-from served import ServedNode
+from served import RssSampler, ServedNode
 
 from stompim.im.errors import FILE_TOO_LARGE
 
@@ -30,27 +28,6 @@ GIB = 1 << 30
 CHUNK = 1 << 20
 LIMIT = 64 << 20
 RSS_BOUND = 8 << 20  # "a few MB"
-
-
-class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(0.01)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 async def _body(total: int, sent: list[int]) -> AsyncIterator[bytes]:
